@@ -1,0 +1,101 @@
+"""One error tree for zen_mlmd.
+
+Every error a user sees says what failed, the field or value involved, and
+how to fix it. MLMD's own exceptions are translated at the `zen_mlmd.mlmd`
+boundary; no message ever contains a secret.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class ZenMLMDError(Exception):
+    """Base class of every error raised by zen_mlmd."""
+
+
+class ConfigError(ZenMLMDError, ValueError):
+    """A configuration value is invalid.
+
+    Args:
+        field: the name of the offending field (as the user spells it).
+        value: the offending value (already masked when it is a secret).
+        problem: what is wrong with it.
+        fix: what to do instead.
+    """
+
+    def __init__(self, field: str, value: object, problem: str, fix: str = ""):
+        self.field = field
+        self.value = value
+        self.problem = problem
+        self.fix = fix
+        message = f"{field}={value!r}: {problem}"
+        if fix:
+            message += f". Fix: {fix}"
+        super().__init__(message)
+
+
+class UnknownNameError(ZenMLMDError, KeyError):
+    """A name (flavor, component, stack, pipeline, run, ...) does not exist.
+
+    The message lists close matches, or the valid options when there are few.
+    """
+
+    def __init__(self, kind: str, name: str, known: Iterable[str] = ()):
+        self.kind = kind
+        self.name = name
+        known = sorted(set(known))
+        self.known = known
+        message = f"unknown {kind} {name!r}"
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        if close:
+            message += f"; did you mean {', '.join(repr(c) for c in close)}?"
+        elif known and len(known) <= 12:
+            message += f"; valid options are: {', '.join(known)}"
+        elif not known:
+            message += f"; there is no {kind} yet"
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
+class AlreadyExistsError(ZenMLMDError):
+    """Something with this name already exists (a component, a run name)."""
+
+
+class InUseError(ZenMLMDError):
+    """A component cannot be deleted because a stack uses it."""
+
+
+class PreflightError(ZenMLMDError):
+    """A metadata store could not be reached or used; the message names the cause."""
+
+
+class SchemaVersionError(ZenMLMDError):
+    """The database schema does not match this ml-metadata library version."""
+
+
+class StoreError(ZenMLMDError):
+    """An MLMD call failed; the message carries MLMD's own reason."""
+
+
+class StoreUnavailableError(StoreError):
+    """The metadata store did not answer (server down, network, timeout)."""
+
+
+class StepFailedError(ZenMLMDError):
+    """A pipeline step raised; the run stopped and the failure is recorded."""
+
+    def __init__(self, step_name: str, run_name: str, cause: BaseException):
+        self.step_name = step_name
+        self.run_name = run_name
+        self.cause = cause
+        super().__init__(
+            f"step {step_name!r} of run {run_name!r} failed: "
+            f"{type(cause).__name__}: {cause}"
+        )
+
+
+class MaterializerError(ZenMLMDError):
+    """An artifact could not be written or read by its materializer."""

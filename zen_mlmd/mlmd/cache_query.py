@@ -1,0 +1,58 @@
+"""The cache lookup: ONE filter query on an artifact custom property.
+
+Published outputs carry the cache key of the step execution that produced
+them, that execution's id and their output name and index. Outputs only
+become LIVE when their step completes (in the same transaction), so
+"LIVE artifacts with this key" are exactly the outputs of completed
+executions with this key. A condition on a single custom property stays
+flat as history grows; joins on types or contexts do not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zen_mlmd.mlmd.reader import PAGE_SIZE, _quote
+from zen_mlmd.mlmd.store import MetadataStore
+
+
+@dataclass(frozen=True)
+class CachedOutputs:
+    """Outputs of the newest completed execution with a given cache key."""
+
+    execution_id: int
+    #: output name -> (CachedArtifact, ...) in output-index order
+    outputs: dict[str, tuple["CachedArtifact", ...]]
+
+
+@dataclass(frozen=True)
+class CachedArtifact:
+    id: int
+    uri: str
+    materializer: str
+    data_type: str
+
+
+def find_cached_outputs(store: MetadataStore, cache_key: str) -> CachedOutputs | None:
+    """The newest completed execution's outputs for `cache_key` (one MLMD call)."""
+    from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+
+    query = f"custom_properties.cache_key.string_value = {_quote(cache_key)} AND state = LIVE"
+    artifacts = store.get_artifacts(list_options=ListOptions(
+        limit=PAGE_SIZE, order_by=OrderByField.ID, is_asc=False, filter_query=query))
+    if not artifacts:
+        return None
+    newest = max(a.custom_properties["producer_execution_id"].int_value for a in artifacts)
+    grouped: dict[str, list[tuple[int, CachedArtifact]]] = {}
+    for artifact in artifacts:
+        props = artifact.custom_properties
+        if props["producer_execution_id"].int_value != newest:
+            continue
+        cached = CachedArtifact(artifact.id, artifact.uri,
+                                artifact.properties["materializer"].string_value,
+                                artifact.properties["data_type"].string_value)
+        grouped.setdefault(props["display_name"].string_value, []).append(
+            (props["output_index"].int_value, cached))
+    return CachedOutputs(newest, {
+        name: tuple(c for _, c in sorted(items, key=lambda item: item[0]))
+        for name, items in grouped.items()
+    })

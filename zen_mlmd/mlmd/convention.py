@@ -1,0 +1,151 @@
+"""How pipelines, runs, steps and artifacts map onto MLMD: the convention.
+
+A convention is one replaceable object. It knows the MLMD type names, the
+context names and the properties a writer uses, builds the protos to write,
+and decodes stored protos back into plain records. The native convention
+lives in `native.py`; adapters ship the Kubeflow Pipelines and TFX ones and
+register them under the entry-point group `zen_mlmd.conventions`. Readers
+pick the convention of a run from its context type (`detect_convention`).
+
+Only the `mlmd` package and conventions build MLMD protos.
+"""
+from __future__ import annotations
+
+import abc
+import warnings
+from functools import lru_cache
+from typing import Any, ClassVar, Mapping, Sequence
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from zen_mlmd.errors import UnknownNameError
+from zen_mlmd.mlmd import records
+from zen_mlmd.mlmd.values import from_value, to_value
+
+EXECUTION_STATE_NAMES = {value: name for name, value in pb.Execution.State.items()}
+ARTIFACT_STATE_NAMES = {value: name for name, value in pb.Artifact.State.items()}
+ARTIFACT_BASE_TYPE_NAMES = {
+    value: name for name, value in pb.ArtifactType.SystemDefinedBaseType.items()
+}
+
+
+class Convention(abc.ABC):
+    """The mapping of zen_mlmd concepts onto MLMD types, names and properties."""
+
+    name: ClassVar[str]
+    pipeline_context_type: ClassVar[str]
+    run_context_type: ClassVar[str]
+    #: True when zen_mlmd can record runs in this convention (not only read).
+    supports_writing: ClassVar[bool] = False
+
+    # -- reading -----------------------------------------------------------
+    def is_step_type(self, execution_type_name: str) -> bool:
+        """Whether executions of this type are pipeline steps (not DAG rows)."""
+        return True
+
+    @abc.abstractmethod
+    def decode_pipeline(self, context: pb.Context) -> records.PipelineRecord:
+        """A pipeline context as a record."""
+
+    @abc.abstractmethod
+    def decode_run(self, context: pb.Context, pipeline_name: str) -> records.RunRecord:
+        """A run context as a record; `pipeline_name` comes from its parent."""
+
+    @abc.abstractmethod
+    def decode_step(
+        self, execution: pb.Execution, type_name: str, events: Sequence[pb.Event]
+    ) -> records.StepRecord:
+        """An execution with its events as a step record."""
+
+    def decode_artifact(self, artifact: pb.Artifact, artifact_type: pb.ArtifactType | None) -> records.ArtifactRecord:
+        """An artifact as a record; properties decoded to Python values."""
+        props = properties_of(artifact)
+        base = None
+        if artifact_type is not None and artifact_type.HasField("base_type"):
+            base = ARTIFACT_BASE_TYPE_NAMES.get(artifact_type.base_type)
+        return records.ArtifactRecord(
+            id=artifact.id,
+            name=artifact.name,
+            uri=artifact.uri,
+            type_name=artifact_type.name if artifact_type is not None else artifact.type,
+            base_type=base if base != "UNSET" else None,
+            state=ARTIFACT_STATE_NAMES.get(artifact.state, "UNKNOWN"),
+            created_ms=artifact.create_time_since_epoch,
+            materializer=str(props.pop("materializer", "") or ""),
+            data_type=str(props.pop("data_type", "") or ""),
+            content_hash=str(props.pop("content_hash", "") or ""),
+            properties=props,
+        )
+
+    def event_key(self, event: pb.Event) -> tuple[str, int]:
+        """(name, index) of an event's path: `[key, index]` pairs or one key."""
+        key, index = "", 0
+        for step in event.path.steps:
+            if step.HasField("key"):
+                key = step.key
+            elif step.HasField("index"):
+                index = step.index
+        return key, index
+
+
+def properties_of(node) -> dict[str, Any]:
+    """Typed and custom properties of an MLMD node as one Python dict."""
+    out = {name: from_value(value) for name, value in node.custom_properties.items()}
+    out.update({name: from_value(value) for name, value in node.properties.items()})
+    return out
+
+
+def set_properties(target, values: Mapping[str, Any], *, prefix: str = "") -> None:
+    """Write Python values into a custom_properties map, skipping None."""
+    for key, value in values.items():
+        if value is None:
+            continue
+        target[prefix + key].CopyFrom(to_value(value, name=prefix + key))
+
+
+def group_events(events: Sequence[pb.Event], convention: Convention, kinds: set[int]) -> dict[str, tuple[int, ...]]:
+    """Artifact ids by event key, ordered by the event path index."""
+    grouped: dict[str, list[tuple[int, int]]] = {}
+    for event in events:
+        if event.type in kinds:
+            key, index = convention.event_key(event)
+            grouped.setdefault(key, []).append((index, event.artifact_id))
+    return {key: tuple(aid for _, aid in sorted(pairs)) for key, pairs in grouped.items()}
+
+
+INPUT_EVENTS = {pb.Event.INPUT, pb.Event.DECLARED_INPUT, pb.Event.INTERNAL_INPUT}
+OUTPUT_EVENTS = {pb.Event.OUTPUT, pb.Event.DECLARED_OUTPUT, pb.Event.INTERNAL_OUTPUT, pb.Event.PENDING_OUTPUT}
+
+
+# -- the registry of conventions ---------------------------------------------------
+@lru_cache(maxsize=None)
+def _registry() -> dict[str, Convention]:
+    from importlib.metadata import entry_points
+
+    from zen_mlmd.mlmd.native import NativeConvention
+
+    found: dict[str, Convention] = {NativeConvention.name: NativeConvention()}
+    for entry in entry_points(group="zen_mlmd.conventions"):
+        try:
+            cls = entry.load()
+            instance = cls()
+            if not isinstance(instance, Convention):
+                raise TypeError(f"{cls!r} is not a zen_mlmd Convention")
+        except Exception as exc:  # a broken plugin must not break the reader
+            warnings.warn(f"skipping convention plugin {entry.name!r}: {exc}", stacklevel=2)
+            continue
+        found.setdefault(instance.name, instance)
+    return found
+
+
+def get_convention(name: str = "native") -> Convention:
+    """A registered convention by name (native, kfp, tfx, ...)."""
+    conventions = _registry()
+    if name not in conventions:
+        raise UnknownNameError("convention", name, conventions)
+    return conventions[name]
+
+
+def all_conventions() -> list[Convention]:
+    """Every registered convention, native first."""
+    return list(_registry().values())

@@ -1,0 +1,222 @@
+"""The native convention: what zen_mlmd writes, in names MLMD tools know.
+
+Documented in docs/CONVENTIONS.md (a test checks the writer against it):
+
+* context types `pipeline` (name = pipeline name), `pipeline_run` (name = run
+  name, child of its pipeline) and `node` (name = `<pipeline>.<step>`), as
+  TFX names them;
+* one execution type per step (the step function's import path); state only
+  in `last_known_state`; `display_name` and `task_name` for the Kubeflow UI;
+  parameters as typed values in custom properties `param.<name>`;
+* artifact types `zen_mlmd.<Kind>` with `base_type` and typed properties
+  `materializer`, `data_type`, `content_hash`; state only in `Artifact.state`;
+* event paths as `[key, index]` pairs.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from zen_mlmd.mlmd import records
+from zen_mlmd.mlmd.convention import (
+    EXECUTION_STATE_NAMES,
+    INPUT_EVENTS,
+    OUTPUT_EVENTS,
+    Convention,
+    group_events,
+    properties_of,
+    set_properties,
+)
+
+SCHEMA_VERSION = 1
+PARAM_PREFIX = "param."
+
+#: Artifact kinds -> (MLMD type name, base type). Kept in step with
+#: `zen_mlmd.artifacts.kinds.ArtifactKind`.
+ARTIFACT_TYPES: Mapping[str, tuple[str, str | None]] = {
+    "dataset": ("zen_mlmd.Dataset", "DATASET"),
+    "model": ("zen_mlmd.Model", "MODEL"),
+    "metrics": ("zen_mlmd.Metrics", "METRICS"),
+    "statistics": ("zen_mlmd.Statistics", "STATISTICS"),
+    "data": ("zen_mlmd.Data", None),
+}
+ARTIFACT_PROPERTIES = ("materializer", "data_type", "content_hash")
+
+# Execution custom properties the reader turns into StepRecord fields.
+_STEP_FIELDS = {
+    "code_fingerprint", "cache_key", "original_execution_id", "error_type",
+    "error_message", "step_name",
+}
+
+
+class NativeConvention(Convention):
+    """zen_mlmd's own convention (TFX-compatible context names)."""
+
+    name = "native"
+    pipeline_context_type = "pipeline"
+    run_context_type = "pipeline_run"
+    node_context_type = "node"
+    supports_writing = True
+
+    # -- types -----------------------------------------------------------------
+    def context_type(self, type_name: str) -> pb.ContextType:
+        return pb.ContextType(name=type_name)
+
+    def execution_type(self, type_name: str) -> pb.ExecutionType:
+        return pb.ExecutionType(name=type_name)
+
+    def artifact_type(self, kind: str) -> pb.ArtifactType:
+        type_name, base = ARTIFACT_TYPES[kind.lower()]
+        artifact_type = pb.ArtifactType(name=type_name)
+        for prop in ARTIFACT_PROPERTIES:
+            artifact_type.properties[prop] = pb.STRING
+        if base:
+            artifact_type.base_type = pb.ArtifactType.SystemDefinedBaseType.Value(base)
+        return artifact_type
+
+    # -- writing -----------------------------------------------------------------
+    def pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
+        context = pb.Context(type_id=type_id, name=name)
+        set_properties(context.custom_properties, {"schema_version": SCHEMA_VERSION, **properties})
+        return context
+
+    def run_context(
+        self, type_id: int, pipeline_name: str, run_name: str,
+        config: Mapping[str, Any], owner: Mapping[str, Any],
+    ) -> pb.Context:
+        context = pb.Context(type_id=type_id, name=run_name)
+        set_properties(context.custom_properties, {
+            "pipeline_name": pipeline_name,
+            "schema_version": SCHEMA_VERSION,
+            "config": dict(config),
+            "owner": dict(owner),
+        })
+        return context
+
+    def ended_run_context(self, context: pb.Context, status: str, end_ms: int) -> pb.Context:
+        ended = pb.Context()
+        ended.CopyFrom(context)
+        set_properties(ended.custom_properties, {"status": status, "end_time": end_ms})
+        return ended
+
+    def node_context(self, type_id: int, pipeline_name: str, step_name: str) -> pb.Context:
+        context = pb.Context(type_id=type_id, name=f"{pipeline_name}.{step_name}")
+        set_properties(context.custom_properties, {"pipeline_name": pipeline_name, "node_id": step_name})
+        return context
+
+    def step_execution(
+        self, type_id: int, pipeline_name: str, run_name: str,
+        step: records.StepStart, state: str,
+    ) -> pb.Execution:
+        execution = pb.Execution(
+            type_id=type_id,
+            name=f"{run_name}.{step.name}",
+            last_known_state=pb.Execution.State.Value(state),
+        )
+        props = execution.custom_properties
+        set_properties(props, {
+            "display_name": step.name,
+            "task_name": step.name,
+            "step_name": step.name,
+            "pipeline_name": pipeline_name,
+            "run_name": run_name,
+            "code_fingerprint": step.code_fingerprint or None,
+            "cache_key": step.cache_key or None,
+            "cache_key_parts": dict(step.cache_key_parts) or None,
+            **step.properties,
+        })
+        set_properties(props, step.parameters, prefix=PARAM_PREFIX)
+        return execution
+
+    def ended_execution(self, execution: pb.Execution, state: str, **properties: Any) -> pb.Execution:
+        ended = pb.Execution()
+        ended.CopyFrom(execution)
+        ended.last_known_state = pb.Execution.State.Value(state)
+        set_properties(ended.custom_properties, properties)
+        return ended
+
+    def output_artifact(
+        self, type_id: int, run_name: str, step_name: str, output_name: str,
+        index: int, output: records.OutputArtifact,
+    ) -> pb.Artifact:
+        suffix = f".{index}" if index else ""
+        artifact = pb.Artifact(
+            type_id=type_id,
+            uri=output.uri,
+            name=f"{run_name}.{step_name}.{output_name}{suffix}",
+            state=pb.Artifact.LIVE,
+        )
+        for prop in ARTIFACT_PROPERTIES:
+            value = getattr(output, prop)
+            if value:
+                artifact.properties[prop].string_value = value
+        set_properties(artifact.custom_properties, {
+            "display_name": output_name,
+            "size_bytes": output.size_bytes,
+            **output.properties,
+        })
+        return artifact
+
+    def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
+        event = pb.Event(type=event_type)
+        if artifact_id is not None:
+            event.artifact_id = artifact_id
+        event.path.steps.add().key = key
+        event.path.steps.add().index = index
+        return event
+
+    # -- reading -----------------------------------------------------------------
+    def decode_pipeline(self, context: pb.Context) -> records.PipelineRecord:
+        return records.PipelineRecord(
+            id=context.id, name=context.name,
+            created_ms=context.create_time_since_epoch,
+            properties=properties_of(context), convention=self.name,
+        )
+
+    def decode_run(self, context: pb.Context, pipeline_name: str) -> records.RunRecord:
+        props = properties_of(context)
+        return records.RunRecord(
+            id=context.id,
+            name=context.name,
+            pipeline_name=pipeline_name or str(props.get("pipeline_name", "")),
+            created_ms=context.create_time_since_epoch,
+            updated_ms=context.last_update_time_since_epoch,
+            recorded_status=str(props.pop("status", "") or ""),
+            end_ms=props.pop("end_time", None),
+            config=props.pop("config", None) or {},
+            owner=props.pop("owner", None) or {},
+            properties=props,
+            convention=self.name,
+        )
+
+    def decode_step(
+        self, execution: pb.Execution, type_name: str, events: Sequence[pb.Event]
+    ) -> records.StepRecord:
+        props = properties_of(execution)
+        parameters = {
+            key[len(PARAM_PREFIX):]: props.pop(key)
+            for key in list(props) if key.startswith(PARAM_PREFIX)
+        }
+        fields = {key: props.pop(key) for key in list(props) if key in _STEP_FIELDS}
+        state = EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
+        terminal = state in (records.COMPLETE, records.FAILED, records.CACHED, records.CANCELED)
+        return records.StepRecord(
+            id=execution.id,
+            name=fields.get("step_name") or str(props.get("display_name") or execution.name),
+            type_name=type_name,
+            state=state,
+            created_ms=execution.create_time_since_epoch,
+            updated_ms=execution.last_update_time_since_epoch,
+            parameters=parameters,
+            inputs=group_events(events, self, INPUT_EVENTS),
+            outputs=group_events(events, self, OUTPUT_EVENTS),
+            code_fingerprint=str(fields.get("code_fingerprint", "")),
+            cache_key=str(fields.get("cache_key", "")),
+            original_execution_id=fields.get("original_execution_id"),
+            error_type=str(fields.get("error_type", "")),
+            error_message=str(fields.get("error_message", "")),
+            start_ms=execution.create_time_since_epoch,
+            end_ms=execution.last_update_time_since_epoch if terminal else None,
+            properties=props,
+        )

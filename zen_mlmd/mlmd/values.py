@@ -1,0 +1,166 @@
+"""Python values <-> MLMD `Value` protos, exactly and filterably.
+
+Top-level scalars are stored as native typed values (`int_value`,
+`double_value`, `string_value`, `bool_value`) so they can be used in MLMD
+filter queries (`custom_properties.`param.lr`.double_value > 0.1`).
+Nested values (dicts, lists) go into `struct_value`. A protobuf Struct only
+knows doubles, strings, bools and null, so what it cannot hold exactly is
+tagged with a one-key marker object and restored on read:
+
+* ints that are not exactly representable as a double, and floats whose
+  value is integral (so that `1` and `1.0` keep their types);
+* top-level `None` and lists (a Struct value must be a map).
+
+Tuples are stored as lists and read back as lists.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from google.protobuf import struct_pb2
+from ml_metadata.proto import metadata_store_pb2
+
+from zen_mlmd.errors import ConfigError
+
+TAG = "__zen_mlmd__"
+_INT64 = (-(2**63), 2**63 - 1)
+_EXACT_DOUBLE_INT = 2**53
+
+
+def to_value(value: Any, name: str = "value") -> metadata_store_pb2.Value:
+    """Encode a Python value as an MLMD Value.
+
+    Raises:
+        ConfigError: for values that are not JSON-like (bytes, objects, sets,
+            dicts with non-string keys); `name` is used as the field name.
+    """
+    out = metadata_store_pb2.Value()
+    if isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+        out.int_value = value
+    elif isinstance(value, float):
+        out.double_value = value
+    elif isinstance(value, str):
+        out.string_value = value
+    elif isinstance(value, Mapping):
+        out.struct_value.CopyFrom(_struct_from_dict(value, name))
+    else:
+        out.struct_value.CopyFrom(_tagged_struct(value, name))
+    return out
+
+
+def from_value(value: metadata_store_pb2.Value) -> Any:
+    """Decode an MLMD Value written by `to_value` (or by another MLMD writer)."""
+    kind = value.WhichOneof("value")
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return _from_struct_value(struct_pb2.Value(struct_value=value.struct_value))
+    if kind == "proto_value":
+        return {"@type": value.proto_value.type_url}
+    return None
+
+
+def _tagged_struct(value: Any, name: str) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    if value is None:
+        struct.update({TAG: "none"})
+    elif isinstance(value, (list, tuple)):
+        struct.fields[TAG].string_value = "list"
+        struct.fields["items"].CopyFrom(_to_struct_value(value, name))
+    elif isinstance(value, int):
+        struct.update({TAG: "int", "value": str(value)})
+    else:
+        raise _unsupported(value, name)
+    return struct
+
+
+def _struct_from_dict(value: Mapping, name: str) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ConfigError(
+                name, key, "dictionary keys must be strings to be recorded",
+                "convert the keys to str",
+            )
+        if key == TAG:
+            raise ConfigError(name, key, "this key is reserved", "rename the key")
+        struct.fields[key].CopyFrom(_to_struct_value(item, f"{name}.{key}"))
+    return struct
+
+
+def _to_struct_value(value: Any, name: str) -> struct_pb2.Value:
+    out = struct_pb2.Value()
+    if value is None:
+        out.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, int):
+        if abs(value) <= _EXACT_DOUBLE_INT:
+            out.number_value = value
+        else:
+            out.struct_value.update({TAG: "int", "value": str(value)})
+    elif isinstance(value, float):
+        if math.isfinite(value) and value == int(value):
+            out.struct_value.fields[TAG].string_value = "float"
+            out.struct_value.fields["value"].number_value = value
+        else:
+            out.number_value = value
+    elif isinstance(value, str):
+        out.string_value = value
+    elif isinstance(value, Mapping):
+        out.struct_value.CopyFrom(_struct_from_dict(value, name))
+    elif isinstance(value, (list, tuple)):
+        out.list_value.SetInParent()
+        for index, item in enumerate(value):
+            out.list_value.values.add().CopyFrom(_to_struct_value(item, f"{name}[{index}]"))
+    else:
+        raise _unsupported(value, name)
+    return out
+
+
+def _from_struct_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "null_value":
+        return None
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        # Integral doubles were ints: floats with integral values are tagged.
+        if math.isfinite(number) and number == int(number):
+            return int(number)
+        return number
+    if kind == "list_value":
+        return [_from_struct_value(item) for item in value.list_value.values]
+    if kind == "struct_value":
+        fields = value.struct_value.fields
+        tag = fields[TAG].string_value if TAG in fields else None
+        if tag == "none":
+            return None
+        if tag == "int":
+            return int(fields["value"].string_value)
+        if tag == "float":
+            return float(fields["value"].number_value)
+        if tag == "list":
+            return _from_struct_value(fields["items"])
+        return {key: _from_struct_value(item) for key, item in fields.items()}
+    return None
+
+
+def _unsupported(value: Any, name: str) -> ConfigError:
+    return ConfigError(
+        name, f"<{type(value).__name__}>",
+        "only None, bool, int, float, str, lists and dicts of them can be recorded as parameters",
+        "pass a JSON-like value, or make it a step output so a materializer stores it",
+    )

@@ -1,0 +1,209 @@
+"""The MLMD write sequences of a run, in as few calls as MLMD allows.
+
+* start a run: the pipeline context (once per pipeline), the run context and
+  its parent link;
+* start a step: ONE `put_execution` (RUNNING execution, INPUT events by
+  artifact id, pipeline/run/node contexts);
+* publish a step: ONE `put_execution` (COMPLETE, LIVE outputs, OUTPUT events);
+* fail a step: ONE `put_execution` (FAILED with the error, no outputs);
+* a cache hit: ONE `put_execution` (CACHED, OUTPUT events to the original
+  artifacts, the original execution id);
+* end a run: one `put_contexts`.
+
+Handles keep the protos; callers outside `zen_mlmd.mlmd` never see them.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from zen_mlmd.errors import AlreadyExistsError
+from zen_mlmd.mlmd import records
+from zen_mlmd.mlmd.native import NativeConvention
+from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class RunHandle:
+    """A run being recorded: its contexts, with their ids."""
+
+    pipeline_name: str
+    run_name: str
+    pipeline_context: pb.Context
+    run_context: pb.Context
+    node_type_id: int
+    convention: NativeConvention
+    node_contexts: dict[str, pb.Context] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> int:
+        return self.run_context.id
+
+
+@dataclass
+class StepHandle:
+    """A started step: its execution as written."""
+
+    run: RunHandle
+    step: records.StepStart
+    execution: pb.Execution
+
+    @property
+    def execution_id(self) -> int:
+        return self.execution.id
+
+
+class RunWriter:
+    """Writes runs into one store in one convention (native by default)."""
+
+    def __init__(self, store: MetadataStore, convention: NativeConvention | None = None):
+        self.store = store
+        self.convention = convention or NativeConvention()
+
+    # -- runs ----------------------------------------------------------------------
+    def start_run(
+        self, pipeline_name: str, run_name: str, config: Mapping[str, Any],
+        owner: Mapping[str, Any], pipeline_properties: Mapping[str, Any] | None = None,
+    ) -> RunHandle:
+        """Create the run context under its pipeline context.
+
+        Raises:
+            AlreadyExistsError: a run with this name exists already.
+        """
+        c = self.convention
+        pipeline_type = self.store.type_id("context", c.context_type(c.pipeline_context_type))
+        run_type = self.store.type_id("context", c.context_type(c.run_context_type))
+        node_type = self.store.type_id("context", c.context_type(c.node_context_type))
+        pipeline_context = self._pipeline_context(pipeline_type, pipeline_name, pipeline_properties or {})
+        run_context = c.run_context(run_type, pipeline_name, run_name, config, owner)
+        try:
+            [run_context.id] = self.store.put_contexts([run_context])
+        except Exception as exc:
+            if is_already_exists(exc):
+                raise AlreadyExistsError(
+                    f"a run named {run_name!r} already exists in this metadata store. "
+                    "Fix: choose another run name (run names are unique), or leave it "
+                    "unset to get a generated one"
+                ) from None
+            raise
+        self.store.put_parent_contexts([
+            pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
+        ])
+        return RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
+
+    def _pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
+        type_name = self.convention.pipeline_context_type
+        existing = self.store.get_context_by_type_and_name(type_name, name)
+        if existing is not None:
+            return existing
+        context = self.convention.pipeline_context(type_id, name, properties)
+        try:
+            [context.id] = self.store.put_contexts([context])
+            return context
+        except Exception as exc:  # another process created it first
+            if not is_already_exists(exc):
+                raise
+            return self.store.get_context_by_type_and_name(type_name, name)
+
+    def end_run(self, run: RunHandle, status: str) -> None:
+        """Record the run's final status ("completed", "failed", ...) and end time."""
+        ended = self.convention.ended_run_context(run.run_context, status, now_ms())
+        self.store.put_contexts([ended])
+        run.run_context = ended
+
+    # -- steps ---------------------------------------------------------------------
+    def start_step(self, run: RunHandle, step: records.StepStart) -> StepHandle:
+        """ONE put_execution: RUNNING, INPUT events, contexts."""
+        execution = self._execution(run, step, records.RUNNING)
+        execution.id = self._put(run, step.name, execution, self._input_events(step))
+        return StepHandle(run, step, execution)
+
+    def publish_step(
+        self, handle: StepHandle, outputs: Mapping[str, Sequence[records.OutputArtifact]]
+    ) -> dict[str, tuple[int, ...]]:
+        """ONE put_execution: COMPLETE, LIVE outputs, OUTPUT events. Returns output ids."""
+        c = self.convention
+        run = handle.run
+        pairs, names = [], []
+        for output_name, artifacts in outputs.items():
+            for index, output in enumerate(artifacts):
+                type_id = self.store.type_id("artifact", c.artifact_type(output.kind))
+                artifact = c.output_artifact(type_id, run.run_name, handle.step.name, output_name, index, output)
+                pairs.append((artifact, c.event(pb.Event.OUTPUT, output_name, index)))
+                names.append(output_name)
+        execution = c.ended_execution(handle.execution, records.COMPLETE)
+        artifact_ids = self._put(run, handle.step.name, execution, pairs, want_artifacts=True)
+        handle.execution = execution
+        grouped: dict[str, list[int]] = {}
+        for name, artifact_id in zip(names, artifact_ids):
+            grouped.setdefault(name, []).append(artifact_id)
+        return {name: tuple(ids) for name, ids in grouped.items()}
+
+    def fail_step(self, handle: StepHandle, error_type: str, error_message: str) -> None:
+        """ONE put_execution: FAILED with the error; no outputs are published."""
+        execution = self.convention.ended_execution(
+            handle.execution, records.FAILED,
+            error_type=error_type, error_message=error_message[:4000],
+        )
+        self._put(handle.run, handle.step.name, execution, [])
+        handle.execution = execution
+
+    def cancel_step(self, run: RunHandle, step: records.StepStart, reason: str) -> int:
+        """ONE put_execution: a step that will not run (an upstream step failed)."""
+        execution = self.convention.ended_execution(
+            self._execution(run, step, records.CANCELED), records.CANCELED, error_message=reason,
+        )
+        return self._put(run, step.name, execution, self._input_events(step))
+
+    def record_cached_step(
+        self, run: RunHandle, step: records.StepStart, original_execution_id: int,
+        outputs: Mapping[str, Sequence[int]],
+    ) -> int:
+        """ONE put_execution: CACHED, INPUT events, OUTPUT events to the reused artifacts."""
+        c = self.convention
+        execution = c.ended_execution(
+            self._execution(run, step, records.CACHED), records.CACHED,
+            original_execution_id=original_execution_id,
+        )
+        events = self._input_events(step)
+        for output_name, artifact_ids in outputs.items():
+            for index, artifact_id in enumerate(artifact_ids):
+                events.append((None, c.event(pb.Event.OUTPUT, output_name, index, artifact_id)))
+        return self._put(run, step.name, execution, events)
+
+    # -- pieces --------------------------------------------------------------------
+    def _put(self, run: RunHandle, step_name: str, execution: pb.Execution, events: list,
+             want_artifacts: bool = False):
+        node = run.node_contexts.get(step_name)
+        if node is None:
+            node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
+        execution_id, artifact_ids, context_ids = self.store.put_execution(
+            execution, events, [run.pipeline_context, run.run_context, node],
+            # Contexts passed with an id are only linked, never rewritten; a
+            # new node context created by a concurrent run is reused.
+            reuse_context_if_already_exist=True, force_reuse_context=True,
+        )
+        if not node.id:
+            node.id = context_ids[2]
+            run.node_contexts[step_name] = node
+        return artifact_ids if want_artifacts else execution_id
+
+    def _execution(self, run: RunHandle, step: records.StepStart, state: str) -> pb.Execution:
+        c = self.convention
+        type_id = self.store.type_id("execution", c.execution_type(step.type_name))
+        return c.step_execution(type_id, run.pipeline_name, run.run_name, step, state)
+
+    def _input_events(self, step: records.StepStart) -> list:
+        c = self.convention
+        return [
+            (None, c.event(pb.Event.INPUT, name, index, artifact_id))
+            for name, artifact_ids in step.inputs.items()
+            for index, artifact_id in enumerate(artifact_ids)
+        ]

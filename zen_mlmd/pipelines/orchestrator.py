@@ -1,0 +1,226 @@
+"""The local orchestrator: runs a pipeline's DAG in-process, recording every step.
+
+Steps run in topological order. Before a step runs, its cache key is looked
+up (one MLMD query); a hit whose outputs still exist in the artifact store is
+recorded as CACHED and the function does not run. A failing step is recorded
+FAILED, the steps that depend on it are recorded CANCELED, and the run ends
+as failed with a `StepFailedError` naming the step.
+"""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from zen_mlmd.errors import MaterializerError, StepFailedError
+from zen_mlmd.pipelines.pipeline import Invocation, PipelineGraph
+from zen_mlmd.tracking.caching import compute_cache_key
+from zen_mlmd.tracking.fingerprint import code_fingerprint
+from zen_mlmd.tracking.recorder import Recorder, RunRecorder
+
+
+@dataclass(frozen=True)
+class _Published:
+    """An output available to downstream steps."""
+
+    id: int
+    uri: str
+    materializer: str
+    data_type: str
+
+
+@dataclass
+class RunSummary:
+    """What the orchestrator did: statuses and cache hits, by step."""
+
+    run_name: str
+    pipeline_name: str
+    status: str
+    steps: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cache_hits(self) -> list[str]:
+        return [name for name, status in self.steps.items() if status == "cached"]
+
+    @property
+    def cache_misses(self) -> list[str]:
+        return [name for name, status in self.steps.items() if status == "completed"]
+
+
+def versions() -> dict[str, str]:
+    """Versions that matter to reproduce a run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("zen-mlmd", "ml-metadata"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "unknown"
+    return found
+
+
+class LocalOrchestrator:
+    """Runs pipelines in this process on a stack."""
+
+    def __init__(self, stack, quiet: bool = False):
+        self.stack = stack
+        self.quiet = quiet
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def run(self, graph: PipelineGraph, run_name: str | None = None) -> RunSummary:
+        store = self.stack.metadata_store.open()
+        artifact_store = self.stack.artifact_store.open()
+        recorder = Recorder(store, artifact_store)
+        config = graph.config()
+        config["stack"] = self.stack.describe()
+        config["versions"] = versions()
+        run = recorder.start_run(graph.name, run_name, config,
+                                 pipeline_properties={"source": graph.source})
+        summary = RunSummary(run.name, graph.name, "running")
+        self._say(f"Run {run.name!r} of pipeline {graph.name!r} on stack {self.stack.name!r}")
+        state = _RunState(artifact_store.root)
+        failure: StepFailedError | None = None
+        with run:
+            for invocation in graph.invocations.values():
+                blocked = [u for u in invocation.upstream if u in state.not_done]
+                if blocked:
+                    self._cancel(run, invocation, state, blocked)
+                    summary.steps[invocation.name] = "canceled"
+                    continue
+                status, error = self._run_step(run, graph, invocation, state, artifact_store)
+                summary.steps[invocation.name] = status
+                if error is not None and failure is None:
+                    failure = StepFailedError(invocation.name, run.name, error)
+            run.finish()
+        summary.status = "failed" if failure else (
+            "cached" if all(s == "cached" for s in summary.steps.values()) else "completed")
+        hits, total = len(summary.cache_hits), len(summary.steps)
+        self._say(f"Run {run.name!r} {summary.status}: {total} steps, {hits} from cache, "
+                  f"{len(summary.cache_misses)} executed")
+        if failure is not None:
+            raise failure
+        return summary
+
+    # -- one step ------------------------------------------------------------------
+    def _run_step(self, run: RunRecorder, graph: PipelineGraph, inv: Invocation,
+                  state: "_RunState", artifact_store) -> tuple[str, BaseException | None]:
+        step = inv.step
+        fingerprint = state.fingerprint(step)
+        inputs = {}
+        identities: dict[str, list[str]] = {}
+        for name, index, ref in inv.input_refs():
+            published = state.outputs[ref.invocation][ref.output]
+            inputs.setdefault(name, []).append(published[0].id)
+            identities.setdefault(name, []).append(f"{state.keys[ref.invocation]}:{ref.output}")
+        declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
+        key = compute_cache_key(fingerprint, inv.parameters, identities, declared, state.artifact_root)
+        state.keys[inv.name] = key.value
+        start = run.step_start(inv.name, step.type_name, inv.parameters, inputs, fingerprint,
+                               key.value, key.parts)
+        use_cache = graph.enable_cache and step.enable_cache is not False
+        if use_cache and self._try_cache(run, inv, start, state, artifact_store):
+            return "cached", None
+        started = time.perf_counter()
+        self._say(f"  step {inv.name}: running")
+        recorder = run.begin_step(start)
+        try:
+            values = self._call(inv, state, artifact_store)
+            for spec, value in zip(step.outputs, values):
+                recorder.save_output(spec.name, value, kind=spec.kind, materializer=spec.materializer)
+            output_ids = recorder.publish()
+        except Exception as exc:
+            recorder.fail(exc)
+            state.not_done.add(inv.name)
+            self._say(f"  step {inv.name}: FAILED after {time.perf_counter() - started:.2f}s: "
+                      f"{type(exc).__name__}: {exc}")
+            return "failed", exc
+        state.remember(inv, recorder.saved_outputs, output_ids)
+        self._say(f"  step {inv.name}: completed in {time.perf_counter() - started:.2f}s")
+        return "completed", None
+
+    def _try_cache(self, run, inv, start, state, artifact_store) -> bool:
+        from zen_mlmd.mlmd.cache_query import find_cached_outputs
+
+        cached = find_cached_outputs(run.store, start.cache_key)
+        wanted = {o.name for o in inv.step.outputs}
+        if cached is None or set(cached.outputs) != wanted:
+            return False
+        if not all(artifact_store.exists(a.uri) for arts in cached.outputs.values() for a in arts):
+            self._say(f"  step {inv.name}: cached outputs were deleted from the artifact store; running it")
+            return False
+        run.record_cached_step(start, cached.execution_id,
+                               {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
+        state.outputs[inv.name] = {
+            name: [_Published(a.id, a.uri, a.materializer, a.data_type) for a in arts]
+            for name, arts in cached.outputs.items()
+        }
+        self._say(f"  step {inv.name}: cached (outputs of execution {cached.execution_id})")
+        return True
+
+    def _call(self, inv: Invocation, state: "_RunState", artifact_store) -> tuple:
+        from zen_mlmd.artifacts import read_artifact
+
+        kwargs: dict[str, Any] = dict(inv.parameters)
+        for name, value in inv.inputs.items():
+            refs = value if isinstance(value, tuple) else (value,)
+            loaded = []
+            for ref in refs:
+                published = state.outputs[ref.invocation][ref.output][0]
+                loaded.append(read_artifact(published.uri, artifact_store,
+                                            published.materializer, published.data_type))
+            kwargs[name] = tuple(loaded) if isinstance(value, tuple) else loaded[0]
+        result = inv.step.func(**kwargs)
+        outputs = inv.step.outputs
+        if len(outputs) == 1:
+            return (result,)
+        if not isinstance(result, tuple) or len(result) != len(outputs):
+            raise MaterializerError(
+                f"step {inv.name!r} declares {len(outputs)} outputs "
+                f"({', '.join(o.name for o in outputs)}) but returned "
+                f"{type(result).__name__}{'' if not isinstance(result, tuple) else f' of {len(result)}'}. "
+                "Fix: return a tuple with one value per declared output"
+            )
+        return result
+
+    def _cancel(self, run: RunRecorder, inv: Invocation, state: "_RunState", blocked) -> None:
+        state.not_done.add(inv.name)
+        start = run.step_start(inv.name, inv.step.type_name, inv.parameters)
+        run.cancel_step(start, f"not run: upstream step {blocked[0]!r} did not complete")
+        self._say(f"  step {inv.name}: canceled (upstream {blocked[0]!r} did not complete)")
+
+
+class _RunState:
+    """Outputs, cache keys and failures of the steps run so far."""
+
+    def __init__(self, artifact_root: str):
+        self.artifact_root = artifact_root
+        self.outputs: dict[str, dict[str, list[_Published]]] = {}
+        self.keys: dict[str, str] = {}
+        self.not_done: set[str] = set()
+        self._fingerprints: dict[int, str] = {}
+
+    def fingerprint(self, step) -> str:
+        if id(step) not in self._fingerprints:
+            self._fingerprints[id(step)] = code_fingerprint(step.func)
+        return self._fingerprints[id(step)]
+
+    def remember(self, inv: Invocation, saved, output_ids) -> None:
+        self.outputs[inv.name] = {
+            name: [_Published(aid, out.uri, out.materializer, out.data_type)
+                   for aid, out in zip(output_ids[name], saved_outputs)]
+            for name, saved_outputs in saved.items()
+        }
+
+
+def _materializer_name(materializer) -> str:
+    if materializer is None:
+        return "auto"
+    if isinstance(materializer, str):
+        return materializer
+    return getattr(materializer, "name", None) or getattr(materializer, "__name__", repr(materializer))

@@ -1,0 +1,185 @@
+"""`@pipeline`: a function that wires steps into a DAG, then runs it on a stack.
+
+The pipeline function is traced: each step call inside it adds an
+invocation and returns references to its outputs, which later calls take as
+inputs. Running the pipeline hands the graph to the stack's orchestrator::
+
+    @pipeline
+    def training(n_samples: int = 200, C: float = 1.0):
+        data = load(n_samples=n_samples)
+        train_set, test_set = split(data)
+        evaluate(train(train_set, C=C), test_set)
+
+    run = training(C=0.5)            # runs and records; returns the run
+"""
+from __future__ import annotations
+
+import contextvars
+import graphlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from zen_mlmd.errors import ConfigError
+from zen_mlmd.pipelines.step import Step, StepOutput
+
+_BUILDER: contextvars.ContextVar["_GraphBuilder | None"] = contextvars.ContextVar("builder", default=None)
+
+
+def current_builder() -> "_GraphBuilder | None":
+    return _BUILDER.get()
+
+
+@dataclass
+class Invocation:
+    """One call of a step in a pipeline: its inputs, parameters and upstream steps."""
+
+    name: str
+    step: Step
+    inputs: dict[str, StepOutput | tuple[StepOutput, ...]]
+    parameters: dict[str, Any]
+    upstream: tuple[str, ...] = ()
+
+    def input_refs(self) -> list[tuple[str, int, StepOutput]]:
+        """(input name, index, reference) for every input artifact."""
+        refs = []
+        for name, value in self.inputs.items():
+            items = value if isinstance(value, tuple) else (value,)
+            refs.extend((name, index, ref) for index, ref in enumerate(items))
+        return refs
+
+
+@dataclass
+class PipelineGraph:
+    """A traced pipeline: invocations in topological (DAG) order."""
+
+    name: str
+    parameters: dict[str, Any]
+    invocations: dict[str, Invocation] = field(default_factory=dict)
+    enable_cache: bool = True
+    source: str = ""
+
+    def config(self) -> dict[str, Any]:
+        """The configuration snapshot recorded with every run."""
+        return {
+            "pipeline": self.name,
+            "source": self.source,
+            "parameters": self.parameters,
+            "enable_cache": self.enable_cache,
+            "steps": [
+                {
+                    "name": inv.name,
+                    "type": inv.step.type_name,
+                    "parameters": inv.parameters,
+                    "inputs": {n: [r.invocation + "." + r.output for r in (v if isinstance(v, tuple) else (v,))]
+                               for n, v in inv.inputs.items()},
+                    "outputs": [o.name for o in inv.step.outputs],
+                    "upstream": list(inv.upstream),
+                    "enable_cache": inv.step.enable_cache,
+                }
+                for inv in self.invocations.values()
+            ],
+        }
+
+
+class _GraphBuilder:
+    def __init__(self, graph: PipelineGraph):
+        self.graph = graph
+
+    def add(self, step: Step, args: tuple, kwargs: dict):
+        name = step.name
+        suffix = 2
+        while name in self.graph.invocations:  # the same step used twice
+            name, suffix = f"{step.name}_{suffix}", suffix + 1
+        inputs, parameters = step.bind(args, kwargs)
+        normalized = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in inputs.items()}
+        upstream = sorted({ref.invocation for value in normalized.values()
+                           for ref in (value if isinstance(value, tuple) else (value,))})
+        self.graph.invocations[name] = Invocation(name, step, normalized, parameters, tuple(upstream))
+        refs = tuple(StepOutput(name, spec.name) for spec in step.outputs)
+        return refs[0] if len(refs) == 1 else refs
+
+
+class Pipeline:
+    """A pipeline definition. Create it with the `pipeline` decorator."""
+
+    def __init__(self, func: Callable, name: str | None = None, enable_cache: bool = True):
+        self.func = func
+        self.name = name or func.__name__
+        self.enable_cache = enable_cache
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+
+    @property
+    def source(self) -> str:
+        """Where the pipeline is defined: `module:qualname` and its file."""
+        try:
+            path = inspect.getsourcefile(self.func) or ""
+        except TypeError:
+            path = ""
+        return f"{self.func.__module__}:{self.func.__qualname__}@{path}"
+
+    def build(self, **parameters: Any) -> PipelineGraph:
+        """Trace the pipeline function into its DAG, without running anything."""
+        signature = inspect.signature(self.func)
+        try:
+            bound = signature.bind(**parameters)
+        except TypeError as exc:
+            raise ConfigError(f"{self.name}()", sorted(parameters), str(exc),
+                              f"call it as {self.name}{signature}") from None
+        bound.apply_defaults()
+        graph = PipelineGraph(self.name, dict(bound.arguments), enable_cache=self.enable_cache,
+                              source=self.source)
+        token = _BUILDER.set(_GraphBuilder(graph))
+        try:
+            self.func(**bound.arguments)
+        finally:
+            _BUILDER.reset(token)
+        if not graph.invocations:
+            raise ConfigError(self.name, None, "the pipeline calls no step",
+                              "call at least one @step function inside it")
+        order = graphlib.TopologicalSorter(
+            {name: inv.upstream for name, inv in graph.invocations.items()}).static_order()
+        graph.invocations = {name: graph.invocations[name] for name in order}
+        return graph
+
+    def run(self, *, run_name: str | None = None, enable_cache: bool | None = None,
+            stack=None, quiet: bool = False, **parameters: Any):
+        """Run the pipeline on a stack (default: the active one) and record it.
+
+        Returns:
+            The recorded run, as the post-execution API reads it.
+
+        Raises:
+            StepFailedError: a step raised; the run is recorded as failed.
+        """
+        from zen_mlmd.pipelines.orchestrator import LocalOrchestrator
+
+        graph = self.build(**parameters)
+        if enable_cache is not None:
+            graph.enable_cache = enable_cache
+        if stack is None:
+            from zen_mlmd.stack import get_active_stack
+
+            stack = get_active_stack()
+        return LocalOrchestrator(stack, quiet=quiet).run(graph, run_name=run_name)
+
+    def __call__(self, **parameters: Any):
+        return self.run(**parameters)
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+def pipeline(func: Callable | None = None, *, name: str | None = None, enable_cache: bool = True):
+    """Make a function a pipeline (see the module docstring).
+
+    Args:
+        name: the pipeline name (default: the function name).
+        enable_cache: let steps reuse outputs of identical earlier executions.
+    """
+    def wrap(f: Callable) -> Pipeline:
+        return Pipeline(f, name=name, enable_cache=enable_cache)
+
+    return wrap(func) if func is not None else wrap
+

@@ -1,0 +1,86 @@
+"""Cache keys for steps, and the decision to reuse an earlier execution.
+
+A step's cache key is the sha256 of, in canonical JSON:
+
+* ``code``: the fingerprint of the step's code (`fingerprint.code_fingerprint`);
+* ``parameters``: its parameters;
+* ``inputs``: for every input, the cache key of the step that produced it
+  and the output name: the *content identity* of the input, so that an
+  upstream step served from the cache does not invalidate its consumers;
+* ``outputs``: the declared output names and materializers;
+* ``artifact_store``: the root of the artifact store the outputs live in.
+
+The parts are recorded with the execution so that a miss can be explained
+(`explain_miss`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+KEY_PARTS = ("code", "parameters", "inputs", "outputs", "artifact_store")
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    value: str
+    parts: Mapping[str, Any]
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values, equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+
+
+def compute_cache_key(
+    code: str,
+    parameters: Mapping[str, Any],
+    inputs: Mapping[str, Sequence[str]],
+    outputs: Mapping[str, str],
+    artifact_store: str,
+) -> CacheKey:
+    """The cache key of a step from its parts (see the module docstring).
+
+    Args:
+        inputs: input name -> ["<producer cache key>:<output name>", ...].
+        outputs: output name -> declared materializer name ("auto" if chosen by type).
+    """
+    parts = {
+        "code": code,
+        "parameters": canonical_json(parameters),
+        "inputs": {name: list(ids) for name, ids in sorted(inputs.items())},
+        "outputs": dict(sorted(outputs.items())),
+        "artifact_store": artifact_store,
+    }
+    digest = hashlib.sha256(canonical_json(parts).encode()).hexdigest()
+    return CacheKey(digest, parts)
+
+
+def explain_miss(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> list[str]:
+    """Which parts of a cache key changed since `previous`, in plain words."""
+    if not previous:
+        return ["no earlier execution of this step was recorded"]
+    changed = []
+    for part in KEY_PARTS:
+        before, now = previous.get(part), current.get(part)
+        if before == now:
+            continue
+        if part == "parameters":
+            old = json.loads(before) if isinstance(before, str) else (before or {})
+            new = json.loads(now) if isinstance(now, str) else (now or {})
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in names)
+            changed.append(f"parameters changed ({details})")
+        elif part == "inputs":
+            old, new = before or {}, now or {}
+            names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            changed.append(f"inputs changed ({', '.join(names)}): an upstream step produced new outputs")
+        elif part == "code":
+            changed.append("the step's code changed")
+        elif part == "outputs":
+            changed.append(f"outputs or materializers changed ({before} -> {now})")
+        else:
+            changed.append(f"the artifact store changed ({before} -> {now})")
+    return changed or ["the cache key is unchanged: the outputs were missing or caching was off"]

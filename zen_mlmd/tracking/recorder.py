@@ -1,0 +1,277 @@
+"""The recorder: the write API any orchestrator calls to record its runs.
+
+Our local orchestrator uses it, and so can a TFX- or Kubeflow-style one::
+
+    recorder = Recorder(stack.metadata_store.open(), stack.artifact_store.open())
+    with recorder.start_run("training", config={...}) as run:
+        step = run.start_step("train", type_name="my.module.train",
+                              parameters={"lr": 0.1}, inputs={"data": (7,)})
+        try:
+            step.save_output("model", model)        # contents -> artifact store
+            ids = step.publish()                    # COMPLETE + LIVE outputs
+        except Exception as exc:
+            step.fail(exc)                          # FAILED, outputs removed
+            raise
+
+Each step costs two MLMD writes (start, publish) however many inputs and
+outputs it has; a cache hit costs one. A run that ends with an exception
+inside the `with` block is recorded as failed; a process that is killed
+leaves a run that readers report as interrupted (see `owner.py`).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Any, Mapping, Sequence
+
+from zen_mlmd.errors import ConfigError
+from zen_mlmd.mlmd import records
+from zen_mlmd.mlmd.store import MetadataStore
+from zen_mlmd.mlmd.writer import RunHandle, RunWriter, StepHandle
+from zen_mlmd.tracking.owner import current_owner
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+
+RUN_COMPLETED = "completed"
+RUN_FAILED = "failed"
+
+
+def validate_name(kind: str, name: str) -> str:
+    """Pipeline, run, step and output names: path- and filter-safe."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(
+            f"{kind}_name", name,
+            "must start with a letter or digit and use only letters, digits, '_', '.', '-' (max 200)",
+            f"rename the {kind}",
+        )
+    return name
+
+
+def default_run_name(pipeline_name: str) -> str:
+    """`<pipeline>-<UTC timestamp with microseconds>`: unique and sortable."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y_%m_%d-%H_%M_%S_%f")
+    return f"{pipeline_name}-{stamp}"
+
+
+class Recorder:
+    """Records runs into one metadata store, contents into one artifact store.
+
+    Args:
+        store: an open `zen_mlmd.mlmd.store.MetadataStore`.
+        artifact_store: a `zen_mlmd.artifacts.ArtifactStore` (needed only to
+            save outputs through materializers; publishing outputs an
+            orchestrator wrote itself does not need it).
+    """
+
+    def __init__(self, store: MetadataStore, artifact_store=None):
+        self.store = store
+        self.artifact_store = artifact_store
+        self._writer = RunWriter(store)
+
+    def start_run(
+        self,
+        pipeline_name: str,
+        run_name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        pipeline_properties: Mapping[str, Any] | None = None,
+    ) -> "RunRecorder":
+        """Record the start of a run: its pipeline config snapshot and start time.
+
+        Raises:
+            AlreadyExistsError: `run_name` is taken (run names are unique).
+            ConfigError: a name is not valid.
+        """
+        validate_name("pipeline", pipeline_name)
+        run_name = validate_name("run", run_name or default_run_name(pipeline_name))
+        handle = self._writer.start_run(
+            pipeline_name, run_name, dict(config or {}), current_owner(), pipeline_properties,
+        )
+        return RunRecorder(self, handle)
+
+
+class RunRecorder:
+    """One run being recorded. Use it as a context manager to end it."""
+
+    def __init__(self, recorder: Recorder, handle: RunHandle):
+        self._recorder = recorder
+        self._writer = recorder._writer
+        self._handle = handle
+        self.failed_steps: list[str] = []
+        self.ended = False
+
+    @property
+    def name(self) -> str:
+        return self._handle.run_name
+
+    @property
+    def pipeline_name(self) -> str:
+        return self._handle.pipeline_name
+
+    @property
+    def id(self) -> int:
+        """The MLMD id of the run's context."""
+        return self._handle.run_id
+
+    @property
+    def store(self) -> MetadataStore:
+        return self._recorder.store
+
+    def start_step(
+        self,
+        name: str,
+        type_name: str,
+        parameters: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, int | Sequence[int]] | None = None,
+        code_fingerprint: str = "",
+        cache_key: str = "",
+        cache_key_parts: Mapping[str, Any] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> "StepRecorder":
+        """Record a RUNNING step with its INPUT events (one MLMD write).
+
+        Args:
+            inputs: input artifact ids by input name; a sequence for a list input.
+        """
+        return self.begin_step(self.step_start(name, type_name, parameters, inputs, code_fingerprint,
+                                               cache_key, cache_key_parts, properties))
+
+    def begin_step(self, start: records.StepStart) -> "StepRecorder":
+        """Record a RUNNING step from a prepared `step_start` record (one MLMD write)."""
+        return StepRecorder(self, self._writer.start_step(self._handle, start))
+
+    def step_start(
+        self, name, type_name, parameters=None, inputs=None, code_fingerprint="",
+        cache_key="", cache_key_parts=None, properties=None,
+    ) -> records.StepStart:
+        """The record of a step start, validated (no MLMD call)."""
+        validate_name("step", name)
+        normalized = {}
+        for key, ids in (inputs or {}).items():
+            validate_name("input", key)
+            normalized[key] = (ids,) if isinstance(ids, int) else tuple(ids)
+        return records.StepStart(
+            name=name, type_name=type_name, parameters=dict(parameters or {}),
+            inputs=normalized, code_fingerprint=code_fingerprint, cache_key=cache_key,
+            cache_key_parts=dict(cache_key_parts or {}), properties=dict(properties or {}),
+        )
+
+    def record_cached_step(
+        self, start: records.StepStart, original_execution_id: int,
+        outputs: Mapping[str, Sequence[int]],
+    ) -> int:
+        """Record a step served from the cache: CACHED, linked to the reused outputs (one write)."""
+        return self._writer.record_cached_step(self._handle, start, original_execution_id, outputs)
+
+    def cancel_step(self, start: records.StepStart, reason: str) -> int:
+        """Record a step that will not run because an upstream step failed (one write)."""
+        return self._writer.cancel_step(self._handle, start, reason)
+
+    def finish(self, status: str | None = None) -> None:
+        """Record the end of the run: "failed" if a step failed, else "completed"."""
+        if self.ended:
+            return
+        status = status or (RUN_FAILED if self.failed_steps else RUN_COMPLETED)
+        self._writer.end_run(self._handle, status)
+        self.ended = True
+
+    def __enter__(self) -> "RunRecorder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish(RUN_FAILED if exc_type is not None else None)
+
+
+class StepRecorder:
+    """One running step: save its outputs, then publish it or fail it."""
+
+    def __init__(self, run: RunRecorder, handle: StepHandle):
+        self._run = run
+        self._handle = handle
+        self._saved: dict[str, list[records.OutputArtifact]] = {}
+        self.output_ids: dict[str, tuple[int, ...]] = {}
+
+    @property
+    def name(self) -> str:
+        return self._handle.step.name
+
+    @property
+    def execution_id(self) -> int:
+        return self._handle.execution_id
+
+    @property
+    def saved_outputs(self) -> dict[str, list[records.OutputArtifact]]:
+        """Outputs saved so far, by output name."""
+        return self._saved
+
+    def output_uri(self, output_name: str, index: int = 0) -> str:
+        """Where the artifact store keeps this output: `<root>/<pipeline>/<run>/<step>/<output>`."""
+        store = self._require_artifact_store()
+        validate_name("output", output_name)
+        uri = store.uri_for(self._run.pipeline_name, self._run.name, self.name, output_name)
+        return f"{uri}/{index}" if index else uri
+
+    def save_output(self, output_name: str, value: Any, kind=None, materializer=None,
+                    index: int = 0) -> records.OutputArtifact:
+        """Write `value` through its materializer; it is published with the step."""
+        from zen_mlmd.artifacts import write_artifact
+        from zen_mlmd.artifacts.kinds import ArtifactKind
+
+        store = self._require_artifact_store()
+        written = write_artifact(value, self.output_uri(output_name, index), store, materializer)
+        output = records.OutputArtifact(
+            uri=written.uri,
+            kind=ArtifactKind.parse(kind).value if kind is not None else written.kind.value,
+            materializer=written.materializer, data_type=written.data_type,
+            content_hash=written.content_hash, size_bytes=written.size_bytes,
+            properties={"producer_execution_id": self.execution_id, "output_index": index,
+                        "cache_key": self._handle.step.cache_key or None},
+        )
+        self._saved.setdefault(output_name, []).append(output)
+        return output
+
+    def publish(
+        self, outputs: Mapping[str, records.OutputArtifact | Sequence[records.OutputArtifact]] | None = None,
+    ) -> dict[str, tuple[int, ...]]:
+        """Record the step COMPLETE with its outputs LIVE (one MLMD write).
+
+        Args:
+            outputs: outputs an orchestrator wrote itself; by default the ones
+                saved with `save_output`.
+
+        Returns:
+            The output artifact ids by output name.
+        """
+        if outputs is None:
+            grouped = self._saved
+        else:
+            grouped = {name: ([out] if isinstance(out, records.OutputArtifact) else list(out))
+                       for name, out in outputs.items()}
+        self.output_ids = self._run._writer.publish_step(self._handle, grouped)
+        return self.output_ids
+
+    def fail(self, error: BaseException | str, error_type: str | None = None) -> None:
+        """Record the step FAILED with the error; remove its saved outputs (one write)."""
+        store = self._run._recorder.artifact_store
+        for outputs in self._saved.values():
+            for output in outputs:
+                try:
+                    store.delete(output.uri)
+                except Exception:  # a missing file must not hide the step's own error
+                    pass
+        self._saved.clear()
+        if isinstance(error, BaseException):
+            error_type = error_type or type(error).__name__
+            message = str(error)
+        else:
+            message = error
+        self._run._writer.fail_step(self._handle, error_type or "Error", message)
+        self._run.failed_steps.append(self.name)
+
+    def _require_artifact_store(self):
+        store = self._run._recorder.artifact_store
+        if store is None:
+            raise ConfigError(
+                "artifact_store", None, "this recorder has no artifact store to save outputs in",
+                "pass artifact_store= to Recorder, or publish outputs you wrote yourself",
+            )
+        return store
