@@ -1,0 +1,203 @@
+"""Materializers: how a Python object is written to and read from the artifact store.
+
+An artifact is a directory at its URI holding the materializer's file(s).
+A materializer's `name` is stored in MLMD with the artifact, so it must never
+change once artifacts were written with it. Built-ins here cover builtins
+and the pickle fallback; numpy and pandas live in `materializers_ml`.
+"""
+from __future__ import annotations
+
+import abc
+import numbers
+import pickle
+from typing import Any, ClassVar, Tuple, Union
+
+from zen_mlmd.artifacts import json_values
+from zen_mlmd.artifacts.kinds import ArtifactKind
+from zen_mlmd.artifacts.store import ArtifactStore
+
+# Type names (module.QualName) so that no kind rule needs numpy or pandas imported.
+DATASET_TYPE_NAMES = frozenset({
+    "numpy.ndarray",
+    # pandas 3 reports its public module; older versions the defining one.
+    "pandas.DataFrame",
+    "pandas.Series",
+    "pandas.core.frame.DataFrame",
+    "pandas.core.series.Series",
+})
+
+
+def type_names_of(obj: object) -> list[str]:
+    """The ``module.QualName`` of the type of `obj` and of each class in its MRO."""
+    return [f"{cls.__module__}.{cls.__qualname__}" for cls in type(obj).__mro__]
+
+
+def default_kind_for(obj: object) -> ArtifactKind:
+    """The kind an output gets when its step does not declare one.
+
+    numpy arrays and pandas frames/series are datasets; a non-empty dict whose
+    values are all real numbers (bools excluded) is metrics; an object with
+    ``fit`` and ``predict`` methods (a scikit-learn style estimator) is a
+    model; anything else is generic data.
+    """
+    if DATASET_TYPE_NAMES.intersection(type_names_of(obj)):
+        return ArtifactKind.DATASET
+    if isinstance(obj, dict) and obj and all(_is_metric_value(v) for v in obj.values()):
+        return ArtifactKind.METRICS
+    if is_estimator(obj):
+        return ArtifactKind.MODEL
+    return ArtifactKind.DATA
+
+
+def is_estimator(obj: object) -> bool:
+    """True for an instance with callable ``fit`` and ``predict`` (not a class)."""
+    return (
+        not isinstance(obj, type)
+        and callable(getattr(obj, "fit", None))
+        and callable(getattr(obj, "predict", None))
+    )
+
+
+def _is_metric_value(value: object) -> bool:
+    # numbers.Real covers numpy floats and ints too (numpy registers them;
+    # not numpy.bool); Python bools are Integral, but True is not a metric.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class Materializer(abc.ABC):
+    """Writes one kind of Python object to an artifact directory and reads it back.
+
+    Subclasses set `name` (the stable id stored in MLMD), `default_kind`, and
+    optionally `for_types` (types or ``"module.QualName"`` strings), used when
+    the materializer is registered without explicit types, e.g. from the
+    ``zen_mlmd.materializers`` entry-point group.
+    """
+
+    name: ClassVar[str]
+    default_kind: ClassVar[ArtifactKind] = ArtifactKind.DATA
+    for_types: ClassVar[Tuple[Union[type, str], ...]] = ()
+
+    def can_save(self, obj: object) -> bool:
+        """Whether this materializer can write `obj` so that it reads back equal.
+
+        The registry asks before choosing a materializer and moves on to the
+        next candidate (finally the pickle fallback) when the answer is no.
+        """
+        return True
+
+    def kind_for(self, obj: object) -> ArtifactKind:
+        """The kind an artifact written from `obj` gets when the step declares none."""
+        return self.default_kind
+
+    @abc.abstractmethod
+    def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
+        """Writes `obj` as file(s) inside the artifact directory `uri`.
+
+        Write only through `store.open`, so the content hash is computed while
+        the bytes are written.
+        """
+
+    @abc.abstractmethod
+    def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
+        """Reads the object back from the artifact directory `uri`.
+
+        Args:
+            uri: the artifact directory.
+            store: the artifact store holding it.
+            data_type: the ``module.QualName`` of the object that was saved.
+        """
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class JSONMaterializer(Materializer):
+    """JSON-native builtins: None, bool, int, float, list, tuple, dict with str keys.
+
+    Types are kept exactly: tuples stay tuples, ints stay ints, floats stay
+    floats including nan and +/-inf (see `zen_mlmd.artifacts.json_values`).
+    Anything else inside (a numpy scalar, a set, a non-str key) makes the
+    registry fall back to pickle.
+    """
+
+    name = "builtins.json"
+    default_kind = ArtifactKind.DATA
+    for_types = (type(None), bool, int, float, list, tuple, dict)
+    file_name = "data.json"
+
+    def can_save(self, obj: object) -> bool:
+        return json_values.is_json_native(obj)
+
+    def kind_for(self, obj: object) -> ArtifactKind:
+        return default_kind_for(obj)
+
+    def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
+        with store.open(f"{uri}/{self.file_name}", "w") as f:
+            f.write(json_values.dumps(obj))
+
+    def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
+        with store.open(f"{uri}/{self.file_name}", "r") as f:
+            return json_values.loads(f.read())
+
+
+class TextMaterializer(Materializer):
+    """A `str`, written as UTF-8 text (newlines kept as they are)."""
+
+    name = "builtins.str"
+    for_types = (str,)
+    file_name = "data.txt"
+
+    def can_save(self, obj: object) -> bool:
+        return type(obj) is str  # a str subclass would come back as plain str
+
+    def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
+        with store.open(f"{uri}/{self.file_name}", "wb") as f:
+            # Encoding ourselves: text mode would translate newlines on Windows.
+            f.write(obj.encode("utf-8", errors="surrogatepass"))
+
+    def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
+        with store.open(f"{uri}/{self.file_name}", "rb") as f:
+            return f.read().decode("utf-8", errors="surrogatepass")
+
+
+class BytesMaterializer(Materializer):
+    """`bytes` and `bytearray`, written raw."""
+
+    name = "builtins.bytes"
+    for_types = (bytes, bytearray)
+    file_name = "data.bin"
+
+    def can_save(self, obj: object) -> bool:
+        return type(obj) in (bytes, bytearray)
+
+    def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
+        with store.open(f"{uri}/{self.file_name}", "wb") as f:
+            f.write(bytes(obj))
+
+    def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
+        with store.open(f"{uri}/{self.file_name}", "rb") as f:
+            data = f.read()
+        return bytearray(data) if data_type == "builtins.bytearray" else data
+
+
+class PickleMaterializer(Materializer):
+    """The fallback for any picklable object, scikit-learn models included.
+
+    Pickle runs code when loading: only read artifacts from a store you trust.
+    The file is only readable with compatible versions of the object's library.
+    """
+
+    name = "pickle"
+    for_types = (object,)
+    file_name = "data.pkl"
+
+    def kind_for(self, obj: object) -> ArtifactKind:
+        return default_kind_for(obj)
+
+    def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
+        with store.open(f"{uri}/{self.file_name}", "wb") as f:
+            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
+        with store.open(f"{uri}/{self.file_name}", "rb") as f:
+            return pickle.load(f)

@@ -1,0 +1,220 @@
+"""The one materializer registry: Python type -> materializer, name -> materializer.
+
+Types are matched by ``"module.QualName"`` strings, so that numpy and pandas
+materializers are registered without importing numpy or pandas. For an
+object, the classes of its MRO are tried from the most specific; at each
+class, materializers registered by the user win over plugins, which win over
+built-ins; a candidate that answers `can_save(obj)` False is passed over.
+`object` maps to the pickle fallback.
+
+Plugins register through the entry-point group ``zen_mlmd.materializers``:
+each entry point names a `Materializer` subclass whose `for_types` lists the
+types it handles. Plugins load on the first lookup; a broken one warns and is
+skipped.
+"""
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Iterable, Optional, Union
+
+from zen_mlmd.artifacts.materializers import (
+    BytesMaterializer,
+    JSONMaterializer,
+    Materializer,
+    PickleMaterializer,
+    TextMaterializer,
+    type_names_of,
+)
+from zen_mlmd.artifacts.materializers_ml import (
+    NumpyMaterializer,
+    PandasDataFrameMaterializer,
+    PandasSeriesMaterializer,
+)
+from zen_mlmd.errors import ConfigError, MaterializerError, UnknownNameError
+
+ENTRY_POINT_GROUP = "zen_mlmd.materializers"
+BUILTIN_MATERIALIZERS = (
+    JSONMaterializer,
+    TextMaterializer,
+    BytesMaterializer,
+    NumpyMaterializer,
+    PandasDataFrameMaterializer,
+    PandasSeriesMaterializer,
+    PickleMaterializer,
+)
+_CUSTOM, _PLUGIN, _BUILTIN = "custom", "plugin", "builtin"
+
+TypeSpec = Union[type, str]
+
+
+def data_type_of(obj: object) -> str:
+    """The ``module.QualName`` of the type of `obj`, e.g. ``"builtins.dict"``."""
+    kind = type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _type_name(spec: TypeSpec) -> str:
+    if isinstance(spec, type):
+        return f"{spec.__module__}.{spec.__qualname__}"
+    if isinstance(spec, str) and "." in spec.strip(".") and not spec.startswith(" "):
+        return spec
+    raise ConfigError(
+        "for_types", spec, "is neither a type nor a 'module.QualName' string",
+        "pass the class itself or its full name such as 'pandas.core.frame.DataFrame'",
+    )
+
+
+class MaterializerRegistry:
+    """Maps types to materializers and materializer names to materializers.
+
+    Args:
+        builtins: the built-in materializer classes, registered by their `for_types`.
+        entry_point_group: the plugin group to load on first lookup, or None for none.
+    """
+
+    def __init__(
+        self,
+        builtins: Iterable[type[Materializer]] = BUILTIN_MATERIALIZERS,
+        entry_point_group: Optional[str] = ENTRY_POINT_GROUP,
+    ):
+        self._by_type: dict[str, dict[str, type[Materializer]]] = {
+            _CUSTOM: {}, _PLUGIN: {}, _BUILTIN: {}}
+        self._by_name: dict[str, type[Materializer]] = {}
+        self._instances: dict[type[Materializer], Materializer] = {}
+        self._lock = threading.RLock()
+        self._entry_point_group = entry_point_group
+        self._plugins_loaded = entry_point_group is None
+        for cls in builtins:
+            self._register(cls, (), _BUILTIN)
+
+    def register(self, materializer_cls: type[Materializer],
+                 for_types: Iterable[TypeSpec] = ()) -> None:
+        """Registers a materializer for types; it overrides built-ins and plugins.
+
+        Args:
+            materializer_cls: a concrete `Materializer` subclass with a unique `name`.
+            for_types: types or ``"module.QualName"`` strings; defaults to the
+                class's `for_types`.
+
+        Raises:
+            ConfigError: not a concrete Materializer, no types, or its `name`
+                is already taken by another materializer.
+        """
+        self._register(materializer_cls, for_types, _CUSTOM)
+
+    def materializer_for(self, obj: object) -> Materializer:
+        """The materializer that writes `obj`: most specific type first, pickle last."""
+        self._load_plugins()
+        for type_name in type_names_of(obj):
+            for layer in (_CUSTOM, _PLUGIN, _BUILTIN):
+                cls = self._by_type[layer].get(type_name)
+                if cls is not None:
+                    materializer = self._instance(cls)
+                    if materializer.can_save(obj):
+                        return materializer
+        raise MaterializerError(
+            f"no materializer can write an object of type {data_type_of(obj)}; "
+            "register one with zen_mlmd.artifacts.register_materializer"
+        )
+
+    def get(self, name: str) -> Materializer:
+        """The materializer called `name` (the name stored with an artifact).
+
+        Raises:
+            UnknownNameError: no such materializer; the message lists the registered ones.
+        """
+        self._load_plugins()
+        cls = self._by_name.get(name)
+        if cls is None:
+            raise UnknownNameError("materializer", name, self._by_name)
+        return self._instance(cls)
+
+    def names(self) -> list[str]:
+        """The names of all registered materializers, sorted."""
+        self._load_plugins()
+        return sorted(self._by_name)
+
+    def _register(self, cls: type[Materializer], for_types: Iterable[TypeSpec],
+                  layer: str) -> None:
+        concrete = (isinstance(cls, type) and issubclass(cls, Materializer)
+                    and not getattr(cls, "__abstractmethods__", None))
+        if not concrete:
+            raise ConfigError(
+                "materializer", cls, "is not a concrete Materializer subclass",
+                "subclass zen_mlmd.artifacts.Materializer and implement save() and load()",
+            )
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(
+                f"{cls.__qualname__}.name", name, "must be a non-empty string",
+                "set a stable class attribute such as name = 'mylib.MyType'",
+            )
+        type_names = [_type_name(spec) for spec in (tuple(for_types) or cls.for_types)]
+        if not type_names:
+            raise ConfigError(
+                f"{cls.__qualname__}.for_types", (), "no types to register for",
+                "pass for_types=(MyType,) or set the class attribute for_types",
+            )
+        with self._lock:
+            taken = self._by_name.get(name)
+            if taken is not None and _qualified(taken) != _qualified(cls):
+                raise ConfigError(
+                    f"{cls.__qualname__}.name", name,
+                    f"is already the name of materializer {_qualified(taken)}",
+                    "give the new materializer its own name (artifacts store it, so "
+                    "it must stay the same once used)",
+                )
+            self._by_name[name] = cls
+            self._instances.pop(taken, None)
+            for type_name in type_names:
+                self._by_type[layer][type_name] = cls
+
+    def _instance(self, cls: type[Materializer]) -> Materializer:
+        materializer = self._instances.get(cls)
+        if materializer is None:
+            materializer = self._instances.setdefault(cls, cls())
+        return materializer
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        with self._lock:
+            if self._plugins_loaded:
+                return
+            self._plugins_loaded = True
+            from importlib import metadata  # ~15 ms: only paid on the first lookup
+
+            for entry_point in metadata.entry_points(group=self._entry_point_group):
+                try:
+                    self._register(entry_point.load(), (), _PLUGIN)
+                except Exception as error:  # a plugin must never break the others
+                    warnings.warn(
+                        f"skipping materializer plugin {entry_point.name!r} "
+                        f"({entry_point.value}): {type(error).__name__}: {error}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+default_registry = MaterializerRegistry()
+
+
+def register_materializer(materializer_cls: type[Materializer],
+                          for_types: Iterable[TypeSpec] = ()) -> None:
+    """Registers a materializer in the default registry (see `MaterializerRegistry.register`)."""
+    default_registry.register(materializer_cls, for_types)
+
+
+def materializer_for(obj: object) -> Materializer:
+    """The materializer the default registry picks to write `obj`."""
+    return default_registry.materializer_for(obj)
+
+
+def get_materializer(name: str) -> Materializer:
+    """The registered materializer called `name`; UnknownNameError lists the valid names."""
+    return default_registry.get(name)

@@ -1,0 +1,200 @@
+"""The artifact store: where artifact contents live, on any fsspec filesystem.
+
+A root is a local directory or an fsspec URL (``memory://bucket``,
+``s3://bucket/prefix``). The fsspec filesystem, and with it the backend
+library (s3fs, gcsfs, ...), is created on first use so that building a stack
+or starting the CLI never imports a cloud SDK.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import IO, Any, Mapping, Optional
+
+from zen_mlmd.errors import ConfigError
+
+_PROTOCOL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://")
+_LOCAL_PROTOCOLS = ("file", "local")
+
+
+def _split_protocol(url: str) -> tuple[Optional[str], str]:
+    match = _PROTOCOL.match(url)
+    if not match:
+        return None, url
+    return match.group(1), url[match.end():]
+
+
+class ArtifactStore:
+    """A place for artifact contents: a local directory or an fsspec URL.
+
+    Args:
+        root: a local path (relative paths are made absolute) or a URL such as
+            ``file:///data/artifacts``, ``memory://artifacts`` or ``s3://bucket/x``.
+            ``file://`` URLs are normalized to plain local paths, so the same
+            directory always yields the same artifact URIs.
+        storage_options: options for the fsspec filesystem (credentials,
+            endpoints). They are never shown in `repr`.
+
+    Raises:
+        ConfigError: the root is empty.
+    """
+
+    def __init__(self, root: str, storage_options: Optional[Mapping[str, Any]] = None):
+        if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
+            raise ConfigError(
+                "artifact_store.root", root, "must be a non-empty path or URL",
+                "use a directory such as ./artifacts or a URL such as s3://bucket/prefix",
+            )
+        root = os.fspath(root).strip()
+        protocol, rest = _split_protocol(root)
+        if protocol is None or protocol in _LOCAL_PROTOCOLS:
+            self._protocol = "file"
+            self._root = os.path.abspath(os.path.expanduser(rest if protocol else root))
+        else:
+            self._protocol = protocol
+            self._root = f"{protocol}://{rest.rstrip('/')}"
+        self._storage_options = dict(storage_options or {})
+        self._fs = None
+        self._fs_lock = threading.Lock()
+
+    @property
+    def root(self) -> str:
+        """The normalized root: an absolute local path or a URL without a trailing slash."""
+        return self._root
+
+    @property
+    def protocol(self) -> str:
+        """The fsspec protocol, ``"file"`` for local directories."""
+        return self._protocol
+
+    @property
+    def is_local(self) -> bool:
+        """True when the store is a local directory."""
+        return self._protocol == "file"
+
+    @property
+    def filesystem(self):
+        """The fsspec filesystem, created (and its backend imported) on first use."""
+        if self._fs is None:
+            with self._fs_lock:
+                if self._fs is None:
+                    import fsspec
+
+                    protocol = self._protocol.split("::")[0]
+                    self._fs = fsspec.filesystem(protocol, **self._storage_options)
+        return self._fs
+
+    def uri_for(self, pipeline: str, run: str, step: str, output: str) -> str:
+        """The URI of one step output: ``<root>/<pipeline>/<run>/<step>/<output>``.
+
+        Raises:
+            ConfigError: a part is empty, contains ``/`` or ``\\`` or ``..``,
+                or is ``.``; such a part would escape or alias another artifact's place.
+        """
+        parts = {"pipeline": pipeline, "run": run, "step": step, "output": output}
+        for field, value in parts.items():
+            _check_part(field, value)
+        return "/".join([self._root, pipeline, run, step, output])
+
+    def exists(self, uri: str) -> bool:
+        """True if a file or directory exists at `uri`."""
+        return self.filesystem.exists(self._path(uri))
+
+    def open(self, uri: str, mode: str = "rb", **kwargs: Any) -> IO:
+        """Opens the file at `uri`; text modes default to UTF-8.
+
+        Parent directories are created when writing.
+        """
+        path = self._path(uri)
+        if "b" not in mode:
+            kwargs.setdefault("encoding", "utf-8")
+        if any(flag in mode for flag in "wax"):
+            self.filesystem.makedirs(self.filesystem._parent(path), exist_ok=True)
+        return self.filesystem.open(path, mode, **kwargs)
+
+    def makedirs(self, uri: str) -> None:
+        """Creates the directory at `uri` and its parents; no error if it exists."""
+        self.filesystem.makedirs(self._path(uri), exist_ok=True)
+
+    def delete(self, uri: str) -> None:
+        """Deletes the file or directory tree at `uri`; no error if it is missing."""
+        path = self._path(uri)
+        fs = self.filesystem
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+        # Object stores and the memory filesystem keep "directory" markers
+        # that rm(recursive) may leave behind; without this, exists() stays true.
+        if fs.exists(path):
+            try:
+                fs.rmdir(path)
+            except (FileNotFoundError, OSError):
+                pass
+
+    def size(self, uri: str) -> int:
+        """The size in bytes of the file at `uri`, or the total of a directory tree."""
+        path = self._path(uri)
+        fs = self.filesystem
+        if fs.isdir(path):
+            return sum(info.get("size") or 0 for info in fs.find(path, detail=True).values())
+        return fs.size(path)
+
+    def list_files(self, uri: str) -> list[str]:
+        """The files under the directory `uri`, as paths relative to it, sorted."""
+        path = self._path(uri).rstrip("/")
+        found = self.filesystem.find(path)
+        return sorted(p[len(path) + 1:] if p.startswith(path + "/") else p for p in found)
+
+    def _path(self, uri: str) -> str:
+        """The filesystem path of `uri`; it must use this store's protocol."""
+        uri = os.fspath(uri)
+        protocol, rest = _split_protocol(uri)
+        if self.is_local:
+            if protocol not in (None, *_LOCAL_PROTOCOLS):
+                raise self._foreign(uri)
+            return os.path.abspath(rest)
+        if protocol != self._protocol:
+            raise self._foreign(uri)
+        return self.filesystem._strip_protocol(uri)
+
+    def _foreign(self, uri: str) -> ConfigError:
+        return ConfigError(
+            "uri", uri, f"does not belong to the artifact store at {self._root}",
+            "read it with an ArtifactStore whose root uses the same protocol",
+        )
+
+    def __getstate__(self):  # filesystems hold sockets and locks: rebuild after unpickling
+        state = self.__dict__.copy()
+        state["_fs"] = None
+        state["_fs_lock"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._fs_lock = threading.Lock()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArtifactStore) and other._root == self._root
+
+    def __hash__(self) -> int:
+        return hash(self._root)
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self._root!r})"
+
+
+def _check_part(field: str, value: object) -> None:
+    problem = ""
+    if not isinstance(value, str) or not value:
+        problem = "must be a non-empty string"
+    elif "/" in value or "\\" in value:
+        problem = "must not contain '/' or '\\'"
+    elif ".." in value or value == ".":
+        problem = "must not be '.' or contain '..'"
+    elif any(ord(ch) < 32 for ch in value):
+        problem = "must not contain control characters"
+    if problem:
+        raise ConfigError(
+            field, value, problem,
+            "use a plain name such as 'train' or 'run-2024-01-01'",
+        )
