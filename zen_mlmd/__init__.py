@@ -12,6 +12,15 @@ __version__ = "0.1.0"
 #: public name -> "module:attribute", imported on first access.
 _LAZY_EXPORTS = {
     "get_active_stack": "zen_mlmd.stack:get_active_stack",
+    "step": "zen_mlmd.pipelines.step:step",
+    "pipeline": "zen_mlmd.pipelines.pipeline:pipeline",
+    "Dataset": "zen_mlmd.artifacts.kinds:Dataset",
+    "Model": "zen_mlmd.artifacts.kinds:Model",
+    "Metrics": "zen_mlmd.artifacts.kinds:Metrics",
+    "Statistics": "zen_mlmd.artifacts.kinds:Statistics",
+    "Data": "zen_mlmd.artifacts.kinds:Data",
+    "Recorder": "zen_mlmd.tracking.recorder:Recorder",
+    "rerun": "zen_mlmd.tracking.reproduce:rerun",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

@@ -1,0 +1,205 @@
+"""Stack components: a metadata store, an artifact store, an orchestrator.
+
+Components are plain immutable records of what is registered. Using one
+(validating its config, opening MLMD, touching the artifact store) imports
+the heavy parts only then, so listing components stays cheap.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from zen_mlmd.errors import ConfigError, UnknownNameError, ZenMLMDError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from zen_mlmd.artifacts import ArtifactStore
+    from zen_mlmd.flavors.base import FlavorConfig, MetadataStoreFlavor, PreflightReport
+    from zen_mlmd.mlmd.store import MetadataStore
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # use with fullmatch
+ORCHESTRATOR_FLAVORS = ("local",)
+
+#: Field names that, across flavors, say where a store is (never a secret).
+_LOCATION_FIELDS = ("path", "socket", "host", "hostaddr")
+_STORED_SCALARS = (str, int, float, bool)
+
+
+def validate_name(kind: str, name: str) -> str:
+    """Check a component or stack name.
+
+    Raises:
+        ConfigError: the name does not match `NAME_PATTERN`.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ConfigError(
+            f"{kind} name", name,
+            "must start with a letter or digit and contain only letters, digits, '_', '.', '-' "
+            "(at most 63 characters)",
+            "choose a name like 'local-mysql' or 'prod_store'",
+        )
+    return name
+
+
+def normalize_artifact_path(path: str) -> str:
+    """A local directory made absolute; any fsspec URL (`scheme://...`) kept as is."""
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigError(
+            "path", path, "is empty", "give a local directory or a URL such as s3://bucket/prefix"
+        )
+    path = path.strip()
+    if "://" in path:
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def validated_store_options(flavor: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options validated by `flavor`, in the form they are stored.
+
+    Each given option is stored in its validated form when that is a plain
+    scalar (so `port: "3306"` from the command line is stored as 3306), else
+    as given; secrets are always stored exactly as given, since a
+    `${ENV_VAR}` or `file:` reference must stay a reference.
+
+    Raises:
+        UnknownNameError: no such flavor.
+        ConfigError: an option is invalid (secrets masked in the message).
+    """
+    from zen_mlmd.flavors.registry import get_flavor
+
+    flavor_obj = get_flavor(flavor)
+    options = {k: v for k, v in options.items() if v is not None}
+    config = flavor_obj.parse_config(options)
+    secrets = config.SECRET_FIELDS
+    stored = {}
+    for key, raw in options.items():
+        value = getattr(config, key, raw)
+        # exact types: a str-based Enum would not serialize as plain YAML
+        keep_raw = key in secrets or type(value) not in _STORED_SCALARS
+        stored[key] = raw if keep_raw else value
+    return stored
+
+
+@dataclass(frozen=True)
+class MetadataStoreComponent:
+    """A registered metadata store.
+
+    Attributes:
+        name: the registered name (also the store name in MLMD error messages).
+        flavor_name: the flavor it was registered with.
+        options: the options as given at registration; may hold a secret or a
+            `${ENV_VAR}` / `file:/path` reference, so it is kept out of repr().
+    """
+
+    name: str
+    flavor_name: str
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def flavor(self) -> "MetadataStoreFlavor":
+        """The flavor object (imported on first use).
+
+        Raises:
+            UnknownNameError: the flavor is not installed any more.
+        """
+        from zen_mlmd.flavors.registry import get_flavor
+
+        return get_flavor(self.flavor_name)
+
+    @functools.cached_property
+    def config(self) -> "FlavorConfig":
+        """The options validated by the flavor.
+
+        Raises:
+            ConfigError: naming the bad option (secrets masked).
+        """
+        return self.flavor.parse_config(dict(self.options))
+
+    def connection_config(self):
+        """The exact MLMD connection proto (`ConnectionConfig` or `MetadataStoreClientConfig`)."""
+        return self.flavor.connection_config(self.config)
+
+    def open(self, allow_upgrade: bool = False) -> "MetadataStore":
+        """Connect to the store with MLMD.
+
+        Args:
+            allow_upgrade: migrate an older database schema; only the
+                `metadata-store upgrade` command sets it.
+
+        Raises:
+            SchemaVersionError: the schema needs an explicit upgrade (or a newer library).
+            StoreUnavailableError: the store could not be opened.
+        """
+        from zen_mlmd.mlmd.store import MetadataStore
+
+        return MetadataStore(
+            self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade
+        )
+
+    def preflight(self, timeout: float = 5.0) -> "PreflightReport":
+        """Check with a real client that the store can be reached and used."""
+        return self.flavor.preflight(self.config, timeout=timeout)
+
+    def target(self) -> str:
+        """Where the store is, for tables: a path, `user@host:port/db` or `host:port`. No secrets."""
+        try:
+            shown = self.config.describe()
+        except ZenMLMDError:  # an uninstalled flavor or a now-invalid config: still listable
+            return "?"
+        return summarize_location(shown)
+
+    def describe(self) -> dict[str, Any]:
+        """Name, flavor and config as plain data; secret values masked."""
+        return {"name": self.name, "flavor": self.flavor_name, "config": self.config.describe()}
+
+
+def summarize_location(shown: Mapping[str, Any]) -> str:
+    """One-line location from a masked config (`FlavorConfig.describe()` output)."""
+    location = next((str(shown[f]) for f in _LOCATION_FIELDS if shown.get(f)), "")
+    if "host" in shown or "hostaddr" in shown:
+        if shown.get("port") is not None:
+            location = f"{location}:{shown['port']}"
+        user = shown.get("user")
+        if user:
+            location = f"{user}@{location}"
+    database = shown.get("database") or shown.get("dbname")
+    if database:
+        location = f"{location}/{database}"
+    return location or "-"
+
+
+@dataclass(frozen=True)
+class ArtifactStoreComponent:
+    """A registered artifact store: a local directory (absolute) or an fsspec URL."""
+
+    name: str
+    path: str
+
+    def open(self) -> "ArtifactStore":
+        """The artifact store object (fsspec is imported only now)."""
+        from zen_mlmd.artifacts import ArtifactStore
+
+        return ArtifactStore(self.path)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path}
+
+
+@dataclass(frozen=True)
+class OrchestratorComponent:
+    """A registered orchestrator; only the `local` flavor exists for now."""
+
+    name: str
+    flavor: str = "local"
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "flavor": self.flavor}
+
+
+def validate_orchestrator_flavor(flavor: str) -> str:
+    """Raises UnknownNameError for an orchestrator flavor that does not exist."""
+    if flavor not in ORCHESTRATOR_FLAVORS:
+        raise UnknownNameError("orchestrator flavor", flavor, ORCHESTRATOR_FLAVORS)
+    return flavor

@@ -1,0 +1,399 @@
+"""Stacks and the registry of components, persisted in the config directory.
+
+A stack names one metadata store, one artifact store and one orchestrator;
+one stack is active. `StackRegistry` registers, lists, updates and deletes
+components and stacks. On first use it creates the `default` stack: a SQLite
+store and a local artifact store under `<config dir>/local_stores/default`,
+and the local orchestrator.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from zen_mlmd.errors import AlreadyExistsError, ConfigError, InUseError, UnknownNameError
+from zen_mlmd.stack.components import (
+    ArtifactStoreComponent,
+    MetadataStoreComponent,
+    OrchestratorComponent,
+    normalize_artifact_path,
+    validated_store_options,
+    validate_name,
+    validate_orchestrator_flavor,
+)
+from zen_mlmd.stack.config import ConfigFile, ensure_private_dir
+
+DEFAULT_NAME = "default"
+
+# kind (as users read it) -> config.yaml section, and the stack field naming it.
+_SECTIONS = {
+    "metadata store": "metadata_stores",
+    "artifact store": "artifact_stores",
+    "orchestrator": "orchestrators",
+    "stack": "stacks",
+}
+_STACK_FIELDS = {
+    "metadata store": "metadata_store",
+    "artifact store": "artifact_store",
+    "orchestrator": "orchestrator",
+}
+_CLI_NOUNS = {"metadata store": "metadata-store", "artifact store": "artifact-store"}
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A named combination of a metadata store, an artifact store and an orchestrator."""
+
+    name: str
+    metadata_store: MetadataStoreComponent
+    artifact_store: ArtifactStoreComponent
+    orchestrator: OrchestratorComponent
+
+    def describe(self) -> dict[str, Any]:
+        """The stack and its components as plain data; secrets masked.
+
+        Raises:
+            ConfigError / UnknownNameError: the metadata store's config is no
+                longer valid for its flavor (e.g. the flavor was uninstalled).
+        """
+        return {
+            "name": self.name,
+            "metadata_store": self.metadata_store.describe(),
+            "artifact_store": self.artifact_store.describe(),
+            "orchestrator": self.orchestrator.describe(),
+        }
+
+
+class StackRegistry:
+    """The registered components and stacks, and which stack is active.
+
+    Every method reads the config file afresh, so separate processes see each
+    other's changes; every change is one atomic write under a lock.
+
+    Args:
+        directory: the config directory; `zen_mlmd.stack.config.config_dir()` when None.
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self._file = ConfigFile(directory)
+
+    @property
+    def directory(self) -> Path:
+        return self._file.directory
+
+    @property
+    def config_path(self) -> Path:
+        """The YAML file that holds everything (mode 0600)."""
+        return self._file.path
+
+    # -- metadata stores ------------------------------------------------------
+    def register_metadata_store(
+        self, name: str, flavor: str, options: Mapping[str, Any] | None = None
+    ) -> MetadataStoreComponent:
+        """Validate `options` through the flavor, then register the store.
+
+        Options are stored as given (unset ones are left to the flavor's
+        defaults); a secret stays exactly as given, literal or reference.
+
+        Raises:
+            ConfigError: a bad name or option; nothing is written.
+            UnknownNameError: the flavor does not exist.
+            AlreadyExistsError: a metadata store with this name exists.
+        """
+        validate_name("metadata store", name)
+        stored = validated_store_options(flavor, options or {})
+        with self._edit() as data:
+            self._require_free(data, "metadata store", name)
+            data["metadata_stores"][name] = {"flavor": flavor, "options": stored}
+        return MetadataStoreComponent(name, flavor, stored)
+
+    def update_metadata_store(
+        self, name: str, options: Mapping[str, Any] | None = None, unset: Iterable[str] = ()
+    ) -> MetadataStoreComponent:
+        """Change some options of a store (others are kept), or `unset` them.
+
+        Raises:
+            UnknownNameError: no such store, or an unset option that is not set.
+            ConfigError: the resulting config is invalid; nothing is written.
+        """
+        with self._edit() as data:
+            entry = self._entry(data, "metadata store", name)
+            merged = dict(entry.get("options") or {})
+            for key in unset:
+                if key not in merged:
+                    raise UnknownNameError("option", key, merged)
+                del merged[key]
+            merged.update(options or {})
+            stored = validated_store_options(entry["flavor"], merged)
+            entry["options"] = stored
+        return MetadataStoreComponent(name, entry["flavor"], stored)
+
+    def get_metadata_store(self, name: str) -> MetadataStoreComponent:
+        """Raises UnknownNameError (with close matches) for an unknown name."""
+        return _metadata_store(name, self._entry(self._load(), "metadata store", name))
+
+    def list_metadata_stores(self) -> list[MetadataStoreComponent]:
+        data = self._load()
+        return [_metadata_store(n, e) for n, e in sorted(data["metadata_stores"].items())]
+
+    def delete_metadata_store(self, name: str) -> None:
+        """Unregister a store; its database is not touched.
+
+        Raises:
+            InUseError: naming the stacks that use it.
+        """
+        self._delete("metadata store", name)
+
+    # -- artifact stores --------------------------------------------------------
+    def register_artifact_store(self, name: str, path: str) -> ArtifactStoreComponent:
+        """Register a local directory (made absolute) or an fsspec URL."""
+        validate_name("artifact store", name)
+        path = normalize_artifact_path(path)
+        with self._edit() as data:
+            self._require_free(data, "artifact store", name)
+            data["artifact_stores"][name] = {"path": path}
+        return ArtifactStoreComponent(name, path)
+
+    def get_artifact_store(self, name: str) -> ArtifactStoreComponent:
+        return _artifact_store(name, self._entry(self._load(), "artifact store", name))
+
+    def list_artifact_stores(self) -> list[ArtifactStoreComponent]:
+        data = self._load()
+        return [_artifact_store(n, e) for n, e in sorted(data["artifact_stores"].items())]
+
+    def delete_artifact_store(self, name: str) -> None:
+        """Unregister an artifact store; its contents are not touched."""
+        self._delete("artifact store", name)
+
+    # -- orchestrators -------------------------------------------------------------
+    def register_orchestrator(self, name: str, flavor: str = "local") -> OrchestratorComponent:
+        validate_name("orchestrator", name)
+        validate_orchestrator_flavor(flavor)
+        with self._edit() as data:
+            self._require_free(data, "orchestrator", name)
+            data["orchestrators"][name] = {"flavor": flavor}
+        return OrchestratorComponent(name, flavor)
+
+    def get_orchestrator(self, name: str) -> OrchestratorComponent:
+        return _orchestrator(name, self._entry(self._load(), "orchestrator", name))
+
+    def list_orchestrators(self) -> list[OrchestratorComponent]:
+        data = self._load()
+        return [_orchestrator(n, e) for n, e in sorted(data["orchestrators"].items())]
+
+    def delete_orchestrator(self, name: str) -> None:
+        self._delete("orchestrator", name)
+
+    # -- stacks ----------------------------------------------------------------------
+    def register_stack(
+        self,
+        name: str,
+        metadata_store: str,
+        artifact_store: str,
+        orchestrator: str = DEFAULT_NAME,
+    ) -> Stack:
+        """Register a stack of existing components.
+
+        Raises:
+            UnknownNameError: a component does not exist.
+            AlreadyExistsError: a stack with this name exists.
+        """
+        validate_name("stack", name)
+        parts = {
+            "metadata_store": metadata_store,
+            "artifact_store": artifact_store,
+            "orchestrator": orchestrator,
+        }
+        with self._edit() as data:
+            self._require_free(data, "stack", name)
+            data["stacks"][name] = parts
+            stack = self._stack(data, name)  # checks every component exists
+        return stack
+
+    def update_stack(
+        self,
+        name: str,
+        metadata_store: str | None = None,
+        artifact_store: str | None = None,
+        orchestrator: str | None = None,
+    ) -> Stack:
+        """Point a stack at other components; None keeps the current one."""
+        changes = {
+            "metadata_store": metadata_store,
+            "artifact_store": artifact_store,
+            "orchestrator": orchestrator,
+        }
+        with self._edit() as data:
+            entry = self._entry(data, "stack", name)
+            entry.update({k: v for k, v in changes.items() if v is not None})
+            stack = self._stack(data, name)
+        return stack
+
+    def get_stack(self, name: str) -> Stack:
+        return self._stack(self._load(), name)
+
+    def list_stacks(self) -> list[Stack]:
+        data = self._load()
+        return [self._stack(data, n) for n in sorted(data["stacks"])]
+
+    def delete_stack(self, name: str) -> None:
+        """Unregister a stack (its components stay).
+
+        Raises:
+            InUseError: the stack is the active one.
+        """
+        with self._edit() as data:
+            self._entry(data, "stack", name)
+            if data.get("active_stack") == name:
+                raise InUseError(
+                    f"stack {name!r} is the active stack and cannot be deleted. "
+                    "Fix: activate another stack first with `zen-mlmd stack set OTHER`"
+                )
+            del data["stacks"][name]
+
+    @property
+    def active_stack_name(self) -> str:
+        return self._active_name(self._load())
+
+    def get_active_stack(self) -> Stack:
+        data = self._load()
+        return self._stack(data, self._active_name(data))
+
+    def set_active_stack(self, name: str) -> Stack:
+        with self._edit() as data:
+            stack = self._stack(data, name)
+            data["active_stack"] = name
+        return stack
+
+    def stacks_using(self, kind: str, name: str) -> list[str]:
+        """Names of the stacks that use component `name` of `kind` ("metadata store", ...)."""
+        return _stacks_using(self._load(), kind, name)
+
+    # -- persistence -----------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        data = self._file.read()
+        if data is None:
+            with self._file.locked():
+                data = self._file.read()  # another process may have just created it
+                if data is None:
+                    data = self._default_config()
+                    self._file.write(data)
+        return _with_sections(data)
+
+    @contextlib.contextmanager
+    def _edit(self) -> Iterator[dict[str, Any]]:
+        """Read, let the caller change, write: all under the lock; an error writes nothing."""
+        with self._file.locked():
+            data = self._file.read()
+            data = _with_sections(data if data is not None else self._default_config())
+            yield data
+            self._file.write(data)
+
+    def _default_config(self) -> dict[str, Any]:
+        root = self.directory / "local_stores" / DEFAULT_NAME
+        ensure_private_dir(root)
+        return {
+            "active_stack": DEFAULT_NAME,
+            "metadata_stores": {
+                DEFAULT_NAME: {"flavor": "sqlite", "options": {"path": str(root / "metadata.db")}}
+            },
+            "artifact_stores": {DEFAULT_NAME: {"path": str(root / "artifacts")}},
+            "orchestrators": {DEFAULT_NAME: {"flavor": "local"}},
+            "stacks": {
+                DEFAULT_NAME: {
+                    "metadata_store": DEFAULT_NAME,
+                    "artifact_store": DEFAULT_NAME,
+                    "orchestrator": DEFAULT_NAME,
+                }
+            },
+        }
+
+    # -- lookups -------------------------------------------------------------------------
+    @staticmethod
+    def _entry(data: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+        section = data[_SECTIONS[kind]]
+        if name not in section:
+            raise UnknownNameError(kind, name, section)
+        return section[name]
+
+    @staticmethod
+    def _require_free(data: dict[str, Any], kind: str, name: str) -> None:
+        if name in data[_SECTIONS[kind]]:
+            noun = _CLI_NOUNS.get(kind)
+            fix = f"choose another name, or delete it first with `zen-mlmd {noun} delete {name}`" \
+                if noun else "choose another name"
+            raise AlreadyExistsError(f"{kind} {name!r} already exists. Fix: {fix}")
+
+    def _stack(self, data: dict[str, Any], name: str) -> Stack:
+        entry = self._entry(data, "stack", name)
+        return Stack(
+            name=name,
+            metadata_store=_metadata_store(
+                entry["metadata_store"],
+                self._entry(data, "metadata store", entry["metadata_store"]),
+            ),
+            artifact_store=_artifact_store(
+                entry["artifact_store"],
+                self._entry(data, "artifact store", entry["artifact_store"]),
+            ),
+            orchestrator=_orchestrator(
+                entry["orchestrator"], self._entry(data, "orchestrator", entry["orchestrator"])
+            ),
+        )
+
+    def _active_name(self, data: dict[str, Any]) -> str:
+        name = data.get("active_stack")
+        if not name or name not in data["stacks"]:
+            raise ConfigError(
+                "active_stack", name, f"is not a registered stack in {self.config_path}",
+                "activate one with `zen-mlmd stack set NAME`",
+            )
+        return name
+
+    def _delete(self, kind: str, name: str) -> None:
+        with self._edit() as data:
+            self._entry(data, kind, name)
+            users = _stacks_using(data, kind, name)
+            if users:
+                listed = ", ".join(repr(s) for s in users)
+                flag = {"metadata store": "-m", "artifact store": "-a", "orchestrator": "-o"}[kind]
+                raise InUseError(
+                    f"{kind} {name!r} is used by stack(s) {listed}. Fix: delete those stacks, "
+                    f"or point them elsewhere with `zen-mlmd stack update STACK {flag} OTHER`"
+                )
+            del data[_SECTIONS[kind]][name]
+
+
+def get_active_stack() -> Stack:
+    """The active stack of the config directory (`$ZEN_MLMD_CONFIG_DIR` or the user's default).
+
+    The first call creates the `default` stack.
+    """
+    return StackRegistry().get_active_stack()
+
+
+def _with_sections(data: dict[str, Any]) -> dict[str, Any]:
+    for section in _SECTIONS.values():
+        if not isinstance(data.get(section), dict):
+            data[section] = {}
+    return data
+
+
+def _stacks_using(data: dict[str, Any], kind: str, name: str) -> list[str]:
+    field = _STACK_FIELDS[kind]
+    return sorted(s for s, entry in data["stacks"].items() if entry.get(field) == name)
+
+
+def _metadata_store(name: str, entry: Mapping[str, Any]) -> MetadataStoreComponent:
+    return MetadataStoreComponent(name, entry.get("flavor", ""), dict(entry.get("options") or {}))
+
+
+def _artifact_store(name: str, entry: Mapping[str, Any]) -> ArtifactStoreComponent:
+    return ArtifactStoreComponent(name, entry.get("path", ""))
+
+
+def _orchestrator(name: str, entry: Mapping[str, Any]) -> OrchestratorComponent:
+    return OrchestratorComponent(name, entry.get("flavor", "local"))
