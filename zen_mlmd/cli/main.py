@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "metadata-store": "zen_mlmd.cli.metadata_store:metadata_store",
     "artifact-store": "zen_mlmd.cli.artifact_store:artifact_store",
     "stack": "zen_mlmd.cli.stack:stack",
+    "cache": "zen_mlmd.cli.cache:cache",
 }
 
 

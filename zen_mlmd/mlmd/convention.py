@@ -38,6 +38,40 @@ class Convention(abc.ABC):
     #: True when zen_mlmd can record runs in this convention (not only read).
     supports_writing: ClassVar[bool] = False
 
+    #: Context type each step execution is also linked to (TFX's `node`);
+    #: None when steps are linked to the pipeline and run contexts only.
+    node_context_type: ClassVar[str | None] = None
+    #: Execution type of an execution written once per run when it starts
+    #: (Kubeflow Pipelines' root `system.DAGExecution`); None for no such row.
+    root_execution_type: ClassVar[str | None] = None
+
+    # -- writing (used when `supports_writing`) ------------------------------
+    def context_type(self, type_name: str) -> pb.ContextType:
+        """The context type to register for `type_name`."""
+        return pb.ContextType(name=type_name)
+
+    def execution_type(self, type_name: str) -> pb.ExecutionType:
+        """The execution type to register for `type_name`."""
+        return pb.ExecutionType(name=type_name)
+
+    def run_step_execution(self, type_id: int, run: Any, step: records.StepStart, state: str) -> pb.Execution:
+        """The execution of a step of `run` (a `zen_mlmd.mlmd.writer.RunHandle`).
+
+        Conventions whose step rows point at run-level rows (the root
+        execution's id, say) override this; by default it is
+        `step_execution(type_id, pipeline_name, run_name, step, state)`.
+        """
+        return self.step_execution(type_id, run.pipeline_name, run.run_name, step, state)
+
+    def root_execution(self, type_id: int, pipeline_name: str, run_name: str,
+                       config: Mapping[str, Any]) -> pb.Execution:
+        """The run-level execution of `root_execution_type` (only called when it is set)."""
+        raise TypeError(f"convention {self.name!r} writes no root execution")
+
+    def ended_root_execution(self, execution: pb.Execution, status: str) -> pb.Execution:
+        """The run-level execution once the run ended with `status` ("completed", "failed")."""
+        raise TypeError(f"convention {self.name!r} writes no root execution")
+
     # -- reading -----------------------------------------------------------
     def is_step_type(self, execution_type_name: str) -> bool:
         """Whether executions of this type are pipeline steps (not DAG rows)."""
@@ -95,10 +129,10 @@ def properties_of(node) -> dict[str, Any]:
     return out
 
 
-def set_properties(target, values: Mapping[str, Any], *, prefix: str = "") -> None:
-    """Write Python values into a custom_properties map, skipping None."""
+def set_properties(target, values: Mapping[str, Any], *, prefix: str = "", keep_none: bool = False) -> None:
+    """Write Python values into a custom_properties map; None is skipped unless `keep_none`."""
     for key, value in values.items():
-        if value is None:
+        if value is None and not keep_none:
             continue
         target[prefix + key].CopyFrom(to_value(value, name=prefix + key))
 

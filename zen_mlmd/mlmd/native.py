@@ -97,7 +97,8 @@ class NativeConvention(Convention):
     def ended_run_context(self, context: pb.Context, status: str, end_ms: int) -> pb.Context:
         ended = pb.Context()
         ended.CopyFrom(context)
-        set_properties(ended.custom_properties, {"status": status, "end_time": end_ms})
+        # A double: milliseconds overflow MLMD's 32-bit int column on MySQL/PostgreSQL.
+        set_properties(ended.custom_properties, {"status": status, "end_time": float(end_ms)})
         return ended
 
     def node_context(self, type_id: int, pipeline_name: str, step_name: str) -> pb.Context:
@@ -126,7 +127,7 @@ class NativeConvention(Convention):
             "cache_key_parts": dict(step.cache_key_parts) or None,
             **step.properties,
         })
-        set_properties(props, step.parameters, prefix=PARAM_PREFIX)
+        set_properties(props, step.parameters, prefix=PARAM_PREFIX, keep_none=True)
         return execution
 
     def ended_execution(self, execution: pb.Execution, state: str, **properties: Any) -> pb.Execution:
@@ -183,7 +184,7 @@ class NativeConvention(Convention):
             created_ms=context.create_time_since_epoch,
             updated_ms=context.last_update_time_since_epoch,
             recorded_status=str(props.pop("status", "") or ""),
-            end_ms=props.pop("end_time", None),
+            end_ms=_int_or_none(props.pop("end_time", None)),
             config=props.pop("config", None) or {},
             owner=props.pop("owner", None) or {},
             properties=props,
@@ -220,3 +221,7 @@ class NativeConvention(Convention):
             end_ms=execution.last_update_time_since_epoch if terminal else None,
             properties=props,
         )
+
+
+def _int_or_none(value) -> int | None:
+    return int(value) if isinstance(value, (int, float)) else None

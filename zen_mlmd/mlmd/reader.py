@@ -6,13 +6,19 @@ one call per kind. Listings page at most 100 rows per call (MLMD's cap).
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 from ml_metadata.proto import metadata_store_service_pb2 as spb
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import Convention, all_conventions, get_convention
+from zen_mlmd.mlmd.convention import (
+    EXECUTION_STATE_NAMES,
+    Convention,
+    all_conventions,
+    get_convention,
+)
 from zen_mlmd.mlmd.store import MetadataStore
 
 PAGE_SIZE = 100  # MLMD caps pages at 100; asking for more silently truncates
@@ -20,6 +26,19 @@ PAGE_SIZE = 100  # MLMD caps pages at 100; asking for more silently truncates
 
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
+class ArtifactContext:
+    """One artifact with the step execution that produced it."""
+
+    artifact: records.ArtifactRecord
+    #: The execution that first output the artifact (None for an imported one).
+    producer: records.StepRecord | None
+    #: Run name of the producer ("" when unknown).
+    producer_run: str
+    #: The producer's input and output artifacts by id, this artifact included.
+    artifacts: Mapping[int, records.ArtifactRecord]
 
 
 class StoreReader:
@@ -30,11 +49,26 @@ class StoreReader:
 
     # -- conventions ---------------------------------------------------------------
     def _conventions_present(self) -> list[Convention]:
-        """Conventions whose run context type exists in this store (cached types)."""
-        return [
+        """Conventions whose run context type exists in this store (cached types).
+
+        Ordered by their optional `claim_priority` (highest first): conventions
+        sharing a context type (native and TFX both use `pipeline_run`) are
+        asked in that order whether they wrote a context (`_claimer`).
+        """
+        present = [
             c for c in all_conventions()
             if self.store.cached_type_id("context", c.run_context_type) is not None
         ]
+        return sorted(present, key=lambda c: -int(getattr(c, "claim_priority", 0)))
+
+    @staticmethod
+    def _claimer(context: pb.Context, candidates: Sequence[Convention]) -> Convention | None:
+        """The first convention that claims `context`; one without the hook claims all."""
+        for c in candidates:
+            hook = getattr(c, "claims_context", None)
+            if hook is None or hook(context):
+                return c
+        return None
 
     def _convention_of_type(self, context_type_name: str) -> Convention:
         for c in all_conventions():
@@ -59,50 +93,105 @@ class StoreReader:
 
     # -- pipelines -----------------------------------------------------------------
     def list_pipelines(self) -> list[records.PipelineRecord]:
+        present = self._conventions_present()
         found = []
-        for c in self._conventions_present():
-            query = f"type = {_quote(c.pipeline_context_type)}"
-            found.extend(c.decode_pipeline(ctx) for ctx in self._paged_contexts(query, newest_first=False))
+        for context_type in dict.fromkeys(c.pipeline_context_type for c in present):
+            sharing = [c for c in present if c.pipeline_context_type == context_type]
+            for ctx in self._paged_contexts(f"type = {_quote(context_type)}", newest_first=False):
+                owner = self._claimer(ctx, sharing)
+                if owner is not None:
+                    found.append(owner.decode_pipeline(ctx))
         return found
 
     def get_pipeline(self, name: str) -> records.PipelineRecord | None:
-        for c in self._conventions_present():
-            context = self.store.get_context_by_type_and_name(c.pipeline_context_type, name)
-            if context is not None:
-                return c.decode_pipeline(context)
+        present = self._conventions_present()
+        for context_type in dict.fromkeys(c.pipeline_context_type for c in present):
+            context = self.store.get_context_by_type_and_name(context_type, name)
+            owner = context is not None and self._claimer(
+                context, [c for c in present if c.pipeline_context_type == context_type])
+            if owner:
+                return owner.decode_pipeline(context)
         return None
 
     # -- runs ----------------------------------------------------------------------
     def iter_runs(self, pipeline_name: str | None = None) -> Iterator[records.RunRecord]:
-        """Runs newest first, fetched lazily a page (100) at a time."""
-        for c in self._conventions_present():
-            query = f"type = {_quote(c.run_context_type)}"
-            if pipeline_name is not None:
-                query += (f" AND parent_contexts_a.type = {_quote(c.pipeline_context_type)}"
-                          f" AND parent_contexts_a.name = {_quote(pipeline_name)}")
+        """Runs newest first, fetched lazily a page (100) at a time, each run once."""
+        present = self._conventions_present()
+        queried: set[str] = set()
+        for c in present:
+            query = self._runs_filter(c, pipeline_name)
+            if query in queried:  # conventions sharing a run context type share its listing
+                continue
+            queried.add(query)
+            sharing = [o for o in present if o.run_context_type == c.run_context_type]
             for context in self._paged_contexts(query):
-                yield c.decode_run(context, pipeline_name or "")
+                owner = self._claimer(context, sharing)
+                if owner is not None:
+                    yield owner.decode_run(context, pipeline_name or "")
+
+    @staticmethod
+    def _runs_filter(c: Convention, pipeline_name: str | None) -> str:
+        hook = getattr(c, "runs_filter", None)
+        if hook is not None:
+            return hook(pipeline_name)
+        query = f"type = {_quote(c.run_context_type)}"
+        if pipeline_name is not None:
+            query += (f" AND parent_contexts_a.type = {_quote(c.pipeline_context_type)}"
+                      f" AND parent_contexts_a.name = {_quote(pipeline_name)}")
+        return query
 
     def get_run(self, name: str) -> records.RunRecord | None:
-        for c in self._conventions_present():
-            context = self.store.get_context_by_type_and_name(c.run_context_type, name)
-            if context is not None:
-                return c.decode_run(context, "")
+        present = self._conventions_present()
+        for run_type in dict.fromkeys(c.run_context_type for c in present):
+            context = self.store.get_context_by_type_and_name(run_type, name)
+            owner = context is not None and self._claimer(
+                context, [c for c in present if c.run_context_type == run_type])
+            if owner:
+                return owner.decode_run(context, "")
         return None
 
-    def run_step_states(self, run_ids: Sequence[int]) -> dict[int, list[str]]:
-        """Step states of several runs in ONE call (for statuses in listings)."""
-        if not run_ids:
+    def run_step_states(self, runs: Sequence[records.RunRecord]) -> dict[int, tuple[str, ...]]:
+        """Step states of several runs, by run id, in one query (for statuses in listings).
+
+        One filter query (`contexts_a.id IN (...)`) for all the runs, paged at
+        100 executions per call. MLMD does not return an execution's contexts,
+        so executions are matched to runs by their `run_name` property; runs
+        written by a convention without it fall back to one call each.
+        """
+        if not runs:
             return {}
-        ids = ", ".join(str(i) for i in run_ids)
-        query = f"contexts_a.id IN ({ids})"
-        executions = self.store.get_executions(list_options=_all_matching(query))
-        # An execution's contexts are not returned with it: map via run_name.
-        by_name = {}
+        ids = ", ".join(str(run.id) for run in runs)
+        executions = self.store.get_executions(
+            list_options=_all_matching(f"contexts_a.id IN ({ids})"))
+        exec_types = self.store.types_by_id("execution", {e.type_id for e in executions})
+        id_by_name = {run.name: run.id for run in runs}
+        states: dict[int, list[str]] = {run.id: [] for run in runs}
+        unmatched = False
         for execution in executions:
             run_name = execution.custom_properties.get("run_name")
-            by_name.setdefault(run_name.string_value if run_name else "", []).append(execution)
-        return by_name  # keyed by run name; see RunReader.statuses
+            run_id = id_by_name.get(run_name.string_value) if run_name is not None else None
+            if run_id is None:
+                unmatched = True
+                continue
+            if get_convention(_convention_name(runs, run_id)).is_step_type(
+                    exec_types[execution.type_id].name):
+                states[run_id].append(EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN))
+        if unmatched:
+            for run in runs:
+                if not states[run.id]:
+                    states[run.id] = [step.state for step in self.read_run_steps(run)]
+        return {run_id: tuple(found) for run_id, found in states.items()}
+
+    def read_run_steps(self, run: records.RunRecord) -> tuple[records.StepRecord, ...]:
+        """The steps of one run without their events (two calls, types cached)."""
+        convention = get_convention(run.convention)
+        executions = self.store.get_executions_by_context(run.id)
+        exec_types = self.store.types_by_id("execution", {e.type_id for e in executions})
+        return tuple(
+            convention.decode_step(e, exec_types[e.type_id].name, ())
+            for e in sorted(executions, key=lambda e: e.id)
+            if convention.is_step_type(exec_types[e.type_id].name)
+        )
 
     # -- whole runs ----------------------------------------------------------------
     def read_run(self, run: records.RunRecord) -> records.RunData:
@@ -157,6 +246,27 @@ class StoreReader:
                 for e in executions if "run_name" in e.custom_properties}
         return steps, runs
 
+    # -- single artifacts ----------------------------------------------------------
+    def artifact_context(self, artifact_id: int) -> "ArtifactContext | None":
+        """One artifact, the step that produced it and that step's artifacts (five calls).
+
+        Returns None when no artifact has this id.
+        """
+        convention = get_convention("native")
+        found = self.get_artifacts([artifact_id], convention)
+        if artifact_id not in found:
+            return None
+        producers = self._producers([artifact_id], convention)
+        if artifact_id not in producers:
+            return ArtifactContext(found[artifact_id], None, "", found)
+        execution_id = producers[artifact_id][0]
+        step = self.steps_by_id([execution_id]).get(execution_id)
+        if step is None:
+            return ArtifactContext(found[artifact_id], None, "", found)
+        wanted = {aid for ids in (*step.inputs.values(), *step.outputs.values()) for aid in ids}
+        found.update(self.get_artifacts(sorted(wanted - set(found)), convention))
+        return ArtifactContext(found[artifact_id], step, str(step.properties.get("run_name", "")), found)
+
     # -- single steps --------------------------------------------------------------
     def steps_by_id(self, execution_ids: Iterable[int]) -> dict[int, records.StepRecord]:
         """Steps with their events, by execution id (two calls)."""
@@ -179,6 +289,10 @@ class StoreReader:
         options = ListOptions(limit=min(limit, PAGE_SIZE), order_by=OrderByField.ID,
                               is_asc=not newest_first, filter_query=filter_query)
         return self.store.get_executions(list_options=options)
+
+
+def _convention_name(runs: Sequence[records.RunRecord], run_id: int) -> str:
+    return next((run.convention for run in runs if run.id == run_id), "native")
 
 
 def _all_matching(filter_query: str):

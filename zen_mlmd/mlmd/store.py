@@ -73,9 +73,12 @@ class MetadataStore:
                         raise self._call_error(method_name, exc) from None
                     time.sleep(delay)
                 except mlmd_errors.StatusError as exc:
+                    if _mysql_gone(exc) and delay is not None:
+                        time.sleep(delay)  # MySQL restarted: the next call reconnects
+                        continue
                     raise self._call_error(method_name, exc) from None
                 except RuntimeError as exc:
-                    if any(text in str(exc) for text in _MYSQL_GONE) and delay is not None:
+                    if _mysql_gone(exc) and delay is not None:
                         time.sleep(delay)  # MySQL restarted: the next call reconnects
                         continue
                     raise self._call_error(method_name, exc) from None
@@ -173,11 +176,17 @@ class MetadataStore:
         text = str(exc) or type(exc).__name__
         if isinstance(exc, (mlmd_errors.UnavailableError, mlmd_errors.DeadlineExceededError)):
             return StoreUnavailableError(f"{self.store_name}: {method_name} failed: {text}")
-        if isinstance(exc, RuntimeError) and any(t in text for t in _MYSQL_GONE):
+        if _mysql_gone(exc):
             return StoreUnavailableError(f"{self.store_name}: {method_name} failed: {text}")
         error = StoreError(f"{self.store_name}: {method_name} failed: {text}")
         error.mlmd_error = exc
         return error
+
+
+def _mysql_gone(exc: Exception) -> bool:
+    """The MySQL server went away (restart): MLMD reconnects on the next call."""
+    text = str(exc)
+    return any(marker in text for marker in _MYSQL_GONE)
 
 
 def library_schema_version() -> int:

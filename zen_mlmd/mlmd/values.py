@@ -2,13 +2,18 @@
 
 Top-level scalars are stored as native typed values (`int_value`,
 `double_value`, `string_value`, `bool_value`) so they can be used in MLMD
-filter queries (`custom_properties.`param.lr`.double_value > 0.1`).
+filter queries (`custom_properties.`param.lr`.double_value > 0.1`) — when
+every backend stores them exactly: MLMD's `int_value` column is 32-bit on
+MySQL and PostgreSQL, its SQL text keeps 15 significant digits of a double,
+and NaN/infinity are not valid SQL. Other ints and floats are tagged (below).
 Nested values (dicts, lists) go into `struct_value`. A protobuf Struct only
 knows doubles, strings, bools and null, so what it cannot hold exactly is
 tagged with a one-key marker object and restored on read:
 
 * ints that are not exactly representable as a double, and floats whose
   value is integral (so that `1` and `1.0` keep their types);
+* top-level ints outside the 32-bit range and floats that SQL cannot carry
+  exactly (see above);
 * top-level `None` and lists (a Struct value must be a map).
 
 Tuples are stored as lists and read back as lists.
@@ -24,7 +29,7 @@ from ml_metadata.proto import metadata_store_pb2
 from zen_mlmd.errors import ConfigError
 
 TAG = "__zen_mlmd__"
-_INT64 = (-(2**63), 2**63 - 1)
+_INT32 = (-(2**31), 2**31 - 1)
 _EXACT_DOUBLE_INT = 2**53
 
 
@@ -38,9 +43,9 @@ def to_value(value: Any, name: str = "value") -> metadata_store_pb2.Value:
     out = metadata_store_pb2.Value()
     if isinstance(value, bool):
         out.bool_value = value
-    elif isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+    elif isinstance(value, int) and _INT32[0] <= value <= _INT32[1]:
         out.int_value = value
-    elif isinstance(value, float):
+    elif isinstance(value, float) and _sql_exact(value):
         out.double_value = value
     elif isinstance(value, str):
         out.string_value = value
@@ -78,9 +83,17 @@ def _tagged_struct(value: Any, name: str) -> struct_pb2.Struct:
         struct.fields["items"].CopyFrom(_to_struct_value(value, name))
     elif isinstance(value, int):
         struct.update({TAG: "int", "value": str(value)})
+    elif isinstance(value, float):
+        struct.fields[TAG].string_value = "float"
+        struct.fields["value"].number_value = value  # binary in the proto: exact
     else:
         raise _unsupported(value, name)
     return struct
+
+
+def _sql_exact(value: float) -> bool:
+    """Whether MLMD's SQL text (15 significant digits) carries `value` exactly."""
+    return math.isfinite(value) and float(f"{value:.15g}") == value
 
 
 def _struct_from_dict(value: Mapping, name: str) -> struct_pb2.Struct:

@@ -1,15 +1,19 @@
 """The MLMD write sequences of a run, in as few calls as MLMD allows.
 
 * start a run: the pipeline context (once per pipeline), the run context and
-  its parent link;
+  its parent link (plus, in conventions that have one, ONE `put_execution` of
+  the run-level root execution, e.g. Kubeflow Pipelines' root DAG);
 * start a step: ONE `put_execution` (RUNNING execution, INPUT events by
   artifact id, pipeline/run/node contexts);
 * publish a step: ONE `put_execution` (COMPLETE, LIVE outputs, OUTPUT events);
 * fail a step: ONE `put_execution` (FAILED with the error, no outputs);
 * a cache hit: ONE `put_execution` (CACHED, OUTPUT events to the original
   artifacts, the original execution id);
-* end a run: one `put_contexts`.
+* end a run: one `put_contexts` (one `put_execution` ending the root
+  execution and updating the run context, where there is a root execution).
 
+The convention decides the type names, the protos and which contexts a step
+is linked to; the call sequence is the same for every convention.
 Handles keep the protos; callers outside `zen_mlmd.mlmd` never see them.
 """
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import Any, Mapping, Sequence
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from zen_mlmd.errors import AlreadyExistsError
+from zen_mlmd.errors import AlreadyExistsError, ConfigError
 from zen_mlmd.mlmd import records
+from zen_mlmd.mlmd.convention import Convention
 from zen_mlmd.mlmd.native import NativeConvention
 from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
 
@@ -38,9 +43,12 @@ class RunHandle:
     run_name: str
     pipeline_context: pb.Context
     run_context: pb.Context
+    #: 0 when the convention links steps to no node context.
     node_type_id: int
-    convention: NativeConvention
+    convention: Convention
     node_contexts: dict[str, pb.Context] = field(default_factory=dict)
+    #: The run-level execution of conventions that write one (else None).
+    root_execution: pb.Execution | None = None
 
     @property
     def run_id(self) -> int:
@@ -61,11 +69,20 @@ class StepHandle:
 
 
 class RunWriter:
-    """Writes runs into one store in one convention (native by default)."""
+    """Writes runs into one store in one convention (native by default).
 
-    def __init__(self, store: MetadataStore, convention: NativeConvention | None = None):
+    Raises:
+        ConfigError: the convention can only be read, not written.
+    """
+
+    def __init__(self, store: MetadataStore, convention: Convention | None = None):
         self.store = store
         self.convention = convention or NativeConvention()
+        if not self.convention.supports_writing:
+            raise ConfigError(
+                "convention", self.convention.name, "zen_mlmd can read but not record runs in it",
+                "record in a convention that supports writing, such as 'native'",
+            )
 
     # -- runs ----------------------------------------------------------------------
     def start_run(
@@ -80,7 +97,8 @@ class RunWriter:
         c = self.convention
         pipeline_type = self.store.type_id("context", c.context_type(c.pipeline_context_type))
         run_type = self.store.type_id("context", c.context_type(c.run_context_type))
-        node_type = self.store.type_id("context", c.context_type(c.node_context_type))
+        node_type = (self.store.type_id("context", c.context_type(c.node_context_type))
+                     if c.node_context_type else 0)
         pipeline_context = self._pipeline_context(pipeline_type, pipeline_name, pipeline_properties or {})
         run_context = c.run_context(run_type, pipeline_name, run_name, config, owner)
         try:
@@ -96,7 +114,16 @@ class RunWriter:
         self.store.put_parent_contexts([
             pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
         ])
-        return RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
+        handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
+        if c.root_execution_type:
+            root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
+            root = c.root_execution(root_type, pipeline_name, run_name, config)
+            root.id, _, _ = self.store.put_execution(
+                root, [], [pipeline_context, run_context],
+                reuse_context_if_already_exist=True, force_reuse_context=True,
+            )
+            handle.root_execution = root
+        return handle
 
     def _pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
         type_name = self.convention.pipeline_context_type
@@ -115,7 +142,13 @@ class RunWriter:
     def end_run(self, run: RunHandle, status: str) -> None:
         """Record the run's final status ("completed", "failed", ...) and end time."""
         ended = self.convention.ended_run_context(run.run_context, status, now_ms())
-        self.store.put_contexts([ended])
+        if run.root_execution is None:
+            self.store.put_contexts([ended])
+        else:
+            # One transaction: the root execution ends and the context is updated.
+            root = self.convention.ended_root_execution(run.root_execution, status)
+            self.store.put_execution(root, [], [ended], reuse_context_if_already_exist=True)
+            run.root_execution = root
         run.run_context = ended
 
     # -- steps ---------------------------------------------------------------------
@@ -181,16 +214,20 @@ class RunWriter:
     # -- pieces --------------------------------------------------------------------
     def _put(self, run: RunHandle, step_name: str, execution: pb.Execution, events: list,
              want_artifacts: bool = False):
-        node = run.node_contexts.get(step_name)
-        if node is None:
-            node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
+        contexts = [run.pipeline_context, run.run_context]
+        node = None
+        if run.node_type_id:
+            node = run.node_contexts.get(step_name)
+            if node is None:
+                node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
+            contexts.append(node)
         execution_id, artifact_ids, context_ids = self.store.put_execution(
-            execution, events, [run.pipeline_context, run.run_context, node],
+            execution, events, contexts,
             # Contexts passed with an id are only linked, never rewritten; a
             # new node context created by a concurrent run is reused.
             reuse_context_if_already_exist=True, force_reuse_context=True,
         )
-        if not node.id:
+        if node is not None and not node.id:
             node.id = context_ids[2]
             run.node_contexts[step_name] = node
         return artifact_ids if want_artifacts else execution_id
@@ -198,7 +235,7 @@ class RunWriter:
     def _execution(self, run: RunHandle, step: records.StepStart, state: str) -> pb.Execution:
         c = self.convention
         type_id = self.store.type_id("execution", c.execution_type(step.type_name))
-        return c.step_execution(type_id, run.pipeline_name, run.run_name, step, state)
+        return c.run_step_execution(type_id, run, step, state)
 
     def _input_events(self, step: records.StepStart) -> list:
         c = self.convention

@@ -1,0 +1,37 @@
+"""`zen-mlmd cache`: why a step was or was not served from the cache."""
+from __future__ import annotations
+
+import click
+
+from zen_mlmd.cli.output import heading, json_option, print_json, print_table
+
+
+@click.group()
+def cache() -> None:
+    """Inspect step caching: hits, misses and their reasons."""
+
+
+@cache.command("explain")
+@click.argument("run_name")
+@click.argument("step_name", required=False)
+@json_option
+def explain(run_name: str, step_name: str | None, as_json: bool) -> None:
+    """Say for each step of RUN (or only STEP) whether it was a cache hit, and why not.
+
+    A miss names what changed since the latest earlier execution of the same
+    step: its code, a parameter (with old and new values), an input produced
+    by an upstream step, its outputs or materializers, or the artifact store.
+    """
+    from zen_mlmd.stack import get_active_stack
+    from zen_mlmd.tracking.explain import explain_run
+
+    explanations = explain_run(get_active_stack().metadata_store.open(), run_name, step_name)
+    if as_json:
+        print_json([e.to_dict() for e in explanations])
+        return
+    hits = sum(1 for e in explanations if e.status == "hit")
+    heading(f"Run {run_name!r}: {hits} of {len(explanations)} steps served from the cache")
+    print_table(
+        ["STEP", "CACHE", "WHY", "COMPARED WITH"],
+        [[e.step, e.status, "; ".join(e.reasons), e.compared_with or "-"] for e in explanations],
+    )
