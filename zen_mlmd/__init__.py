@@ -21,6 +21,12 @@ _LAZY_EXPORTS = {
     "Data": "zen_mlmd.artifacts.kinds:Data",
     "Recorder": "zen_mlmd.tracking.recorder:Recorder",
     "rerun": "zen_mlmd.tracking.reproduce:rerun",
+    "get_pipelines": "zen_mlmd.post_execution:get_pipelines",
+    "get_pipeline": "zen_mlmd.post_execution:get_pipeline",
+    "get_run": "zen_mlmd.post_execution:get_run",
+    "get_runs": "zen_mlmd.post_execution:get_runs",
+    "get_artifact": "zen_mlmd.post_execution:get_artifact",
+    "compare_runs": "zen_mlmd.post_execution:compare_runs",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS]

@@ -22,6 +22,9 @@ COMMANDS: dict[str, str] = {
     "artifact-store": "zen_mlmd.cli.artifact_store:artifact_store",
     "stack": "zen_mlmd.cli.stack:stack",
     "cache": "zen_mlmd.cli.cache:cache",
+    "pipeline": "zen_mlmd.cli.pipeline:pipeline",
+    "run": "zen_mlmd.cli.run:run",
+    "artifact": "zen_mlmd.cli.artifact:artifact",
 }
 
 

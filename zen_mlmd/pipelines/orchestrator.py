@@ -73,7 +73,12 @@ class LocalOrchestrator:
         if not self.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    def run(self, graph: PipelineGraph, run_name: str | None = None) -> RunSummary:
+    def run(self, graph: PipelineGraph, run_name: str | None = None):
+        """Run and record the graph; returns the recorded run (post-execution view).
+
+        Raises:
+            StepFailedError: a step raised (after the run is recorded as failed).
+        """
         store = self.stack.metadata_store.open()
         artifact_store = self.stack.artifact_store.open()
         recorder = Recorder(store, artifact_store)
@@ -105,7 +110,10 @@ class LocalOrchestrator:
                   f"{len(summary.cache_misses)} executed")
         if failure is not None:
             raise failure
-        return summary
+        from zen_mlmd.post_execution.api import get_run
+        from zen_mlmd.post_execution.session import ReadSession
+
+        return get_run(run.name, ReadSession(store, artifact_store))
 
     # -- one step ------------------------------------------------------------------
     def _run_step(self, run: RunRecorder, graph: PipelineGraph, inv: Invocation,

@@ -61,12 +61,23 @@ class Recorder:
         artifact_store: a `zen_mlmd.artifacts.ArtifactStore` (needed only to
             save outputs through materializers; publishing outputs an
             orchestrator wrote itself does not need it).
+        convention: the `zen_mlmd.mlmd.convention.Convention` to record in
+            (`get_convention("kfp")` for Kubeflow Pipelines' schema); native
+            by default.
+
+    Raises:
+        ConfigError: the convention cannot be written.
     """
 
-    def __init__(self, store: MetadataStore, artifact_store=None):
+    def __init__(self, store: MetadataStore, artifact_store=None, convention=None):
         self.store = store
         self.artifact_store = artifact_store
-        self._writer = RunWriter(store)
+        self._writer = RunWriter(store, convention)
+
+    @property
+    def convention(self):
+        """The convention runs are recorded in."""
+        return self._writer.convention
 
     def start_run(
         self,

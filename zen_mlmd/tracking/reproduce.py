@@ -32,7 +32,13 @@ class RerunPlan:
 
 
 def load_pipeline(source: str):
-    """Import the pipeline object named by a recorded `module:qualname@file` source."""
+    """Import the pipeline object named by a recorded `module:qualname@file` source.
+
+    The module is imported by name when it can be (run from the project
+    directory); otherwise it is loaded from the recorded file. A script's
+    top-level code runs when it is loaded, so keep pipelines in modules or
+    guard scripts with `if __name__ == "__main__":`.
+    """
     target, _, path = source.partition("@")
     module_name, _, qualname = target.partition(":")
     if not module_name or not qualname:
@@ -48,16 +54,56 @@ def load_pipeline(source: str):
         if not path or not os.path.exists(path):
             raise ConfigError("source", source, "the pipeline's module cannot be imported and its file is gone",
                               "run from the project directory, or restore the file")
-        spec = importlib.util.spec_from_file_location(f"_zen_mlmd_rerun_{abs(hash(path))}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        module = _module_from_file(path)
+    return _attribute(module, qualname, source)
+
+
+def load_pipeline_source(source: str):
+    """The pipeline named by `path/to/file.py:name` or `package.module:name`."""
+    location, sep, qualname = source.rpartition(":")
+    if not sep or not location or not qualname:
+        raise ConfigError("source", source, "expected FILE_OR_MODULE:PIPELINE",
+                          "e.g. examples/quickstart/pipeline.py:iris_training")
+    if location.endswith(".py") or os.sep in location:
+        if not os.path.exists(location):
+            raise ConfigError("source", source, f"no file {location!r}", "check the path")
+        module = _module_from_file(os.path.abspath(location))
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ImportError as exc:
+            raise ConfigError("source", source, f"cannot import {location!r}: {exc}",
+                              "run from the project directory or install the package") from None
+    return _attribute(module, qualname, source)
+
+
+def _module_from_file(path: str):
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:  # so that the file's own local imports work
+        sys.path.insert(0, directory)
+    name = os.path.splitext(os.path.basename(path))[0]
+    existing = sys.modules.get(name)
+    if existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") == os.path.abspath(path):
+        return existing
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _attribute(module, qualname: str, source: str):
+    from zen_mlmd.pipelines.pipeline import Pipeline
+
     obj = module
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
-            raise ConfigError("source", source, f"{qualname!r} is no longer defined in {module_name}",
-                              "restore the pipeline definition or run it by hand")
+            raise ConfigError("source", source, f"{qualname!r} is not defined in {module.__name__}",
+                              "check the name, or restore the pipeline definition")
+    if not isinstance(obj, Pipeline):
+        raise ConfigError("source", source, f"{qualname!r} is a {type(obj).__name__}, not a @pipeline",
+                          "name a function decorated with @pipeline")
     return obj
 
 

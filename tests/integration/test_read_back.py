@@ -1,0 +1,47 @@
+"""Round trip on every backend: record a pipeline, read it all back, in bounded calls."""
+from __future__ import annotations
+
+from post_execution_helpers import LocalTestStack, record_bare_runs, record_training
+from zen_mlmd.post_execution import compare_runs, get_artifact, get_pipeline, get_run
+
+
+def test_recorded_pipeline_reads_back(metadata_store, tmp_path):
+    stack = LocalTestStack(metadata_store, tmp_path / "artifacts")
+    record_training(stack, run_name="rt-first", C=1.0)
+    record_training(stack, run_name="rt-second", C=1.0)
+    runs = get_pipeline("training", metadata_store).runs
+    assert [r.name for r in runs] == ["rt-second", "rt-first"]
+    assert [r.status for r in runs] == ["cached", "completed"]
+    first = get_run("rt-first", metadata_store)
+    model = first.steps["train"].outputs["model"]
+    assert model.read() == {"weight": 10.0}
+    assert dict(first.steps["split"].parameters) == {"test_fraction": 0.5}
+    assert first.steps["evaluate"].inputs["model"].id == model.id
+    cached = get_run("rt-second", metadata_store).steps["train"]
+    assert cached.original.id == first.steps["train"].id
+    assert get_artifact(model.id, metadata_store).producer_step.run_name == "rt-first"
+    graph = model.lineage()
+    assert {n.name for n in graph.steps} == {"load", "split", "train"}
+    assert compare_runs(list(runs)).rows[0]["evaluate.metrics.accuracy"] > 0
+
+
+def test_reads_stay_bounded(metadata_store, tmp_path):
+    stack = LocalTestStack(metadata_store, tmp_path / "artifacts")
+    run_name = record_training(stack)
+    run = get_run(run_name, metadata_store)
+    metadata_store.reset_counts()
+    assert len(run.steps) == 4
+    assert metadata_store.total_calls <= 7
+    metadata_store.reset_counts()
+    run.steps["train"].outputs["model"].lineage()
+    assert metadata_store.calls["GetLineageSubgraph"] == 1 and metadata_store.total_calls <= 3
+
+
+def test_listing_and_statuses_page_on_every_backend(metadata_store):
+    names = record_bare_runs(metadata_store, 120)
+    runs = get_pipeline("bare", metadata_store).runs
+    metadata_store.reset_counts()
+    assert [r.name for r in runs] == names[::-1]
+    assert metadata_store.calls["GetContexts"] == 2
+    assert {r.status for r in runs} == {"completed"}
+    assert metadata_store.calls["GetExecutionsByContext"] == 0

@@ -1,0 +1,77 @@
+"""Exports of lineage graphs: JSON, DOT, Mermaid, SVG (Graphviz) and text."""
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from post_execution_helpers import LocalTestStack, record_training
+from zen_mlmd.mlmd.store import MetadataStore, in_memory_connection_config
+from zen_mlmd.post_execution import get_run, to_dot, to_json, to_mermaid, to_svg, to_text
+from zen_mlmd.post_execution.export import GraphvizError
+
+
+@pytest.fixture
+def run(tmp_path):
+    store = MetadataStore(in_memory_connection_config())
+    return get_run(record_training(LocalTestStack(store, tmp_path / "a"), run_name="r1"), store)
+
+
+@pytest.fixture
+def graph(run):
+    return run.steps["train"].outputs["model"].lineage()
+
+
+def test_json_round_trips(graph):
+    data = json.loads(to_json(graph))
+    assert data["root"] == graph.root
+    assert {n["key"] for n in data["nodes"]} == {n.key for n in graph.nodes}
+    assert len(data["edges"]) == len(graph.edges)
+    assert all({"source", "target", "name"} <= set(e) for e in data["edges"])
+
+
+def test_dot_names_every_node_and_edge(graph):
+    dot = to_dot(graph)
+    assert dot.startswith('digraph "lineage" {') and dot.rstrip().endswith("}")
+    for node in graph.nodes:
+        assert f'"{node.key}" [label="{node.name}\\n' in dot
+    assert dot.count(" -> ") == len(graph.edges)
+
+
+def test_mermaid_is_a_flowchart(graph):
+    text = to_mermaid(graph)
+    assert text.startswith("flowchart LR\n")
+    assert text.count("-->") == len(graph.edges)
+    assert '"model<br/>zen_mlmd.Model #' in text
+
+
+def test_text_reads_from_the_model_back_to_the_data(graph):
+    lines = to_text(graph).splitlines()
+    assert lines[0].startswith("model (zen_mlmd.Model #")
+    assert lines[1] == "└── <- train [completed, run r1]"
+    assert "<- train (zen_mlmd.Dataset #" in lines[2] and lines[2].endswith("as train_set")
+    assert "<- split [completed, run r1]" in lines[3]
+    assert "<- load [completed, run r1]" in lines[-1]
+
+
+def test_text_of_a_run_dag_lists_inputs_and_outputs(run):
+    text = to_text(run.dag())
+    assert "train [completed, run r1]\n  <- train_set: zen_mlmd.Dataset #" in text
+    assert "  -> metrics: zen_mlmd.Metrics #" in text
+
+
+def test_svg_is_valid_xml_with_the_node_names(graph, tmp_path):
+    assert shutil.which("dot"), "Graphviz `dot` is needed for this test: apt-get install graphviz"
+    path = to_svg(graph, tmp_path / "lineage.svg")
+    root = ElementTree.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    texts = {element.text for element in root.iter() if element.tag.endswith("text")}
+    assert {"model", "train", "split", "load"} <= texts
+
+
+def test_svg_without_graphviz_says_how_to_install_it(graph, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without the dot program
+    with pytest.raises(GraphvizError, match="apt-get install graphviz.*brew install graphviz"):
+        to_svg(graph, tmp_path / "x.svg")

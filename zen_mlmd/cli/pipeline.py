@@ -1,0 +1,64 @@
+"""`zen-mlmd pipeline ...`: the pipelines recorded in the metadata store."""
+from __future__ import annotations
+
+import click
+
+from zen_mlmd.cli import output
+from zen_mlmd.cli.run import format_time, iso, read_session, store_option
+
+
+@click.group("pipeline")
+def pipeline() -> None:
+    """Read recorded pipelines."""
+
+
+@pipeline.command("list")
+@store_option
+@output.json_option
+def list_pipelines(store_name: str | None, as_json: bool) -> None:
+    """List recorded pipelines, oldest first."""
+    from zen_mlmd.post_execution import get_pipelines
+
+    found = get_pipelines(read_session(store_name))
+    if as_json:
+        output.print_json([{"name": p.name, "id": p.id, "created": iso(p.created_time),
+                            "source": p.properties.get("source")} for p in found])
+        return
+    output.print_table(
+        ["PIPELINE", "CREATED (UTC)", "SOURCE"],
+        [[p.name, format_time(p.created_time), p.properties.get("source") or "-"] for p in found],
+        empty="No pipelines recorded yet. Run a pipeline to record one.",
+    )
+
+
+@pipeline.command("run")
+@click.argument("source", metavar="FILE_OR_MODULE:PIPELINE")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A pipeline parameter; VALUE is read as JSON when it parses (1, 0.5, true, [1,2]), else as text.")
+@click.option("--name", "run_name", metavar="NAME", help="The run name (default: generated).")
+@click.option("--no-cache", is_flag=True, help="Run every step, even where the cache has its outputs.")
+def run_pipeline(source: str, params: tuple[str, ...], run_name: str | None, no_cache: bool) -> None:
+    """Run a pipeline on the active stack and record it.
+
+    SOURCE is `path/to/file.py:pipeline_name` or `package.module:pipeline_name`.
+    """
+    from zen_mlmd.tracking.reproduce import load_pipeline_source
+
+    parameters = {}
+    for item in params:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--param")
+        parameters[key] = _parse_value(raw)
+    found = load_pipeline_source(source)
+    result = found.run(run_name=run_name, enable_cache=False if no_cache else None, **parameters)
+    output.success(f"Run {result.name!r} finished: {result.status}.")
+
+
+def _parse_value(raw: str):
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw

@@ -1,0 +1,278 @@
+"""Read-only views of recorded steps and artifacts.
+
+Views are built from records that were already read (a whole run, or one
+artifact with its producer): following `step.inputs`, `artifact.producer_step`
+or `step.original` never calls MLMD. Only `artifact.read()` touches the
+artifact store and `artifact.lineage()` makes one lineage query.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import types
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, Union
+
+from zen_mlmd.errors import UnknownNameError
+from zen_mlmd.mlmd import records
+from zen_mlmd.post_execution import status as _status
+
+if TYPE_CHECKING:
+    from zen_mlmd.post_execution.lineage import LineageGraph
+    from zen_mlmd.post_execution.session import ReadSession
+
+EMPTY: Mapping[str, Any] = types.MappingProxyType({})
+
+
+def to_datetime(ms: int | None) -> _dt.datetime | None:
+    """MLMD milliseconds since the epoch as an aware UTC datetime."""
+    if ms is None:
+        return None
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
+
+
+def frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return types.MappingProxyType(dict(mapping)) if mapping else EMPTY
+
+
+@dataclass(frozen=True)
+class RecordIndex:
+    """Records the views of one read resolve each other through (no MLMD calls)."""
+
+    session: "ReadSession"
+    artifacts: Mapping[int, records.ArtifactRecord]
+    #: Step records by execution id: the run's steps and the original steps
+    #: of its cached steps (or one producer, for a single artifact).
+    steps: Mapping[int, records.StepRecord]
+    #: For each artifact: (producing execution id, output name).
+    producers: Mapping[int, tuple[int, str]]
+    #: Run name of each step by execution id.
+    step_runs: Mapping[int, str]
+    #: Execution ids of steps whose run is interrupted.
+    interrupted: frozenset[int] = frozenset()
+
+    def artifact(self, artifact_id: int) -> "Artifact | None":
+        record = self.artifacts.get(artifact_id)
+        return Artifact.from_record(record, self) if record is not None else None
+
+    def step(self, execution_id: int) -> "Step | None":
+        record = self.steps.get(execution_id)
+        return Step.from_record(record, self) if record is not None else None
+
+
+@dataclass(frozen=True)
+class StepError:
+    """Why a step failed: the exception type name and its message."""
+
+    type: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.type else self.message
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One recorded artifact: where its contents are, and how to read them.
+
+    Attributes:
+        type: the MLMD artifact type name, e.g. ``zen_mlmd.Model``.
+        base_type: MLMD's system base type (DATASET, MODEL, METRICS,
+            STATISTICS) or None for generic data.
+        name: the output name it was recorded under (``model``).
+        materializer: the name of the materializer that wrote it.
+        content_hash: ``sha256:<hex>`` of the bytes written.
+    """
+
+    id: int
+    name: str
+    uri: str
+    type: str
+    base_type: str | None
+    state: str
+    created_time: _dt.datetime | None
+    materializer: str
+    data_type: str
+    content_hash: str
+    properties: Mapping[str, Any]
+    _index: RecordIndex = field(repr=False, compare=False)
+
+    @classmethod
+    def from_record(cls, record: records.ArtifactRecord, index: RecordIndex) -> "Artifact":
+        return cls(
+            id=record.id, name=str(record.properties.get("display_name") or record.name),
+            uri=record.uri, type=record.type_name, base_type=record.base_type,
+            state=record.state.lower(), created_time=to_datetime(record.created_ms),
+            materializer=record.materializer, data_type=record.data_type,
+            content_hash=record.content_hash, properties=frozen(record.properties), _index=index,
+        )
+
+    @property
+    def kind(self) -> str:
+        """The artifact kind: "dataset", "model", "metrics", "statistics" or "data"."""
+        return (self.base_type or "data").lower()
+
+    @property
+    def producer_step(self) -> "Step | None":
+        """The step execution that produced this artifact (None if not known)."""
+        producer = self._index.producers.get(self.id)
+        return self._index.step(producer[0]) if producer else None
+
+    @property
+    def run_name(self) -> str:
+        """The run whose step produced this artifact ("" if not known)."""
+        producer = self._index.producers.get(self.id)
+        return self._index.step_runs.get(producer[0], "") if producer else ""
+
+    def read(self) -> Any:
+        """Load the contents through the materializer that wrote them.
+
+        Raises:
+            MaterializerError: the contents were deleted or cannot be read.
+            UnknownNameError: the materializer is not registered here.
+        """
+        from zen_mlmd.artifacts import read_artifact
+
+        store = self._index.session.artifact_store_for(self.uri)
+        return read_artifact(self.uri, store, self.materializer, self.data_type)
+
+    def lineage(self, direction: str = "upstream", max_hops: int = 20) -> "LineageGraph":
+        """The steps and artifacts this artifact came from and/or led to (one lineage query).
+
+        Args:
+            direction: "upstream", "downstream" or "both".
+            max_hops: how many artifact/step edges to follow.
+        """
+        from zen_mlmd.post_execution.lineage import artifact_lineage
+
+        return artifact_lineage(self._index.session, self.id, direction, max_hops)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type} #{self.id})"
+
+
+InputValue = Union[Artifact, tuple[Artifact, ...]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step execution of a run.
+
+    Attributes:
+        status: "running", "completed", "failed", "cached", "canceled",
+            "interrupted", "pending" or "unknown".
+        type_name: the step's MLMD execution type (its function's import path).
+        parameters: the step's parameters as recorded (typed values).
+        error: why the step failed (also set for canceled steps), else None.
+        run_name: the run this execution belongs to.
+    """
+
+    id: int
+    name: str
+    type_name: str
+    status: str
+    run_name: str
+    parameters: Mapping[str, Any]
+    code_fingerprint: str
+    cache_key: str
+    error: StepError | None
+    start_time: _dt.datetime | None
+    end_time: _dt.datetime | None
+    _record: records.StepRecord = field(repr=False, compare=False)
+    _index: RecordIndex = field(repr=False, compare=False)
+
+    @classmethod
+    def from_record(cls, record: records.StepRecord, index: RecordIndex) -> "Step":
+        status = _status.step_status(record.state, record.id in index.interrupted)
+        error = None
+        if record.error_type or record.error_message:
+            error = StepError(record.error_type, record.error_message)
+        return cls(
+            id=record.id, name=record.name, type_name=record.type_name, status=status,
+            run_name=index.step_runs.get(record.id) or str(record.properties.get("run_name", "")),
+            parameters=frozen(record.parameters), code_fingerprint=record.code_fingerprint,
+            cache_key=record.cache_key, error=error,
+            start_time=to_datetime(record.start_ms), end_time=to_datetime(record.end_ms),
+            _record=record, _index=index,
+        )
+
+    @property
+    def duration(self) -> _dt.timedelta | None:
+        """End minus start; None while the step has not ended."""
+        if self.start_time is None or self.end_time is None:
+            return None
+        return self.end_time - self.start_time
+
+    @property
+    def is_cached(self) -> bool:
+        """True when the outputs were reused from an earlier execution."""
+        return self._record.state == records.CACHED
+
+    @property
+    def original(self) -> "Step | None":
+        """For a cached step: the earlier execution that produced the reused outputs."""
+        original_id = self._record.original_execution_id
+        if original_id is None:
+            return None
+        return self._index.step(original_id)
+
+    @property
+    def inputs(self) -> Mapping[str, InputValue]:
+        """Input artifacts by input name; a list input is a tuple of artifacts."""
+        return self._artifacts(self._record.inputs)
+
+    @property
+    def outputs(self) -> Mapping[str, InputValue]:
+        """Output artifacts by output name (for a cached step, the reused ones)."""
+        outputs = self._record.outputs
+        if not outputs:  # an original step read without its events: from the producers
+            grouped: dict[str, list[int]] = {}
+            for artifact_id, (execution_id, name) in sorted(self._index.producers.items()):
+                if execution_id == self.id:
+                    grouped.setdefault(name, []).append(artifact_id)
+            outputs = {name: tuple(ids) for name, ids in grouped.items()}
+        return self._artifacts(outputs)
+
+    def _artifacts(self, ids_by_name: Mapping[str, Sequence[int]]) -> Mapping[str, InputValue]:
+        found: dict[str, InputValue] = {}
+        for name, ids in ids_by_name.items():
+            artifacts = tuple(a for a in (self._index.artifact(i) for i in ids) if a is not None)
+            if not artifacts:
+                continue
+            found[name] = artifacts[0] if len(artifacts) == 1 else artifacts
+        return types.MappingProxyType(found)
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.status}]"
+
+
+class StepList(Sequence[Step]):
+    """The steps of a run in DAG order, also indexable by step name."""
+
+    __slots__ = ("_steps", "_by_name")
+
+    def __init__(self, steps: Sequence[Step]):
+        self._steps = tuple(steps)
+        self._by_name = {step.name: step for step in self._steps}
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            try:
+                return self._by_name[key]
+            except KeyError:
+                raise UnknownNameError("step", key, self._by_name) from None
+        return self._steps[key]
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self._steps)
+
+    def __contains__(self, item) -> bool:
+        return item in self._by_name if isinstance(item, str) else item in self._steps
+
+    def names(self) -> list[str]:
+        return [step.name for step in self._steps]
+
+    def __repr__(self) -> str:
+        return f"StepList({self.names()})"
