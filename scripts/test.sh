@@ -37,9 +37,6 @@ PY
     done
     log "pip install ${editables[*]}"
     "$PYTHON" -m pip install "${pip_args[@]}" "${editables[@]}"
-    if [[ -d tests/plugin_flavor ]]; then
-        "$PYTHON" -m pip install "${pip_args[@]}" --no-deps -e tests/plugin_flavor
-    fi
 fi
 
 # --- 2. servers -------------------------------------------------------------------

@@ -124,9 +124,11 @@ def config_error_from_validation(
     if loc == "config" and context.get("field"):
         loc = context["field"]
         value = value.get(loc) if isinstance(value, dict) else None
-    if loc in config_class.SECRET_FIELDS:
-        value = SECRET_MASK
     kind = error.get("type")
+    if kind == "missing":
+        value = None
+    elif loc in config_class.SECRET_FIELDS:
+        value = SECRET_MASK
     if kind == "extra_forbidden":
         valid = ", ".join(sorted(config_class.model_fields))
         if _looks_secret(loc):  # a misspelt "passwrd" still holds a password

@@ -1,0 +1,232 @@
+"""The `kubeflow` flavor: the MLMD gRPC endpoint of a Kubeflow deployment.
+
+Kubeflow runs MLMD as the ``metadata-grpc-service`` in the ``kubeflow``
+namespace, port 8080; its pods see ``METADATA_GRPC_SERVICE_HOST`` and
+``METADATA_GRPC_SERVICE_PORT``. Any server that speaks MLMD's
+``MetadataStoreService`` (``zen-mlmd metadata-store serve``) works too.
+
+The server owns the database: schema migration is its business
+(`is_database` is False).
+"""
+from __future__ import annotations
+
+import os
+
+import pydantic
+
+from zen_mlmd.errors import ConfigError
+from zen_mlmd.flavors.base import FlavorConfig, MetadataStoreFlavor, PreflightReport
+from zen_mlmd.flavors.fields import Host, Port, Secret, Text, config_problem
+from zen_mlmd.secrets import SECRET_MASK, is_reference, resolve_secret
+
+DEFAULT_PORT = 8080
+HOST_VARIABLE = "METADATA_GRPC_SERVICE_HOST"
+PORT_VARIABLE = "METADATA_GRPC_SERVICE_PORT"
+_PEM_MARKER = "-----BEGIN "
+
+
+def _pem_or_file(value: str) -> str:
+    if _PEM_MARKER in value:
+        return value
+    path = os.path.abspath(os.path.expanduser(value))
+    if not os.path.isfile(path):
+        raise ValueError(f"is neither PEM text nor an existing file ({path}). "
+                         "Fix: give the path of a PEM file, or the PEM text itself")
+    return path
+
+
+class KubeflowConfig(FlavorConfig):
+    """Options of the `kubeflow` flavor.
+
+    Attributes:
+        host, port: the gRPC endpoint. Without `host`, inside a Kubeflow pod,
+            ``METADATA_GRPC_SERVICE_HOST`` / ``_PORT`` are used (read when the
+            connection is built, so one config serves a laptop and a pod).
+            `port` defaults to 8080.
+        custom_ca: CA certificate(s) that signed the server's certificate,
+            as a PEM file path or PEM text.
+        server_cert: the *client's* certificate chain for mutual TLS (MLMD's
+            proto calls it server_cert); PEM file path or PEM text.
+        client_key: the key of that certificate: a PEM file path, PEM text,
+            ``${NAME}`` or ``file:`` reference. A secret.
+        client_timeout_sec: deadline of every call, in seconds.
+        max_message_size_mb: largest response accepted (gRPC's default of
+            4 MB is too small for big lineage queries; Kubeflow uses 100).
+        kubernetes_context: reach the service through a kubectl port-forward
+            in this context. The port-forward itself is not built yet: the
+            caller passes the forwarded local port to `connection_config`.
+    """
+
+    SECRET_FIELDS = frozenset({"client_key"})
+
+    host: Host | None = None
+    port: Port | None = None
+    custom_ca: str | None = None
+    server_cert: str | None = None
+    client_key: Secret | None = None
+    client_timeout_sec: float | None = pydantic.Field(default=None, gt=0)
+    max_message_size_mb: int = 100
+    kubernetes_context: Text | None = None
+
+    @pydantic.field_validator("custom_ca", "server_cert")
+    @classmethod
+    def _certificate(cls, value: str) -> str:
+        return _pem_or_file(value)
+
+    @pydantic.field_validator("client_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if is_reference(value) or _PEM_MARKER in value:
+            return value
+        path = os.path.abspath(os.path.expanduser(value))
+        if not os.path.isfile(path):  # the value may be a mangled key: never repeat it
+            raise ValueError("is neither PEM text, a ${NAME} or file: reference, nor an existing file. "
+                             "Fix: give the path of the PEM key file, or a reference to it")
+        return path
+
+    @pydantic.field_validator("max_message_size_mb")
+    @classmethod
+    def _message_size(cls, value: int) -> int:
+        if not 1 <= value <= 2047:
+            raise ValueError("must be between 1 and 2047 (MB). Fix: use e.g. 100, Kubeflow's own limit")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> "KubeflowConfig":
+        if (self.server_cert is None) != (self.client_key is None):
+            raise config_problem("server_cert" if self.client_key else "client_key",
+                                 "server_cert (the client certificate) and client_key go together. "
+                                 "Fix: give both for mutual TLS, or neither")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return any((self.custom_ca, self.server_cert, self.client_key))
+
+
+class KubeflowFlavor(MetadataStoreFlavor):
+    """An MLMD gRPC service, such as Kubeflow's metadata-grpc-service."""
+
+    name = "kubeflow"
+    notes = "The MLMD gRPC service of a Kubeflow deployment (or `zen-mlmd metadata-store serve`)."
+    config_class = KubeflowConfig
+    is_database = False
+
+    def endpoint(self, config: KubeflowConfig, local_port: int | None = None) -> tuple[str, int]:
+        """The (host, port) to dial, from the config, a port-forward or the pod's environment.
+
+        Raises:
+            ConfigError: no host, no port-forward, and not inside a Kubeflow pod.
+        """
+        if config.host is not None:
+            return config.host, config.port or DEFAULT_PORT
+        if config.kubernetes_context is not None:
+            if local_port is None:
+                raise ConfigError("kubernetes_context", config.kubernetes_context,
+                                  "reaching the service through a port-forward needs the forwarded "
+                                  "local port, and zen-mlmd does not start port-forwards yet",
+                                  "run kubectl port-forward yourself and set host=127.0.0.1 and port")
+            return "127.0.0.1", local_port
+        env_host = os.environ.get(HOST_VARIABLE)
+        if not env_host:
+            raise ConfigError("host", None,
+                              f"no metadata service address: host is not set and {HOST_VARIABLE} is not "
+                              "(this is not a Kubeflow pod)",
+                              "set host (and port), or run inside a Kubeflow pod")
+        if config.port is not None:
+            return env_host, config.port
+        env_port = os.environ.get(PORT_VARIABLE, str(DEFAULT_PORT))
+        if not env_port.isdigit() or not 1 <= int(env_port) <= 65535:
+            raise ConfigError(PORT_VARIABLE, env_port, "is not a TCP port", "set port explicitly")
+        return env_host, int(env_port)
+
+    def connection_config(self, config: KubeflowConfig, local_port: int | None = None):
+        """``MetadataStoreClientConfig{host, port, ssl_config, channel_arguments, client_timeout_sec}``.
+
+        Reads the environment (see `endpoint`) and the PEM files of the TLS
+        options, whose content goes into ``ssl_config``.
+
+        Args:
+            local_port: the local end of a port-forward, used with
+                `kubernetes_context` when `host` is not set.
+
+        Raises:
+            ConfigError: no address can be found, or a PEM file or the key
+                reference cannot be read.
+        """
+        from ml_metadata.proto import metadata_store_pb2
+
+        host, port = self.endpoint(config, local_port)
+        proto = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=port)
+        if config.custom_ca is not None:
+            proto.ssl_config.custom_ca = _read_pem(config.custom_ca, "custom_ca")
+        if config.server_cert is not None:
+            proto.ssl_config.server_cert = _read_pem(config.server_cert, "server_cert")
+        if config.client_key is not None:
+            proto.ssl_config.client_key = _read_pem(resolve_secret(config.client_key, "client_key"),
+                                                    "client_key", secret=True)
+        if config.client_timeout_sec is not None:
+            proto.client_timeout_sec = config.client_timeout_sec
+        proto.channel_arguments.max_receive_message_length = config.max_message_size_mb * 1024 * 1024
+        return proto
+
+    def preflight(self, config: KubeflowConfig, timeout: float = 5.0) -> PreflightReport:
+        """TCP reachability, then a gRPC channel (with the TLS options) that becomes ready in time."""
+        from zen_mlmd.flavors.probes import tcp_problem
+
+        try:
+            host, port = self.endpoint(config)
+            proto = self.connection_config(config)
+        except ConfigError as exc:
+            return PreflightReport(False, f"grpc://{config.host or '?'}", {}, f"{exc.field}: {exc.problem}",
+                                   exc.fix)
+        target = f"grpc://{host}:{port}"
+        details = {"tls": "on" if config.uses_tls else "off"}
+        problem = tcp_problem(host, port, timeout)
+        if problem:
+            return PreflightReport(False, target, details, *problem)
+        problem = _grpc_problem(proto, timeout)
+        if problem:
+            return PreflightReport(False, target, details, *problem)
+        details["grpc"] = "ready"
+        return PreflightReport(True, target, details)
+
+
+def _read_pem(value: str, field: str, secret: bool = False) -> str:
+    if _PEM_MARKER in value:
+        return value
+    try:
+        with open(value, encoding="ascii") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(field, SECRET_MASK if secret else value, f"cannot read the PEM file: {reason}",
+                          "give the path of a readable PEM file") from None
+
+
+def _grpc_problem(proto, timeout: float) -> tuple[str, str] | None:
+    """Open a channel as MLMD's client does; None when it is ready within `timeout`."""
+    import grpc
+
+    target = f"{proto.host}:{proto.port}"
+    options = [("grpc.max_receive_message_length", proto.channel_arguments.max_receive_message_length)]
+    if proto.HasField("ssl_config"):
+        ssl = proto.ssl_config
+        credentials = grpc.ssl_channel_credentials(
+            ssl.custom_ca.encode() if ssl.HasField("custom_ca") else None,
+            ssl.client_key.encode() if ssl.HasField("client_key") else None,
+            ssl.server_cert.encode() if ssl.HasField("server_cert") else None,
+        )
+        channel = grpc.secure_channel(target, credentials, options=options)
+        fix = ("check that the server speaks TLS and that custom_ca signed its certificate "
+               "(and that it accepts server_cert/client_key)")
+    else:
+        channel = grpc.insecure_channel(target, options=options)
+        fix = "check that this is the MLMD gRPC port (not an HTTP one) and whether the server requires TLS"
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+        return None
+    except grpc.FutureTimeoutError:
+        return f"{target} accepts TCP connections but no gRPC channel was ready within {timeout:g} s", fix
+    finally:
+        channel.close()

@@ -1,0 +1,162 @@
+"""The `sqlite` flavor: MLMD's embedded store, one file on the local disk.
+
+The default store of a fresh install lives in the zen-mlmd config directory
+(see `default_config_dir`). Good for one machine; several local processes may
+write at once (SQLite's busy handler and MLMD's retries serialise them).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Literal
+
+import pydantic
+
+from zen_mlmd.errors import ConfigError
+from zen_mlmd.flavors.base import FlavorConfig, MetadataStoreFlavor, PreflightReport
+from zen_mlmd.flavors.fields import AbsolutePath
+
+ConnectionMode = Literal["readonly", "readwrite", "readwrite_opencreate"]
+
+
+def default_config_dir() -> str:
+    """zen-mlmd's config directory (see `zen_mlmd.stack.config.config_dir`)."""
+    from zen_mlmd.stack.config import config_dir
+
+    return str(config_dir())
+
+
+def default_database_path() -> str:
+    """Where the default local store keeps its SQLite file."""
+    return os.path.join(default_config_dir(), "local_stores", "default", "metadata.db")
+
+
+class SQLiteConfig(FlavorConfig):
+    """Options of the `sqlite` flavor.
+
+    Attributes:
+        path: the database file, stored absolute. Defaults to
+            ``<config dir>/local_stores/default/metadata.db``.
+        connection_mode: ``readonly``, ``readwrite`` (the file must exist) or
+            ``readwrite_opencreate`` (created with its directory when missing).
+    """
+
+    path: AbsolutePath = pydantic.Field(default_factory=default_database_path)
+    connection_mode: ConnectionMode = "readwrite_opencreate"
+
+    @pydantic.field_validator("path")
+    @classmethod
+    def _not_a_directory(cls, path: str) -> str:
+        if os.path.isdir(path):
+            raise ValueError(f"{path} is a directory. Fix: give the database file inside it, "
+                             f"e.g. {os.path.join(path, 'metadata.db')}")
+        return path
+
+
+class SQLiteFlavor(MetadataStoreFlavor):
+    """MLMD's SQLite store: a local file, the default for one machine."""
+
+    name = "sqlite"
+    notes = "A local SQLite file; the default store. For one machine."
+    config_class = SQLiteConfig
+
+    def connection_config(self, config: SQLiteConfig):
+        """``ConnectionConfig.sqlite{filename_uri, connection_mode}``.
+
+        The one piece of I/O: with ``readwrite_opencreate`` the file's
+        directory is created, since SQLite creates the file but not its
+        directory and MLMD then fails with an unhelpful message.
+
+        Raises:
+            ConfigError: that directory cannot be created.
+        """
+        from ml_metadata.proto import metadata_store_pb2
+
+        if config.connection_mode == "readwrite_opencreate":
+            directory = os.path.dirname(config.path)
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError("path", config.path,
+                                  f"cannot create the directory {directory}: {exc.strerror or exc}",
+                                  "choose a path in a directory you can write") from None
+        proto = metadata_store_pb2.ConnectionConfig()
+        proto.sqlite.filename_uri = config.path
+        proto.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.ConnectionMode.Value(
+            config.connection_mode.upper())
+        return proto
+
+    def preflight(self, config: SQLiteConfig, timeout: float = 5.0) -> PreflightReport:
+        """Check that the file (or its directory) can be used; read its schema version."""
+        path, mode = config.path, config.connection_mode
+        target = f"sqlite://{path}"
+        details: dict = {"path": path, "connection_mode": mode}
+
+        def failed(problem: str, fix: str) -> PreflightReport:
+            return PreflightReport(False, target, details, problem, fix)
+
+        if not os.path.exists(path):
+            if mode != "readwrite_opencreate":
+                return failed(f"{path} does not exist and connection_mode={mode} does not create it",
+                              "correct the path, or use connection_mode=readwrite_opencreate")
+            anchor = _nearest_existing(os.path.dirname(path))
+            if not os.path.isdir(anchor):
+                return failed(f"cannot create {path}: {anchor} is not a directory",
+                              "choose a path whose parents are directories")
+            if not os.access(anchor, os.W_OK | os.X_OK):
+                return failed(f"cannot create {path}: the directory {anchor} is not writable",
+                              "choose a path in a directory you can write, or fix its permissions")
+            details["schema_version"] = "new"
+            return PreflightReport(True, target, details)
+        if os.path.isdir(path):
+            return failed(f"{path} is a directory", "give the database file's path")
+        if not os.access(path, os.R_OK):
+            return failed(f"{path} is not readable", "fix the file's permissions or run as its owner")
+        if mode != "readonly":
+            if not os.access(path, os.W_OK):
+                return failed(f"{path} is not writable",
+                              "fix the file's permissions, or use connection_mode=readonly")
+            if not os.access(os.path.dirname(path), os.W_OK | os.X_OK):
+                return failed(f"the directory of {path} is not writable (SQLite writes its journal there)",
+                              "fix the directory's permissions, or use connection_mode=readonly")
+        return _read_schema(path, timeout, target, details)
+
+
+def _read_schema(path: str, timeout: float, target: str, details: dict) -> PreflightReport:
+    import sqlite3
+
+    from zen_mlmd.flavors.probes import schema_warnings
+
+    uri = pathlib.Path(path).as_uri() + "?mode=ro"
+    try:
+        connection = sqlite3.connect(uri, uri=True, timeout=timeout)
+        try:
+            tables = {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                details["schema_version"] = "new"
+                return PreflightReport(True, target, details)
+            if "MLMDEnv" not in tables:
+                return PreflightReport(False, target, details,
+                                       f"{path} is an SQLite database but not an MLMD store "
+                                       "(it has no MLMDEnv table)",
+                                       "give the path of an MLMD store, or a new file")
+            row = connection.execute("SELECT schema_version FROM MLMDEnv").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        return PreflightReport(False, target, details,
+                               f"{path} cannot be read as an SQLite database: {exc}",
+                               "give the path of an MLMD SQLite store, or a new file")
+    version = row[0] if row else None
+    details["schema_version"] = version if version is not None else "new"
+    return PreflightReport(True, target, details, warnings=tuple(schema_warnings(version)))
+
+
+def _nearest_existing(directory: str) -> str:
+    while not os.path.exists(directory):
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return directory
