@@ -74,8 +74,7 @@ def training(n_samples: int = 10, C: float = 1.0):
 
 def record_training(stack: LocalTestStack, run_name: str | None = None, **parameters: Any):
     """Run the training pipeline on `stack`; returns the run name."""
-    summary = training.run(stack=stack, quiet=True, run_name=run_name, **parameters)
-    return summary.run_name
+    return training.run(stack=stack, quiet=True, run_name=run_name, **parameters).name
 
 
 @step

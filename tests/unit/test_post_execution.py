@@ -203,8 +203,8 @@ def test_reading_a_run_costs_the_same_for_5_and_50_steps(tmp_path):
     path = tmp_path / "mlmd.sqlite"
     stack = LocalTestStack(sqlite_store(path), tmp_path / "artifacts")
     # no cache: cached steps would add the (one) call that reads their original steps
-    small = chain_pipeline(5).run(stack=stack, quiet=True, enable_cache=False).run_name
-    large = chain_pipeline(50).run(stack=stack, quiet=True, enable_cache=False).run_name
+    small = chain_pipeline(5).run(stack=stack, quiet=True, enable_cache=False).name
+    large = chain_pipeline(50).run(stack=stack, quiet=True, enable_cache=False).name
     large_run = get_run(large, sqlite_store(path))
     assert len(large_run.steps) == 50
     assert all(len(s.outputs) == 1 for s in large_run.steps)

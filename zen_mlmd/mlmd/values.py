@@ -4,16 +4,18 @@ Top-level scalars are stored as native typed values (`int_value`,
 `double_value`, `string_value`, `bool_value`) so they can be used in MLMD
 filter queries (`custom_properties.`param.lr`.double_value > 0.1`) — when
 every backend stores them exactly: MLMD's `int_value` column is 32-bit on
-MySQL and PostgreSQL, its SQL text keeps 15 significant digits of a double,
-and NaN/infinity are not valid SQL. Other ints and floats are tagged (below).
+MySQL and PostgreSQL, it writes a double into SQL with six decimals
+(`1e-07` is stored as 0.0, `0.123456789` as 0.123457), NaN/infinity are
+not valid SQL, and a string is cut at its first NUL character. Such values
+are tagged (below); a Struct is stored as a serialized proto, exactly.
 Nested values (dicts, lists) go into `struct_value`. A protobuf Struct only
 knows doubles, strings, bools and null, so what it cannot hold exactly is
 tagged with a one-key marker object and restored on read:
 
 * ints that are not exactly representable as a double, and floats whose
   value is integral (so that `1` and `1.0` keep their types);
-* top-level ints outside the 32-bit range and floats that SQL cannot carry
-  exactly (see above);
+* top-level ints outside the 32-bit range, floats that SQL cannot carry
+  exactly and strings with a NUL character (see above);
 * top-level `None` and lists (a Struct value must be a map).
 
 Tuples are stored as lists and read back as lists.
@@ -47,7 +49,7 @@ def to_value(value: Any, name: str = "value") -> metadata_store_pb2.Value:
         out.int_value = value
     elif isinstance(value, float) and _sql_exact(value):
         out.double_value = value
-    elif isinstance(value, str):
+    elif isinstance(value, str) and "\x00" not in value:
         out.string_value = value
     elif isinstance(value, Mapping):
         out.struct_value.CopyFrom(_struct_from_dict(value, name))
@@ -86,14 +88,20 @@ def _tagged_struct(value: Any, name: str) -> struct_pb2.Struct:
     elif isinstance(value, float):
         struct.fields[TAG].string_value = "float"
         struct.fields["value"].number_value = value  # binary in the proto: exact
+    elif isinstance(value, str):
+        struct.update({TAG: "str", "value": value})
     else:
         raise _unsupported(value, name)
     return struct
 
 
 def _sql_exact(value: float) -> bool:
-    """Whether MLMD's SQL text (15 significant digits) carries `value` exactly."""
-    return math.isfinite(value) and float(f"{value:.15g}") == value
+    """Whether MLMD's SQL text carries `value` exactly.
+
+    MLMD writes six decimals, and SQLite reads the column back with 15
+    significant digits: both must leave the value unchanged.
+    """
+    return math.isfinite(value) and float(f"{float(f'{value:.6f}'):.15g}") == value
 
 
 def _struct_from_dict(value: Mapping, name: str) -> struct_pb2.Struct:
@@ -165,6 +173,8 @@ def _from_struct_value(value: struct_pb2.Value) -> Any:
             return int(fields["value"].string_value)
         if tag == "float":
             return float(fields["value"].number_value)
+        if tag == "str":
+            return fields["value"].string_value
         if tag == "list":
             return _from_struct_value(fields["items"])
         return {key: _from_struct_value(item) for key, item in fields.items()}

@@ -125,7 +125,7 @@ class LocalOrchestrator:
         for name, index, ref in inv.input_refs():
             published = state.outputs[ref.invocation][ref.output]
             inputs.setdefault(name, []).append(published[0].id)
-            identities.setdefault(name, []).append(f"{state.keys[ref.invocation]}:{ref.output}")
+            identities.setdefault(name, []).append(state.identity(ref.invocation, ref.output))
         declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
         key = compute_cache_key(fingerprint, inv.parameters, identities, declared, state.artifact_root)
         state.keys[inv.name] = key.value
@@ -148,7 +148,7 @@ class LocalOrchestrator:
             self._say(f"  step {inv.name}: FAILED after {time.perf_counter() - started:.2f}s: "
                       f"{type(exc).__name__}: {exc}")
             return "failed", exc
-        state.remember(inv, recorder.saved_outputs, output_ids)
+        state.remember(inv, recorder.saved_outputs, output_ids, by_content=step.enable_cache is False)
         self._say(f"  step {inv.name}: completed in {time.perf_counter() - started:.2f}s")
         return "completed", None
 
@@ -211,6 +211,7 @@ class _RunState:
         self.outputs: dict[str, dict[str, list[_Published]]] = {}
         self.keys: dict[str, str] = {}
         self.not_done: set[str] = set()
+        self.content_ids: dict[str, dict[str, str]] = {}
         self._fingerprints: dict[int, str] = {}
 
     def fingerprint(self, step) -> str:
@@ -218,12 +219,31 @@ class _RunState:
             self._fingerprints[id(step)] = code_fingerprint(step.func)
         return self._fingerprints[id(step)]
 
-    def remember(self, inv: Invocation, saved, output_ids) -> None:
+    def remember(self, inv: Invocation, saved, output_ids, by_content: bool = False) -> None:
+        """Keep a step's published outputs for the steps downstream.
+
+        Args:
+            by_content: the step ran with caching off, i.e. it may not be
+                deterministic: its outputs are identified by their content
+                hash, so that new contents invalidate the consumers.
+        """
         self.outputs[inv.name] = {
             name: [_Published(aid, out.uri, out.materializer, out.data_type)
                    for aid, out in zip(output_ids[name], saved_outputs)]
             for name, saved_outputs in saved.items()
         }
+        if by_content:
+            self.content_ids[inv.name] = {
+                name: ",".join(out.content_hash for out in saved_outputs)
+                for name, saved_outputs in saved.items()
+            }
+
+    def identity(self, invocation: str, output: str) -> str:
+        """The content identity of an output, as a consumer's cache key uses it."""
+        by_content = self.content_ids.get(invocation, {}).get(output)
+        if by_content:
+            return f"content:{by_content}"
+        return f"{self.keys[invocation]}:{output}"
 
 
 def _materializer_name(materializer) -> str:

@@ -186,6 +186,7 @@ class StoreForwarder:
             self._store = None
 
     def _forward(self, method_name: str, cc_function) -> Handler:
+        # (the status message travels in gRPC trailing metadata: see _bounded)
         def forward(request: bytes, context: grpc.ServicerContext) -> bytes:
             with self._lock:
                 if self._store is None:
@@ -200,7 +201,7 @@ class StoreForwarder:
             if status_code != 0:
                 context.abort(
                     _GRPC_CODES.get(status_code, grpc.StatusCode.UNKNOWN),
-                    _text(error_message) or f"{method_name} failed (code {status_code})",
+                    _bounded(_text(error_message) or f"{method_name} failed (code {status_code})"),
                 )
             return response
 
@@ -226,3 +227,15 @@ def _text(message) -> str:
     if isinstance(message, bytes):
         return message.decode("utf-8", errors="replace")
     return str(message or "")
+
+
+#: gRPC clients refuse trailing metadata over 16 KiB and then report only
+#: "Stream removed", losing the status code. MLMD's messages can quote whole
+#: protos (AlreadyExists on a large context), so they are cut to fit.
+MAX_STATUS_MESSAGE = 4096
+
+
+def _bounded(message: str) -> str:
+    if len(message) <= MAX_STATUS_MESSAGE:
+        return message
+    return message[:MAX_STATUS_MESSAGE] + f" ... [{len(message) - MAX_STATUS_MESSAGE} more characters]"

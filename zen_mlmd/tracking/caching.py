@@ -6,7 +6,10 @@ A step's cache key is the sha256 of, in canonical JSON:
 * ``parameters``: its parameters;
 * ``inputs``: for every input, the cache key of the step that produced it
   and the output name: the *content identity* of the input, so that an
-  upstream step served from the cache does not invalidate its consumers;
+  upstream step served from the cache does not invalidate its consumers.
+  A step declared with ``enable_cache=False`` is taken to be
+  non-deterministic: its outputs are identified by their content hash
+  instead, so its consumers rerun exactly when its outputs changed;
 * ``outputs``: the declared output names and materializers;
 * ``artifact_store``: the root of the artifact store the outputs live in.
 

@@ -1,0 +1,33 @@
+"""A small pipeline whose steps leave a trace in a file each time their function runs.
+
+The file is named by the environment variable ZEN_MLMD_KFP_TEST_TRACE, which
+kfp.local's task subprocesses inherit.
+"""
+from __future__ import annotations
+
+import os
+
+from zen_mlmd import Dataset, Metrics, pipeline, step
+
+
+def _trace(name: str) -> None:
+    with open(os.environ["ZEN_MLMD_KFP_TEST_TRACE"], "a", encoding="utf-8") as trace:
+        trace.write(name + "\n")
+
+
+@step(outputs={"numbers": Dataset})
+def make_numbers(count: int = 5):
+    _trace("make_numbers")
+    return list(range(count))
+
+
+@step(outputs={"total": Metrics})
+def summarize(numbers, parts):
+    _trace("summarize")
+    return {"total": float(sum(numbers)), "parts": float(len(parts))}
+
+
+@pipeline
+def traced(count: int = 5):
+    numbers = make_numbers(count=count)
+    summarize(numbers, [make_numbers(count=2), make_numbers(count=3)])

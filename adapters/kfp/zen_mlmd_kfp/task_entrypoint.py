@@ -1,0 +1,232 @@
+"""What runs inside every KFP task: one zen_mlmd step, recorded like the local orchestrator does.
+
+`run_task` is called by the generated component function (see `compiler`)
+inside kfp's executor, with the task spec, the run name and the task's KFP
+input and output artifacts. It
+
+1. opens the stack's metadata and artifact stores named in the spec;
+2. starts the zen_mlmd run, or attaches to it when the launcher or another
+   task started it;
+3. computes the step's cache key exactly as the local orchestrator does
+   (code fingerprint, parameters, the cache keys of the producers of its
+   inputs, declared outputs, artifact store root);
+4. on a cache hit records the step CACHED and does not call the step;
+   otherwise records it RUNNING, runs it, saves its outputs through their
+   materializers into the artifact store and records it COMPLETE (FAILED,
+   with the run ended as failed, when it raises);
+5. describes each output in its KFP output artifact's metadata (artifact
+   id, URI, materializer, producer's cache key) for the downstream tasks,
+   and logs metric values on KFP `Metrics` outputs for the KFP UI;
+6. ends the run when its step is the last of the run to end.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import socket
+import sys
+from typing import Any, Mapping
+
+from zen_mlmd.errors import ConfigError, MaterializerError
+from zen_mlmd.mlmd import records
+from zen_mlmd.tracking.caching import compute_cache_key
+from zen_mlmd.tracking.fingerprint import code_fingerprint
+
+from zen_mlmd_kfp.convention import BOOKKEEPING
+from zen_mlmd_kfp.task_spec import TaskSpec
+
+#: Key of the zen_mlmd description in a KFP artifact's metadata.
+METADATA_KEY = "zen_mlmd"
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamArtifact:
+    """A step input as the producing task described it."""
+
+    artifact_id: int
+    uri: str
+    materializer: str
+    data_type: str
+    producer_cache_key: str
+    output_name: str
+
+
+def run_task(task_json: str, run_name: str, kfp_job: str,
+             inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+    """Run and record one step in a KFP task (see the module docstring).
+
+    Args:
+        task_json: the `TaskSpec` the compiler wrote for this task.
+        run_name: the zen_mlmd run name; "" names the run after the KFP job.
+        kfp_job: the KFP job (pipeline run resource) name.
+        inputs: KFP input artifacts by KFP input name.
+        outputs: KFP output artifacts by KFP output name.
+
+    Raises:
+        Exception: whatever the step raised, once the failure is recorded, so
+            that KFP marks the task failed and runs none of its dependents.
+    """
+    from zen_mlmd.mlmd.convention import get_convention
+    from zen_mlmd.stack.components import ArtifactStoreComponent, MetadataStoreComponent
+    from zen_mlmd.tracking.recorder import Recorder
+
+    from zen_mlmd_kfp import recording
+
+    spec = TaskSpec.from_json(task_json)
+    run_name = run_name or kfp_job
+    step = import_step(spec.step_ref)
+    stores = spec.stores
+    store = MetadataStoreComponent(stores.metadata_store_name, stores.metadata_store_flavor,
+                                   dict(stores.metadata_store_options)).open()
+    artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path).open()
+    convention = get_convention(spec.convention)
+    recorder = Recorder(store, artifact_store, convention=convention)
+    config = {**spec.run_config, "kfp": {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}}
+    run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
+                                        {"source": spec.pipeline_source})
+
+    upstream = _upstream(spec, inputs)
+    fingerprint = code_fingerprint(step.func)
+    identities = {name: [f"{a.producer_cache_key}:{a.output_name}" for a in arts]
+                  for name, arts in upstream.items()}
+    declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
+    key = compute_cache_key(fingerprint, spec.parameters, identities, declared, artifact_store.root)
+    start = run.step_start(
+        spec.step_name, step.type_name, spec.parameters,
+        {name: [a.artifact_id for a in arts] for name, arts in upstream.items()},
+        fingerprint, key.value, key.parts,
+        properties={"pod_name": socket.gethostname(), "image": spec.image or None,
+                    "kfp_job": kfp_job or None},
+    )
+    names = set(spec.step_names)
+
+    cached = recording.find_cached_outputs(store, key.value) if spec.enable_cache else None
+    wanted = {o.name for o in step.outputs}
+    if cached is not None and set(cached.outputs) == wanted and all(
+            artifact_store.exists(a.uri) for arts in cached.outputs.values() for a in arts):
+        run.record_cached_step(start, cached.execution_id,
+                               {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
+        for name, arts in cached.outputs.items():
+            a = arts[0]
+            _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
+                a.id, a.uri, a.materializer, a.data_type, key.value, name), None)
+        _say(f"step {spec.step_name}: cached (outputs of execution {cached.execution_id})")
+        recording.finish_if_last(run, convention, names)
+        return
+
+    step_recorder = run.begin_step(start)
+    try:
+        values = _call(step, spec, upstream, artifact_store)
+        saved = {}
+        for output_spec, value in zip(step.outputs, values):
+            written = step_recorder.save_output(output_spec.name, value, kind=output_spec.kind,
+                                                materializer=output_spec.materializer)
+            if convention.name == "kfp":
+                written = with_metric_values(written, value)
+            saved[output_spec.name] = (written, value)
+        ids = step_recorder.publish({name: written for name, (written, _) in saved.items()})
+    except Exception as exc:
+        step_recorder.fail(exc)
+        run.finish("failed")
+        raise
+    for name, (written, value) in saved.items():
+        _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
+            ids[name][0], written.uri, written.materializer, written.data_type, key.value, name), value)
+    _say(f"step {spec.step_name}: completed")
+    recording.finish_if_last(run, convention, names)
+
+
+def import_step(ref: str):
+    """The `@step` object at ``module:qualname``.
+
+    Raises:
+        ConfigError: it cannot be imported in this process (its code is not in the image?).
+    """
+    module_name, _, qualname = ref.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            "step", ref, f"cannot be imported in the task: {type(exc).__name__}: {exc}",
+            "install the pipeline's code in the task image (or put it on PYTHONPATH)",
+        ) from None
+    if not hasattr(target, "outputs") or not hasattr(target, "func"):
+        raise ConfigError("step", ref, "is not a zen_mlmd @step", "point the pipeline at @step functions")
+    return target
+
+
+def with_metric_values(output: records.OutputArtifact, value: Any) -> records.OutputArtifact:
+    """`output` with the numbers of a METRICS dict as properties (KFP's metrics metadata)."""
+    if output.kind.upper() != "METRICS" or not isinstance(value, Mapping):
+        return output
+    metrics = {k: v for k, v in value.items() if isinstance(k, str) and k not in BOOKKEEPING
+               and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return dataclasses.replace(output, properties={**metrics, **output.properties})
+
+
+def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[UpstreamArtifact]]:
+    found: dict[str, list[tuple[int, UpstreamArtifact]]] = {}
+    for kfp_input, (name, index) in spec.kfp_inputs.items():
+        described = (inputs[kfp_input].metadata or {}).get(METADATA_KEY)
+        if not described:
+            raise ConfigError(
+                f"{spec.step_name}.{name}", kfp_input, "the input artifact was not produced by a zen_mlmd task",
+                "connect zen_mlmd steps only to outputs of zen_mlmd steps",
+            )
+        found.setdefault(name, []).append((index, UpstreamArtifact(
+            int(described["artifact_id"]), described["uri"], described["materializer"],
+            described["data_type"], described["cache_key"], described["output"])))
+    return {name: [a for _, a in sorted(items, key=lambda item: item[0])] for name, items in found.items()}
+
+
+def _call(step, spec: TaskSpec, upstream: Mapping[str, list[UpstreamArtifact]], artifact_store) -> tuple:
+    from zen_mlmd.artifacts import read_artifact
+
+    kwargs: dict[str, Any] = dict(spec.parameters)
+    for name, arts in upstream.items():
+        loaded = [read_artifact(a.uri, artifact_store, a.materializer, a.data_type) for a in arts]
+        kwargs[name] = tuple(loaded) if name in spec.list_inputs else loaded[0]
+    result = step.func(**kwargs)
+    if len(step.outputs) == 1:
+        return (result,)
+    if not isinstance(result, tuple) or len(result) != len(step.outputs):
+        raise MaterializerError(
+            f"step {spec.step_name!r} declares {len(step.outputs)} outputs "
+            f"({', '.join(o.name for o in step.outputs)}) but returned {type(result).__name__}. "
+            "Fix: return a tuple with one value per declared output"
+        )
+    return result
+
+
+def _describe_output(kfp_output, artifact: UpstreamArtifact, value: Any) -> None:
+    description = {
+        "artifact_id": artifact.artifact_id, "uri": artifact.uri, "materializer": artifact.materializer,
+        "data_type": artifact.data_type, "cache_key": artifact.producer_cache_key,
+        "output": artifact.output_name,
+    }
+    kfp_output.metadata[METADATA_KEY] = description
+    if isinstance(value, Mapping) and hasattr(kfp_output, "log_metric"):
+        for name, number in value.items():
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                kfp_output.log_metric(str(name), number)
+    # KFP uploads whatever is at the output's path: a pointer to the contents
+    # in the zen_mlmd artifact store.
+    os.makedirs(os.path.dirname(kfp_output.path) or ".", exist_ok=True)
+    with open(kfp_output.path, "w", encoding="utf-8") as pointer:
+        json.dump(description, pointer)
+
+
+def _materializer_name(materializer) -> str:
+    if materializer is None:
+        return "auto"
+    if isinstance(materializer, str):
+        return materializer
+    return getattr(materializer, "name", None) or getattr(materializer, "__name__", repr(materializer))
+
+
+def _say(text: str) -> None:
+    print(f"[zen_mlmd] {text}", file=sys.stderr, flush=True)

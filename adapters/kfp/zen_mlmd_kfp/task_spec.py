@@ -1,0 +1,96 @@
+"""What one KFP task needs to run one step: a JSON document baked into the pipeline.
+
+The spec names the step by import path (the task imports it: the user's
+code must be importable in the task's image), the step's parameters, which
+KFP input carries which step input, the stores to record into and the run
+configuration. It never holds a secret: a secret option of the metadata
+store must be a `${ENV_VAR}` or `file:` reference, resolved inside the task.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from zen_mlmd.errors import ConfigError
+from zen_mlmd.secrets import is_reference
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """The stack's stores, as a task reopens them."""
+
+    metadata_store_name: str
+    metadata_store_flavor: str
+    metadata_store_options: Mapping[str, Any]
+    artifact_store_name: str
+    artifact_store_path: str
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One step invocation as a KFP task runs it.
+
+    Attributes:
+        step_ref: ``module:attribute`` of the `@step` object.
+        kfp_inputs: KFP input name -> (step input name, index in a list input).
+        list_inputs: step inputs that take a list of artifacts.
+        kfp_outputs: step output name -> KFP output name.
+        step_names: every step of the pipeline (the last one to end ends the run).
+    """
+
+    pipeline_name: str
+    step_name: str
+    step_ref: str
+    parameters: Mapping[str, Any]
+    kfp_inputs: Mapping[str, tuple[str, int]]
+    list_inputs: tuple[str, ...]
+    kfp_outputs: Mapping[str, str]
+    enable_cache: bool
+    convention: str
+    stores: StoreSpec
+    step_names: tuple[str, ...]
+    image: str = ""
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    pipeline_source: str = ""
+    version: int = SPEC_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "TaskSpec":
+        """Raises ConfigError for a spec written by another version of this adapter."""
+        data = json.loads(text)
+        if data.get("version") != SPEC_VERSION:
+            raise ConfigError(
+                "task spec version", data.get("version"), f"this zen-mlmd-kfp reads version {SPEC_VERSION}",
+                "recompile the pipeline with the zen-mlmd-kfp installed in the task image",
+            )
+        data["stores"] = StoreSpec(**data["stores"])
+        data["kfp_inputs"] = {k: (v[0], int(v[1])) for k, v in data["kfp_inputs"].items()}
+        data["list_inputs"] = tuple(data["list_inputs"])
+        data["step_names"] = tuple(data["step_names"])
+        return cls(**data)
+
+
+def store_spec(stack) -> StoreSpec:
+    """The stores of `stack` for a task spec.
+
+    Raises:
+        ConfigError: a secret option is a literal; it would be written into the
+            pipeline package for anyone who can read the pipeline to see.
+    """
+    component = stack.metadata_store
+    secrets = component.config.SECRET_FIELDS
+    for name, value in component.options.items():
+        if name in secrets and value is not None and not is_reference(value):
+            raise ConfigError(
+                f"{component.name}.{name}", "********",
+                "a literal secret would be written into the compiled pipeline",
+                f"store it as a reference: `${{ENV_VAR}}` (set in the task's pod) or file:/path",
+            )
+    return StoreSpec(component.name, component.flavor_name, dict(component.options),
+                     stack.artifact_store.name, stack.artifact_store.path)

@@ -1,0 +1,436 @@
+"""Recording runs through the local orchestrator, on every metadata-store backend.
+
+Speed rules are held by counting MLMD calls on the store's connection
+(`MetadataStore.calls`), never by timing. Which step functions actually ran
+is seen through `EXECUTED`, a list every step appends to.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tracking_helpers import LocalTestStack
+from zen_mlmd.artifacts import Dataset, Model, read_artifact
+from zen_mlmd.errors import AlreadyExistsError, StepFailedError
+from zen_mlmd.mlmd.reader import StoreReader
+from zen_mlmd.mlmd.records import CACHED, CANCELED, COMPLETE, FAILED
+from zen_mlmd.pipelines.pipeline import pipeline
+from zen_mlmd.pipelines.step import step
+from zen_mlmd.tracking.recorder import Recorder
+
+EXECUTED: list[str] = []
+WIDTH = 10
+
+
+# -- steps and pipelines -----------------------------------------------------------------
+@step(outputs={"train": Dataset, "test": Dataset})
+def load(n: int = 4):
+    EXECUTED.append("load")
+    return list(range(n)), [n, n + 1]
+
+
+@step(outputs={"model": Model})
+def fit(train: list, lr: float = 0.1):
+    EXECUTED.append("fit")
+    return {"w": sum(train) * lr}
+
+
+@step
+def score(model: dict, test: list):
+    EXECUTED.append("score")
+    return {"score": model["w"] + sum(test)}
+
+
+@step
+def describe(train: list, label: str = "rows"):
+    EXECUTED.append("describe")
+    return {label: len(train)}
+
+
+@pipeline
+def training(n: int = 4, lr: float = 0.1, label: str = "rows"):
+    train, test = load(n=n)
+    model = fit(train, lr=lr)
+    score(model, test)
+    describe(train, label=label)
+
+
+@pipeline(enable_cache=False)
+def training_uncached(n: int = 4):
+    train, test = load(n=n)
+    fit(train)
+
+
+FRESH = {"draws": 0}
+
+
+@step(enable_cache=False)
+def fit_always(train: list, lr: float = 0.1):
+    # Not deterministic (the reason to switch its cache off): each execution differs.
+    EXECUTED.append("fit_always")
+    FRESH["draws"] += 1
+    return {"w": sum(train) * lr, "draw": FRESH["draws"]}
+
+
+@pipeline
+def training_step_uncached(n: int = 4):
+    train, test = load(n=n)
+    score(fit_always(train), test)
+
+
+# One input/output vs WIDTH inputs/outputs: recording must cost the same.
+@step
+def make_one(n: int = 1):
+    EXECUTED.append("make_one")
+    return [n]
+
+
+@step
+def take_one(item: list):
+    EXECUTED.append("take_one")
+    return item
+
+
+@step(outputs=[f"part{i}" for i in range(WIDTH)])
+def make_many(n: int = 1):
+    EXECUTED.append("make_many")
+    return tuple([n, i] for i in range(WIDTH))
+
+
+@step
+def take_many(items: list):
+    EXECUTED.append("take_many")
+    return [x for item in items for x in item]
+
+
+@pipeline
+def narrow(n: int = 1):
+    take_one(make_one(n=n))
+
+
+@pipeline
+def wide(n: int = 1):
+    parts = make_many(n=n)
+    take_many(list(parts))
+
+
+# A step that fails after it saved one of its outputs.
+@step(outputs={"good": Dataset, "bad": Dataset})
+def explode(train: list):
+    EXECUTED.append("explode")
+    return {"kept": train}, (lambda: None)  # the lambda cannot be pickled
+
+
+@step
+def after_explode(good: dict):
+    EXECUTED.append("after_explode")
+    return good
+
+
+@step
+def after_after(value: dict):
+    EXECUTED.append("after_after")
+    return value
+
+
+@pipeline
+def fragile(n: int = 3):
+    train, test = load(n=n)
+    after_after(after_explode(explode(train)[0]))
+    describe(train)
+
+
+@step
+def boom(train: list):
+    EXECUTED.append("boom")
+    raise ValueError(f"bad value {len(train)}")
+
+
+@pipeline
+def raising(n: int = 3):
+    train, test = load(n=n)
+    score(fit(train), test)
+    boom(train)
+
+
+# -- fixtures and helpers -------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _clear_executed():
+    EXECUTED.clear()
+    yield
+    EXECUTED.clear()
+
+
+@pytest.fixture
+def stack(metadata_store, tmp_path) -> LocalTestStack:
+    return LocalTestStack(metadata_store, tmp_path / "artifacts")
+
+
+def run_data(store, run_name):
+    reader = StoreReader(store)
+    run = reader.get_run(run_name)
+    assert run is not None, f"run {run_name!r} was not recorded"
+    return reader.read_run(run)
+
+
+def steps_by_name(data):
+    return {s.name: s for s in data.steps}
+
+
+def states(store, run_name) -> dict[str, str]:
+    """Recorded state of each step of a run, by step name."""
+    return {s.name: s.state for s in run_data(store, run_name).steps}
+
+
+def type_registrations(store) -> int:
+    return sum(n for name, n in store.calls.items() if name.startswith("Put") and name.endswith("Type"))
+
+
+# -- the cost of recording -------------------------------------------------------------------
+def test_a_step_costs_two_put_executions_however_many_inputs_and_outputs(stack):
+    store = stack.store
+    narrow.run(stack=stack, quiet=True, run_name="narrow-warm")
+    wide.run(stack=stack, quiet=True, run_name="wide-warm")
+
+    costs = {}
+    for pipe in (narrow, wide):
+        store.reset_counts()
+        pipe.run(stack=stack, quiet=True, run_name=f"{pipe.name}-measured", enable_cache=False)
+        costs[pipe.name] = dict(store.calls)
+        assert store.calls["PutExecution"] == 2 * 2, store.calls  # two steps, two writes each
+        assert type_registrations(store) == 0
+
+    narrow_writes = {k: v for k, v in costs["narrow"].items() if k.startswith("Put")}
+    wide_writes = {k: v for k, v in costs["wide"].items() if k.startswith("Put")}
+    assert wide_writes == narrow_writes
+    assert costs["wide"] == costs["narrow"]  # reads do not grow with width either
+
+    data = run_data(store, "wide-measured")
+    steps = steps_by_name(data)
+    assert len(steps["make_many"].outputs) == WIDTH
+    assert steps["take_many"].inputs == {"items": tuple(steps["make_many"].outputs[f"part{i}"][0]
+                                                        for i in range(WIDTH))}
+
+
+def test_the_recorder_writes_a_step_in_two_calls(metadata_store, tmp_path):
+    from zen_mlmd.artifacts import ArtifactStore
+
+    store = metadata_store
+    recorder = Recorder(store, ArtifactStore(str(tmp_path / "artifacts")))
+    with recorder.start_run("rec", "rec-1") as run:
+        first = run.start_step("make", "tests.step")
+        for i in range(WIDTH):
+            first.save_output(f"o{i}", [i], kind="dataset")
+        ids = first.publish()
+        store.reset_counts()
+        second = run.start_step("use", "tests.step", parameters={"k": 1},
+                                inputs={name: ids[name] for name in ids})
+        for i in range(WIDTH):
+            second.save_output(f"r{i}", {"i": i}, kind="dataset")
+        out = second.publish()
+        assert dict(store.calls) == {"PutExecution": 2}
+        assert store.write_calls == 2
+    assert len(out) == WIDTH
+
+
+def test_types_are_registered_once_per_connection(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="types-1")
+    assert type_registrations(store) > 0
+    store.reset_counts()
+    training.run(stack=stack, quiet=True, run_name="types-2", lr=0.7, enable_cache=False)
+    assert EXECUTED.count("fit") == 2
+    assert type_registrations(store) == 0, store.calls
+
+
+# -- failures --------------------------------------------------------------------------------
+def test_a_failing_step_is_recorded_failed_and_its_dependants_canceled(stack):
+    store = stack.store
+    with pytest.raises(StepFailedError) as info:
+        fragile.run(stack=stack, quiet=True, run_name="fragile-1")
+    assert info.value.step_name == "explode"
+    assert "explode" in str(info.value) and "fragile-1" in str(info.value)
+
+    data = run_data(store, "fragile-1")
+    assert data.run.recorded_status == "failed"
+    steps = steps_by_name(data)
+    assert steps["load"].state == COMPLETE
+    assert steps["describe"].state == COMPLETE  # independent of the failure: still ran
+    failed = steps["explode"]
+    assert failed.state == FAILED
+    assert failed.error_type == "MaterializerError"
+    assert "bad" in failed.error_message or "pickle" in failed.error_message.lower()
+    assert failed.outputs == {}
+    assert steps["after_explode"].state == CANCELED
+    assert steps["after_after"].state == CANCELED
+    assert "after_explode" not in EXECUTED and "after_after" not in EXECUTED
+
+    # Nothing of the failed step is LIVE, and its saved output is gone from the store.
+    live_names = [a.name for a in store.get_artifacts() if a.state == a.LIVE]
+    assert not [n for n in live_names if n.startswith("fragile-1.explode.")]
+    explode_dir = Path(stack.artifacts.root) / "fragile" / "fragile-1" / "explode"
+    assert not explode_dir.exists() or not [p for p in explode_dir.rglob("*") if p.is_file()]
+
+    # Earlier outputs are still LIVE and readable.
+    for name, (artifact_id,) in steps["load"].outputs.items():
+        artifact = data.artifacts[artifact_id]
+        assert artifact.state == "LIVE"
+        value = read_artifact(artifact.uri, stack.artifacts, artifact.materializer, artifact.data_type)
+        assert value == ([0, 1, 2] if name == "train" else [3, 4])
+
+
+def test_a_raising_step_records_its_error_type_and_message(stack):
+    with pytest.raises(StepFailedError) as info:
+        raising.run(stack=stack, quiet=True, run_name="raising-1")
+    assert info.value.step_name == "boom"
+    assert isinstance(info.value.cause, ValueError)
+    steps = steps_by_name(run_data(stack.store, "raising-1"))
+    assert steps["boom"].state == FAILED
+    assert steps["boom"].error_type == "ValueError"
+    assert steps["boom"].error_message == "bad value 3"
+    assert {steps[n].state for n in ("load", "fit", "score")} == {COMPLETE}
+
+
+def test_a_duplicate_run_name_is_a_clear_error(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="same-name")
+    executions_before = len(store.get_executions())
+    EXECUTED.clear()
+    with pytest.raises(AlreadyExistsError) as info:
+        training.run(stack=stack, quiet=True, run_name="same-name", lr=0.3)
+    assert "same-name" in str(info.value)
+    assert "Fix:" in str(info.value)
+    assert EXECUTED == []
+    assert len(store.get_executions()) == executions_before
+    assert run_data(store, "same-name").run.recorded_status == "completed"
+
+
+# -- caching ------------------------------------------------------------------------------------
+def test_a_second_identical_run_is_served_from_the_cache(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="cache-1")
+    assert sorted(EXECUTED) == ["describe", "fit", "load", "score"]
+    assert set(states(store, "cache-1").values()) == {COMPLETE}
+    EXECUTED.clear()
+    store.reset_counts()
+
+    training.run(stack=stack, quiet=True, run_name="cache-2")
+    assert EXECUTED == []
+    # A cache hit: one lookup, one write.
+    assert store.calls["GetArtifacts"] == 4
+    assert store.calls["PutExecution"] == 4
+
+    before = steps_by_name(run_data(store, "cache-1"))
+    after_data = run_data(store, "cache-2")
+    after = steps_by_name(after_data)
+    for name, cached in after.items():
+        assert cached.state == CACHED
+        assert cached.original_execution_id == before[name].id
+        assert cached.outputs == before[name].outputs
+        assert cached.cache_key == before[name].cache_key
+    assert after["fit"].inputs == before["fit"].inputs
+    assert after_data.run.recorded_status == "completed"
+
+
+def test_a_cache_lookup_is_one_call_and_flat_as_history_grows(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="flat-0")
+    store.reset_counts()
+    training.run(stack=stack, quiet=True, run_name="flat-1")
+    few_runs = dict(store.calls)
+    for i in range(2, 6):
+        training.run(stack=stack, quiet=True, run_name=f"flat-{i}", lr=0.1 * i)
+    store.reset_counts()
+    training.run(stack=stack, quiet=True, run_name="flat-6")
+    assert dict(store.calls) == few_runs
+    assert store.calls["GetArtifacts"] == 4
+
+
+def test_changing_one_parameter_reruns_that_step_and_its_downstream(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="param-1")
+    EXECUTED.clear()
+    training.run(stack=stack, quiet=True, run_name="param-2", lr=0.5)
+    assert sorted(EXECUTED) == ["fit", "score"]
+    assert states(store, "param-2") == {"load": CACHED, "fit": COMPLETE,
+                                        "score": COMPLETE, "describe": CACHED}
+    steps = steps_by_name(run_data(store, "param-2"))
+    assert steps["fit"].parameters == {"lr": 0.5}
+    assert steps["fit"].state == COMPLETE and steps["load"].state == CACHED
+
+    EXECUTED.clear()
+    training.run(stack=stack, quiet=True, run_name="param-3", label="count")
+    assert EXECUTED == ["describe"]
+
+
+def test_changing_an_upstream_parameter_reruns_its_consumers(stack):
+    training.run(stack=stack, quiet=True, run_name="up-1")
+    EXECUTED.clear()
+    training.run(stack=stack, quiet=True, run_name="up-2", n=6)
+    assert sorted(EXECUTED) == ["describe", "fit", "load", "score"]
+
+
+def test_a_deleted_cached_output_is_recomputed(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="del-1")
+    steps = steps_by_name(run_data(store, "del-1"))
+    [model_id] = steps["fit"].outputs["model"]
+    [model] = store.get_artifacts_by_id([model_id])
+    shutil.rmtree(model.uri)
+    EXECUTED.clear()
+
+    training.run(stack=stack, quiet=True, run_name="del-2")
+    assert EXECUTED == ["fit"]
+    recorded = states(store, "del-2")
+    assert recorded["fit"] == COMPLETE
+    assert recorded["score"] == CACHED  # same input identity: its own output still exists
+    new_fit = steps_by_name(run_data(store, "del-2"))["fit"]
+    assert new_fit.state == COMPLETE
+    [new_model_id] = new_fit.outputs["model"]
+    assert new_model_id != model_id
+    assert Path(store.get_artifacts_by_id([new_model_id])[0].uri).exists()
+
+    EXECUTED.clear()
+    training.run(stack=stack, quiet=True, run_name="del-3")
+    assert EXECUTED == []
+    assert steps_by_name(run_data(store, "del-3"))["fit"].original_execution_id == new_fit.id
+
+
+def test_caching_off_for_a_run(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="off-1")
+    EXECUTED.clear()
+    store.reset_counts()
+    training.run(stack=stack, quiet=True, run_name="off-2", enable_cache=False)
+    assert sorted(EXECUTED) == ["describe", "fit", "load", "score"]
+    assert store.calls["GetArtifacts"] == 0  # no lookups when caching is off
+    assert set(states(store, "off-2").values()) == {COMPLETE}
+    EXECUTED.clear()
+    training.run(stack=stack, quiet=True, run_name="off-3")
+    assert EXECUTED == []
+
+
+def test_caching_off_for_a_pipeline(stack):
+    training_uncached.run(stack=stack, quiet=True, run_name="poff-1")
+    EXECUTED.clear()
+    training_uncached.run(stack=stack, quiet=True, run_name="poff-2")
+    assert sorted(EXECUTED) == ["fit", "load"]
+    steps = steps_by_name(run_data(stack.store, "poff-2"))
+    assert {s.state for s in steps.values()} == {COMPLETE}
+
+
+def test_caching_off_for_a_step(stack):
+    training_step_uncached.run(stack=stack, quiet=True, run_name="soff-1")
+    EXECUTED.clear()
+    training_step_uncached.run(stack=stack, quiet=True, run_name="soff-2")
+    # fit_always ran again and produced a different model: its consumer must
+    # not be served outputs computed from the previous execution's model.
+    recorded = states(stack.store, "soff-2")
+    assert recorded["load"] == CACHED
+    assert recorded["fit_always"] == COMPLETE
+    assert EXECUTED == ["fit_always", "score"]
+    score_step = steps_by_name(run_data(stack.store, "soff-2"))["score"]
+    fit_step = steps_by_name(run_data(stack.store, "soff-2"))["fit_always"]
+    assert score_step.inputs["model"] == fit_step.outputs["output"]
