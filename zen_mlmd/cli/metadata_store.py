@@ -32,13 +32,12 @@ VALUE_FLAGS: dict[str, tuple[str, str, str]] = {
     "--ssl-key": ("ssl_key", "FILE", "mysql: client private key."),
     "--ssl-capath": ("ssl_capath", "DIR", "mysql: directory of CA certificates."),
     "--ssl-cipher": ("ssl_cipher", "LIST", "mysql: allowed TLS ciphers."),
-    "--sslmode": ("sslmode", "MODE", "postgresql: disable, allow, prefer, require, verify-ca, "
-                  "verify-full."),
-    "--sslcert": ("sslcert", "FILE", "postgresql: client certificate."),
-    "--sslkey": ("sslkey", "FILE", "postgresql: client private key."),
-    "--sslpassword": ("sslpassword", "SECRET", "postgresql: passphrase of --sslkey (or a "
-                      "reference)."),
-    "--sslrootcert": ("sslrootcert", "FILE", "postgresql: CA certificate to verify the server."),
+    "--sslmode": ("sslmode", "MODE", "postgresql: disable, allow or prefer (the PostgreSQL "
+                  "client in ml-metadata 1.17 has no TLS: every mode is plain text)."),
+    "--sslcert": ("sslcert", "FILE", "postgresql: refused until ml-metadata ships TLS."),
+    "--sslkey": ("sslkey", "FILE", "postgresql: refused until ml-metadata ships TLS."),
+    "--sslpassword": ("sslpassword", "SECRET", "postgresql: refused until ml-metadata ships TLS."),
+    "--sslrootcert": ("sslrootcert", "FILE", "postgresql: refused until ml-metadata ships TLS."),
     "--custom-ca": ("custom_ca", "FILE", "kubeflow: CA certificate of the gRPC server."),
     "--client-key": ("client_key", "FILE", "kubeflow: client private key for mutual TLS."),
     "--server-cert": ("server_cert", "FILE", "kubeflow: client certificate for mutual TLS."),
@@ -250,10 +249,11 @@ def check(name: str | None, timeout: float, as_json: bool) -> None:
     if not report.ok:
         fix = f" Fix: {report.fix}" if report.fix else ""
         output.fail(f"metadata store {component.name!r} ({report.target}): {report.problem}.{fix}")
-    store = component.open()
-    store.get_context_types()  # one round trip: a gRPC client connects lazily
+    with component.open() as store:  # closing stops a port-forward at once
+        store.get_context_types()  # one round trip: a gRPC client connects lazily
+        schema_version = store.schema_version()
     result = {"name": component.name, "flavor": component.flavor_name, "ok": True,
-              "target": report.target, "schema_version": store.schema_version(),
+              "target": report.target, "schema_version": schema_version,
               "details": {k: v for k, v in dict(report.details).items() if k != "schema_version"}}
     if as_json:
         output.print_json(result)

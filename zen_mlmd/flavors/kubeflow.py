@@ -52,9 +52,11 @@ class KubeflowConfig(FlavorConfig):
         client_timeout_sec: deadline of every call, in seconds.
         max_message_size_mb: largest response accepted (gRPC's default of
             4 MB is too small for big lineage queries; Kubeflow uses 100).
-        kubernetes_context: reach the service through a kubectl port-forward
-            in this context. The port-forward itself is not built yet: the
-            caller passes the forwarded local port to `connection_config`.
+        kubernetes_context: reach the service through ``kubectl port-forward``
+            in this context (used when `host` is not set).
+            `MetadataStoreComponent.open()` starts the forward
+            (`zen_mlmd.stack.port_forward`) and passes its local port to
+            `connection_config`; it stops with the store.
     """
 
     SECRET_FIELDS = frozenset({"client_key"})
@@ -123,9 +125,10 @@ class KubeflowFlavor(MetadataStoreFlavor):
         if config.kubernetes_context is not None:
             if local_port is None:
                 raise ConfigError("kubernetes_context", config.kubernetes_context,
-                                  "reaching the service through a port-forward needs the forwarded "
-                                  "local port, and zen-mlmd does not start port-forwards yet",
-                                  "run kubectl port-forward yourself and set host=127.0.0.1 and port")
+                                  "the address is the local end of a kubectl port-forward, known "
+                                  "only once the forward runs",
+                                  "open the store with MetadataStoreComponent.open() (or "
+                                  "`zen-mlmd metadata-store check`), which starts the forward")
             return "127.0.0.1", local_port
         env_host = os.environ.get(HOST_VARIABLE)
         if not env_host:

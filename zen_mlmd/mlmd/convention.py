@@ -73,6 +73,33 @@ class Convention(abc.ABC):
         raise TypeError(f"convention {self.name!r} writes no root execution")
 
     # -- reading -----------------------------------------------------------
+    #: Conventions sharing a context type (native and TFX both name theirs
+    #: `pipeline_run`) are asked in descending priority whether they wrote a
+    #: context; the first that `claims_context` it decodes it.
+    claim_priority: ClassVar[int] = 0
+    #: The reader hands each execution's contexts to `decode_step_with_contexts`
+    #: (TFX names a step only through its `node` context).
+    wants_step_contexts: ClassVar[bool] = False
+
+    def claims_context(self, context: pb.Context) -> bool:
+        """Whether this convention wrote `context` (a pipeline or run context)."""
+        return True
+
+    def runs_filter(self, pipeline_name: str | None) -> str:
+        """The MLMD filter query for this convention's runs (of one pipeline)."""
+        query = f"type = {quote(self.run_context_type)}"
+        if pipeline_name is not None:
+            query += (f" AND parent_contexts_a.type = {quote(self.pipeline_context_type)}"
+                      f" AND parent_contexts_a.name = {quote(pipeline_name)}")
+        return query
+
+    def decode_step_with_contexts(
+        self, execution: pb.Execution, type_name: str, events: Sequence[pb.Event],
+        contexts: Sequence[pb.Context],
+    ) -> records.StepRecord:
+        """Like `decode_step`, given the execution's contexts (see `wants_step_contexts`)."""
+        return self.decode_step(execution, type_name, events)
+
     def is_step_type(self, execution_type_name: str) -> bool:
         """Whether executions of this type are pipeline steps (not DAG rows)."""
         return True
@@ -120,6 +147,11 @@ class Convention(abc.ABC):
             elif step.HasField("index"):
                 index = step.index
         return key, index
+
+
+def quote(text: str) -> str:
+    """A string literal for an MLMD filter query."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def properties_of(node) -> dict[str, Any]:

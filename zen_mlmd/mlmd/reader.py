@@ -6,6 +6,8 @@ one call per kind. Listings page at most 100 rows per call (MLMD's cap).
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -19,13 +21,11 @@ from zen_mlmd.mlmd.convention import (
     all_conventions,
     get_convention,
 )
+from zen_mlmd.mlmd.convention import quote as _quote
+from zen_mlmd.mlmd.run_data import read_run_data
 from zen_mlmd.mlmd.store import MetadataStore
 
 PAGE_SIZE = 100  # MLMD caps pages at 100; asking for more silently truncates
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass(frozen=True)
@@ -49,32 +49,21 @@ class StoreReader:
 
     # -- conventions ---------------------------------------------------------------
     def _conventions_present(self) -> list[Convention]:
-        """Conventions whose run context type exists in this store (cached types).
+        """Conventions whose run context type exists in this store, by `claim_priority`.
 
-        Ordered by their optional `claim_priority` (highest first): conventions
-        sharing a context type (native and TFX both use `pipeline_run`) are
-        asked in that order whether they wrote a context (`_claimer`).
+        Conventions sharing a context type (native and TFX both use
+        `pipeline_run`) are asked in that order whether they wrote a context.
         """
         present = [
             c for c in all_conventions()
             if self.store.cached_type_id("context", c.run_context_type) is not None
         ]
-        return sorted(present, key=lambda c: -int(getattr(c, "claim_priority", 0)))
+        return sorted(present, key=lambda c: -c.claim_priority)
 
     @staticmethod
     def _claimer(context: pb.Context, candidates: Sequence[Convention]) -> Convention | None:
-        """The first convention that claims `context`; one without the hook claims all."""
-        for c in candidates:
-            hook = getattr(c, "claims_context", None)
-            if hook is None or hook(context):
-                return c
-        return None
-
-    def _convention_of_type(self, context_type_name: str) -> Convention:
-        for c in all_conventions():
-            if context_type_name in (c.run_context_type, c.pipeline_context_type):
-                return c
-        return get_convention("native")
+        """The first convention that claims `context`."""
+        return next((c for c in candidates if c.claims_context(context)), None)
 
     # -- pages ---------------------------------------------------------------------
     def _paged_contexts(self, filter_query: str, newest_first: bool = True) -> Iterator[pb.Context]:
@@ -119,26 +108,19 @@ class StoreReader:
         present = self._conventions_present()
         queried: set[str] = set()
         for c in present:
-            query = self._runs_filter(c, pipeline_name)
+            query = c.runs_filter(pipeline_name)
             if query in queried:  # conventions sharing a run context type share its listing
                 continue
             queried.add(query)
             sharing = [o for o in present if o.run_context_type == c.run_context_type]
-            for context in self._paged_contexts(query):
-                owner = self._claimer(context, sharing)
-                if owner is not None:
-                    yield owner.decode_run(context, pipeline_name or "")
-
-    @staticmethod
-    def _runs_filter(c: Convention, pipeline_name: str | None) -> str:
-        hook = getattr(c, "runs_filter", None)
-        if hook is not None:
-            return hook(pipeline_name)
-        query = f"type = {_quote(c.run_context_type)}"
-        if pipeline_name is not None:
-            query += (f" AND parent_contexts_a.type = {_quote(c.pipeline_context_type)}"
-                      f" AND parent_contexts_a.name = {_quote(pipeline_name)}")
-        return query
+            contexts = self._paged_contexts(query)
+            while True:
+                page = list(itertools.islice(contexts, PAGE_SIZE))
+                if not page:
+                    break
+                runs = [owner.decode_run(context, pipeline_name or "") for context in page
+                        if (owner := self._claimer(context, sharing)) is not None]
+                yield from self._with_pipeline_names(runs)
 
     def get_run(self, name: str) -> records.RunRecord | None:
         present = self._conventions_present()
@@ -147,8 +129,33 @@ class StoreReader:
             owner = context is not None and self._claimer(
                 context, [c for c in present if c.run_context_type == run_type])
             if owner:
-                return owner.decode_run(context, "")
+                return self._with_pipeline_names([owner.decode_run(context, "")])[0]
         return None
+
+    def _with_pipeline_names(self, runs: list[records.RunRecord]) -> list[records.RunRecord]:
+        """Pipeline names from parent contexts for runs that do not carry one.
+
+        One call per page of runs (plus one per parent when the page holds
+        runs of several pipelines); zen_mlmd's own runs carry the name.
+        """
+        missing = [r for r in runs if not r.pipeline_name]
+        if not missing:
+            return runs
+        names: dict[int, str] = {}
+        for convention_name, group in itertools.groupby(
+                sorted(missing, key=lambda r: r.convention), key=lambda r: r.convention):
+            pipeline_type = get_convention(convention_name).pipeline_context_type
+            ids = ", ".join(str(r.id) for r in group)
+            parents = list(self._paged_contexts(
+                f"type = {_quote(pipeline_type)} AND child_contexts_a.id IN ({ids})"))
+            if len(parents) == 1:
+                names.update({int(i): parents[0].name for i in ids.split(", ")})
+                continue
+            for parent in parents:
+                for child in self._paged_contexts(f"id IN ({ids}) AND parent_contexts_a.id = {parent.id}"):
+                    names[child.id] = parent.name
+        return [dataclasses.replace(r, pipeline_name=names[r.id]) if r.id in names and not r.pipeline_name
+                else r for r in runs]
 
     def run_step_states(self, runs: Sequence[records.RunRecord]) -> dict[int, tuple[str, ...]]:
         """Step states of several runs, by run id, in one query (for statuses in listings).
@@ -196,26 +203,7 @@ class StoreReader:
     # -- whole runs ----------------------------------------------------------------
     def read_run(self, run: records.RunRecord) -> records.RunData:
         """Steps, events, artifacts and producers of a run in a bounded number of calls."""
-        convention = get_convention(run.convention)
-        executions = self.store.get_executions_by_context(run.id)
-        exec_types = self.store.types_by_id("execution", {e.type_id for e in executions})
-        executions = [e for e in executions
-                      if convention.is_step_type(exec_types[e.type_id].name)]
-        events = self.store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
-        events_by_execution: dict[int, list[pb.Event]] = {}
-        for event in events:
-            events_by_execution.setdefault(event.execution_id, []).append(event)
-        steps = tuple(
-            convention.decode_step(e, exec_types[e.type_id].name, events_by_execution.get(e.id, ()))
-            for e in sorted(executions, key=lambda e: e.id)
-        )
-        artifact_ids = sorted({event.artifact_id for event in events})
-        artifacts = self.get_artifacts(artifact_ids, convention)
-        producers = self._producers(artifact_ids, convention)
-        # Cached steps reuse outputs of steps in earlier runs: fetch those steps.
-        outside = sorted({eid for eid, _ in producers.values()} - {s.id for s in steps})
-        original_steps, original_runs = self._steps_by_id(outside, convention)
-        return records.RunData(run, steps, artifacts, producers, original_steps, original_runs)
+        return read_run_data(self, run)
 
     def get_artifacts(self, ids: Sequence[int], convention: Convention | None = None) -> dict[int, records.ArtifactRecord]:
         if not ids:
@@ -225,7 +213,7 @@ class StoreReader:
         types = self.store.types_by_id("artifact", {a.type_id for a in artifacts})
         return {a.id: convention.decode_artifact(a, types.get(a.type_id)) for a in artifacts}
 
-    def _producers(self, artifact_ids: Sequence[int], convention: Convention) -> dict[int, tuple[int, str]]:
+    def producers(self, artifact_ids: Sequence[int], convention: Convention) -> dict[int, tuple[int, str]]:
         """The first OUTPUT event of each artifact: (execution id, output name)."""
         if not artifact_ids:
             return {}
@@ -235,16 +223,6 @@ class StoreReader:
             if event.type == pb.Event.OUTPUT and event.artifact_id not in producers:
                 producers[event.artifact_id] = (event.execution_id, convention.event_key(event)[0])
         return producers
-
-    def _steps_by_id(self, execution_ids: Sequence[int], convention: Convention):
-        if not execution_ids:
-            return {}, {}
-        executions = self.store.get_executions_by_id(list(execution_ids))
-        types = self.store.types_by_id("execution", {e.type_id for e in executions})
-        steps = {e.id: convention.decode_step(e, types[e.type_id].name, ()) for e in executions}
-        runs = {e.id: e.custom_properties["run_name"].string_value
-                for e in executions if "run_name" in e.custom_properties}
-        return steps, runs
 
     # -- single artifacts ----------------------------------------------------------
     def artifact_context(self, artifact_id: int) -> "ArtifactContext | None":
@@ -256,7 +234,7 @@ class StoreReader:
         found = self.get_artifacts([artifact_id], convention)
         if artifact_id not in found:
             return None
-        producers = self._producers([artifact_id], convention)
+        producers = self.producers([artifact_id], convention)
         if artifact_id not in producers:
             return ArtifactContext(found[artifact_id], None, "", found)
         execution_id = producers[artifact_id][0]
@@ -281,14 +259,6 @@ class StoreReader:
         convention = get_convention("native")
         return {e.id: convention.decode_step(e, types[e.type_id].name, events.get(e.id, ()))
                 for e in executions}
-
-    def find_executions(self, filter_query: str, limit: int = 1, newest_first: bool = True) -> list[pb.Execution]:
-        """Executions matching an MLMD filter query (one call for `limit` <= 100)."""
-        from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
-
-        options = ListOptions(limit=min(limit, PAGE_SIZE), order_by=OrderByField.ID,
-                              is_asc=not newest_first, filter_query=filter_query)
-        return self.store.get_executions(list_options=options)
 
 
 def _convention_name(runs: Sequence[records.RunRecord], run_id: int) -> str:

@@ -21,9 +21,19 @@ from ml_metadata.proto import metadata_store_pb2
 from zen_mlmd.errors import SchemaVersionError, StoreError, StoreUnavailableError
 
 #: Retried errors: a concurrent writer (Aborted) or a server that is briefly
-#: away (Unavailable). Bounded: 4 tries over ~1.5 s, then the error surfaces.
+#: away (Unavailable), and a MySQL connection lost to a server restart.
+#: Bounded: at most `MAX_TRIES` tries with `RETRY_DELAYS` between them (1.5 s
+#: in all), then the error surfaces. A call therefore waits at most
+#: MAX_TRIES x (the wait of one try) + 1.5 s, where one try waits: for SQLite,
+#: MLMD's busy handler (~1.5 s on a locked file); for gRPC, `client_timeout_sec`
+#: (a refused connection fails at once; an expired deadline is not retried,
+#: so a hung server costs one timeout); for MySQL, its connect timeout.
+#: ml-metadata's own retry of Aborted (5 tries, random sleeps of 2 s on
+#: average, no upper bound) is not used: under this loop it made a store that
+#: stays locked take over a minute and a half to fail.
 RETRIED_ERRORS = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError)
 RETRY_DELAYS = (0.1, 0.4, 1.0)
+MAX_TRIES = len(RETRY_DELAYS) + 1
 
 _NEWER_SCHEMA = re.compile(r"database version (\d+) is greater than library version (\d+)")
 _OLDER_SCHEMA = re.compile(r"version (\d+) .*older than library version (\d+)", re.S)
@@ -53,6 +63,8 @@ class MetadataStore:
         self._lock = threading.Lock()
         self._type_ids: dict[tuple[str, str], int] = {}
         self._types_by_id: dict[tuple[str, int], Any] = {}
+        self._close_callbacks: list[Callable[[], Any]] = []
+        self._closed = False
         try:
             self.raw = mlmd.MetadataStore(connection_config, enable_upgrade_migration=allow_upgrade)
         except Exception as exc:  # MLMD raises RuntimeError or a StatusError here
@@ -60,28 +72,69 @@ class MetadataStore:
         raw_call = self.raw._call
         self.raw._call = self._wrap_call(raw_call)
 
+    # -- lifetime ------------------------------------------------------------
+    def on_close(self, callback: Callable[[], Any]) -> None:
+        """Run `callback` (no arguments) when the store is closed; last registered runs first.
+
+        Whatever the connection depends on (a port-forward, a tunnel) is tied
+        to the store this way.
+        """
+        self._close_callbacks.append(callback)
+
+    def close(self) -> None:
+        """Release what the store holds (its `on_close` callbacks). Safe to call again.
+
+        All callbacks run even if one raises; the first error is raised after.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        callbacks, self._close_callbacks = self._close_callbacks[::-1], []
+        first_error: BaseException | None = None
+        for callback in callbacks:
+            try:
+                callback()
+            except BaseException as exc:  # noqa: BLE001 - run the others first
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "MetadataStore":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     # -- calls ---------------------------------------------------------------
     def _wrap_call(self, raw_call: Callable) -> Callable:
-        def call(method_name, request, response):
+        """Count each call once, try it at most `MAX_TRIES` times, translate its error.
+
+        `raw_call` is ml-metadata's bound `_call`; each try goes to its
+        store's `_call_method` (one attempt), so that this bounded loop is
+        the only retry policy. Retries are counted by name in `retried`.
+        """
+        raw = getattr(raw_call, "__self__", None) or self.raw
+        self.retried: collections.Counter[str] = collections.Counter()
+
+        def call(method_name, request, response, extra_options=None):
             with self._lock:
                 self.calls[method_name] += 1
-            for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+            for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
                 try:
-                    return raw_call(method_name, request, response)
-                except RETRIED_ERRORS as exc:
-                    if delay is None:
-                        raise self._call_error(method_name, exc) from None
+                    return raw._call_method(method_name, request, response)
+                except (mlmd_errors.StatusError, RuntimeError) as exc:
+                    # Aborted: the transaction was rolled back; Unavailable or a
+                    # lost MySQL connection: MLMD reconnects on the next try.
+                    transient = isinstance(exc, RETRIED_ERRORS) or _mysql_gone(exc)
+                    if not transient or delay is None:
+                        raise self._call_error(method_name, exc, attempt) from None
+                    with self._lock:
+                        self.retried[method_name] += 1
                     time.sleep(delay)
-                except mlmd_errors.StatusError as exc:
-                    if _mysql_gone(exc) and delay is not None:
-                        time.sleep(delay)  # MySQL restarted: the next call reconnects
-                        continue
-                    raise self._call_error(method_name, exc) from None
-                except RuntimeError as exc:
-                    if _mysql_gone(exc) and delay is not None:
-                        time.sleep(delay)  # MySQL restarted: the next call reconnects
-                        continue
-                    raise self._call_error(method_name, exc) from None
 
         return call
 
@@ -172,13 +225,29 @@ class MetadataStore:
             f"Fix: run `zen-mlmd metadata-store check {self.store_name}` for the cause"
         )
 
-    def _call_error(self, method_name: str, exc: Exception) -> Exception:
+    def _call_error(self, method_name: str, exc: Exception, tries: int = 1) -> Exception:
         text = str(exc) or type(exc).__name__
-        if isinstance(exc, (mlmd_errors.UnavailableError, mlmd_errors.DeadlineExceededError)):
-            return StoreUnavailableError(f"{self.store_name}: {method_name} failed: {text}")
-        if _mysql_gone(exc):
-            return StoreUnavailableError(f"{self.store_name}: {method_name} failed: {text}")
-        error = StoreError(f"{self.store_name}: {method_name} failed: {text}")
+        after = f" after {tries} tries" if tries > 1 else ""
+        check = f"Fix: run `zen-mlmd metadata-store check {self.store_name}` for the cause"
+        if isinstance(exc, mlmd_errors.AbortedError):
+            error = StoreUnavailableError(
+                f"{self.store_name}: {method_name} failed{after}: the store stayed busy (another "
+                f"writer held its lock, or transactions kept conflicting): {text}. Fix: retry "
+                "later; with SQLite, make sure no other process keeps the database file locked, "
+                "or use MySQL or PostgreSQL for many concurrent writers"
+            )
+        elif isinstance(exc, mlmd_errors.DeadlineExceededError):
+            error = StoreUnavailableError(
+                f"{self.store_name}: {method_name} failed: no answer within the client timeout "
+                f"(client_timeout_sec): {text}. {check}"
+            )
+        elif isinstance(exc, mlmd_errors.UnavailableError) or _mysql_gone(exc):
+            error = StoreUnavailableError(
+                f"{self.store_name}: {method_name} failed{after}: the store did not answer: "
+                f"{text}. {check}"
+            )
+        else:
+            error = StoreError(f"{self.store_name}: {method_name} failed: {text}")
         error.mlmd_error = exc
         return error
 

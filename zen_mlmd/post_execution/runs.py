@@ -148,7 +148,9 @@ class Run:
 def dag_order(steps: Sequence[records.StepRecord], config: Mapping[str, Any]) -> list[records.StepRecord]:
     """Steps in the topological order of the run's config snapshot, then by execution id."""
     position = {}
-    for i, entry in enumerate(config.get("steps") or ()):
+    entries = config.get("steps")
+    # A config written by another recorder may hold anything under "steps".
+    for i, entry in enumerate(entries if isinstance(entries, (list, tuple)) else ()):
         if isinstance(entry, Mapping) and "name" in entry:
             position.setdefault(str(entry["name"]), i)
     last = len(position)

@@ -6,9 +6,11 @@ the heavy parts only then, so listing components stays cheap.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from zen_mlmd.artifacts import ArtifactStore
     from zen_mlmd.flavors.base import FlavorConfig, MetadataStoreFlavor, PreflightReport
     from zen_mlmd.mlmd.store import MetadataStore
+    from zen_mlmd.stack.port_forward import PortForward
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # use with fullmatch
 ORCHESTRATOR_FLAVORS = ("local",)
@@ -124,6 +127,12 @@ class MetadataStoreComponent:
     def open(self, allow_upgrade: bool = False) -> "MetadataStore":
         """Connect to the store with MLMD.
 
+        A `kubeflow` store with `kubernetes_context` and no `host` is reached
+        through ``kubectl port-forward`` (see `zen_mlmd.stack.port_forward`):
+        the forward is started and health-checked with one MLMD call, and it
+        lives as long as the store: `MetadataStore.close()`, the store being
+        garbage-collected, or the end of the process stops it.
+
         Args:
             allow_upgrade: migrate an older database schema; only the
                 `metadata-store upgrade` command sets it.
@@ -131,16 +140,99 @@ class MetadataStoreComponent:
         Raises:
             SchemaVersionError: the schema needs an explicit upgrade (or a newer library).
             StoreUnavailableError: the store could not be opened.
+            PortForwardError: (a PreflightError) the port-forward could not be
+                started or the service does not answer through it.
         """
         from zen_mlmd.mlmd.store import MetadataStore
 
-        return MetadataStore(
-            self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade
-        )
+        forward = self._port_forward()
+        if forward is None:
+            if self.flavor.preflight_required(self.config):
+                self._require_preflight()
+            return MetadataStore(
+                self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade
+            )
+        from zen_mlmd.stack.port_forward import PortForwardError, channel_credentials
+
+        try:
+            forward.start()
+            proto = self.flavor.connection_config(self.config, local_port=forward.local_port)
+            forward.health_check(credentials=channel_credentials(proto))
+            store = MetadataStore(proto, store_name=self.name, allow_upgrade=allow_upgrade)
+        except PortForwardError as exc:
+            forward.stop()
+            raise PortForwardError(f"metadata store {self.name!r}: {exc.problem}", exc.fix,
+                                   exc.stderr) from None
+        except BaseException:
+            forward.stop()
+            raise
+        # closing the store, collecting it, or the process ending (atexit) stops the forward
+        store.on_close(weakref.finalize(store, forward.stop))
+        return store
+
+    def _require_preflight(self) -> None:
+        """Run the preflight a flavor requires (it checks what MLMD cannot, e.g. a
+        MySQL server certificate); a failing one stops the store from opening."""
+        from zen_mlmd.errors import PreflightError
+
+        report = self.flavor.preflight(self.config)
+        if not report.ok:
+            raise PreflightError(
+                f"metadata store {self.name!r} ({report.target}): {report.problem}"
+                + (f". Fix: {report.fix}" if report.fix else ""))
 
     def preflight(self, timeout: float = 5.0) -> "PreflightReport":
-        """Check with a real client that the store can be reached and used."""
-        return self.flavor.preflight(self.config, timeout=timeout)
+        """Check with a real client that the store can be reached and used.
+
+        Through a port-forward (`kubernetes_context`, no `host`): start it,
+        run the flavor's checks on its local end plus one MLMD call, stop it.
+        """
+        forward = self._port_forward(start_timeout=timeout)
+        if forward is None:
+            return self.flavor.preflight(self.config, timeout=timeout)
+        from zen_mlmd.flavors.base import PreflightReport
+        from zen_mlmd.stack.port_forward import PortForwardError, channel_credentials
+
+        target = f"kubectl port-forward {forward.target}"
+        try:
+            forward.start()
+        except PortForwardError as exc:
+            return PreflightReport(False, target, {}, exc.problem, exc.fix)
+        try:
+            local = self.config.model_copy(update={
+                "host": "127.0.0.1", "port": forward.local_port, "kubernetes_context": None})
+            report = self.flavor.preflight(local, timeout=timeout)
+            if report.ok:
+                try:
+                    forward.health_check(
+                        timeout=timeout,
+                        credentials=channel_credentials(self.flavor.connection_config(local)))
+                except PortForwardError as exc:
+                    report = dataclasses.replace(report, ok=False, problem=exc.problem, fix=exc.fix)
+                else:
+                    report = dataclasses.replace(
+                        report, details={**report.details, "mlmd": "answered"})
+        finally:
+            forward.stop()
+        return dataclasses.replace(
+            report, target=target,
+            details={"port_forward": f"kubectl --context {forward.context}", **report.details})
+
+    def _port_forward(self, start_timeout: float | None = None) -> "PortForward | None":
+        """The port-forward this store needs (not started), or None when it is dialled directly.
+
+        Needed when the config has a `kubernetes_context` and no `host` (the
+        `kubeflow` flavor's fields; a flavor without them never needs one).
+        """
+        config = self.config
+        context = getattr(config, "kubernetes_context", None)
+        if context is None or getattr(config, "host", None) is not None:
+            return None
+        from zen_mlmd.stack.port_forward import DEFAULT_TIMEOUT, PortForward
+
+        # kubectl may run an authentication plugin first: never give it less than the default
+        timeout = max(start_timeout or 0.0, DEFAULT_TIMEOUT)
+        return PortForward(context, timeout=timeout)
 
     def target(self) -> str:
         """Where the store is, for tables: a path, `user@host:port/db` or `host:port`. No secrets."""
@@ -158,6 +250,8 @@ class MetadataStoreComponent:
 def summarize_location(shown: Mapping[str, Any]) -> str:
     """One-line location from a masked config (`FlavorConfig.describe()` output)."""
     location = next((str(shown[f]) for f in _LOCATION_FIELDS if shown.get(f)), "")
+    if not location and shown.get("kubernetes_context"):
+        return f"kubectl:{shown['kubernetes_context']}/kubeflow/svc/metadata-grpc-service:8080"
     if "host" in shown or "hostaddr" in shown:
         if shown.get("port") is not None:
             location = f"{location}:{shown['port']}"

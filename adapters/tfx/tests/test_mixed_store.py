@@ -1,7 +1,7 @@
 """One store holding runs of zen_mlmd's native writer, TFX's portable launcher and legacy TFX."""
 from __future__ import annotations
 
-from conftest import EXAMPLE_GEN, open_reader
+from tfx_fixtures import EXAMPLE_GEN, open_reader
 from ml_metadata.metadata_store import metadata_store as mlmd
 from tfx_shapes import LegacyTfxWriter, PortableTfxWriter, sqlite_config
 

@@ -1,7 +1,7 @@
 """Stores written in the portable launcher's shape, read through zen_mlmd."""
 from __future__ import annotations
 
-from conftest import EXAMPLE_GEN, PIPELINE, STATISTICS_GEN, TRAINER, open_reader
+from tfx_fixtures import EXAMPLE_GEN, PIPELINE, STATISTICS_GEN, TRAINER, open_reader
 from ml_metadata.metadata_store import metadata_store as mlmd
 from tfx_shapes import PortableTfxWriter, sqlite_config
 

@@ -7,15 +7,12 @@
 * `zen_mlmd_tfx.convention`: the ``tfx`` (portable launcher) and
   ``tfx_legacy`` conventions, registered in the entry-point group
   ``zen_mlmd.conventions`` so that zen_mlmd's readers find TFX runs.
-* `zen_mlmd_tfx.reader`: `ConventionAwareReader`, which tells TFX runs from
-  zen_mlmd's own in stores that hold both.
 
 Importing this package imports neither TFX nor MLMD.
 """
 from __future__ import annotations
 
 __all__ = [
-    "ConventionAwareReader",
     "TfxConvention",
     "TfxLegacyConvention",
     "connection_config_for",
@@ -24,7 +21,6 @@ __all__ = [
 ]
 
 _LAZY = {
-    "ConventionAwareReader": "zen_mlmd_tfx.reader",
     "TfxConvention": "zen_mlmd_tfx.convention",
     "TfxLegacyConvention": "zen_mlmd_tfx.convention",
     "connection_config_for": "zen_mlmd_tfx.configs",

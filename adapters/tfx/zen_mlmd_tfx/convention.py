@@ -44,6 +44,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import (
+    quote,
     EXECUTION_STATE_NAMES,
     INPUT_EVENTS,
     OUTPUT_EVENTS,
@@ -84,10 +85,6 @@ _LEGACY_EXECUTION_FIELDS = frozenset(
 _TERMINAL = frozenset({records.COMPLETE, records.FAILED, records.CACHED, records.CANCELED})
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _unique_events(events: Sequence[pb.Event], convention: Convention, kinds: set[int]) -> dict[str, tuple[int, ...]]:
     """Artifact ids by event key, each artifact once.
 
@@ -103,24 +100,12 @@ class _TfxConvention(Convention):
 
     pipeline_context_type = PIPELINE_CONTEXT
     supports_writing = False
-    #: Readers ask the conventions that share a context type in descending
-    #: priority; the first whose `claims_context` is true decodes the context.
-    claim_priority: ClassVar[int] = 0
-    #: The reader hands each execution's contexts to
-    #: `decode_step_with_contexts`: TFX names steps only by their node context.
+    #: TFX names steps only by their node context.
     wants_step_contexts: ClassVar[bool] = True
 
     def claims_context(self, context: pb.Context) -> bool:
         """Whether this convention wrote `context` (a pipeline or run context)."""
         return not NATIVE_MARKERS.intersection(context.custom_properties)
-
-    def runs_filter(self, pipeline_name: str | None) -> str:
-        """MLMD filter query for this convention's run contexts (of one pipeline)."""
-        query = f"type = {_quote(self.run_context_type)}"
-        if pipeline_name is not None:
-            query += (f" AND parent_contexts_a.type = {_quote(self.pipeline_context_type)}"
-                      f" AND parent_contexts_a.name = {_quote(pipeline_name)}")
-        return query
 
     def decode_pipeline(self, context: pb.Context) -> records.PipelineRecord:
         return records.PipelineRecord(
@@ -256,9 +241,9 @@ class TfxLegacyConvention(_TfxConvention):
 
     def runs_filter(self, pipeline_name: str | None) -> str:
         """Legacy run contexts have no parent link: filter on their `pipeline_name`."""
-        query = f"type = {_quote(self.run_context_type)}"
+        query = f"type = {quote(self.run_context_type)}"
         if pipeline_name is not None:
-            query += f" AND properties.pipeline_name.string_value = {_quote(pipeline_name)}"
+            query += f" AND properties.pipeline_name.string_value = {quote(pipeline_name)}"
         return query
 
     def decode_run(self, context: pb.Context, pipeline_name: str) -> records.RunRecord:
