@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zen_mlmd.mlmd.convention import properties_of
 from zen_mlmd.mlmd.reader import PAGE_SIZE, _quote
 from zen_mlmd.mlmd.store import MetadataStore
 
@@ -47,9 +48,10 @@ def find_cached_outputs(store: MetadataStore, cache_key: str) -> CachedOutputs |
         props = artifact.custom_properties
         if props["producer_execution_id"].int_value != newest:
             continue
-        cached = CachedArtifact(artifact.id, artifact.uri,
-                                artifact.properties["materializer"].string_value,
-                                artifact.properties["data_type"].string_value)
+        # typed properties in the native convention, custom ones in KFP's
+        values = properties_of(artifact)
+        cached = CachedArtifact(artifact.id, artifact.uri, str(values.get("materializer", "")),
+                                str(values.get("data_type", "")))
         grouped.setdefault(props["display_name"].string_value, []).append(
             (props["output_index"].int_value, cached))
     return CachedOutputs(newest, {

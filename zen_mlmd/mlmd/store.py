@@ -218,6 +218,17 @@ class MetadataStore:
                 f"and zen_mlmd never migrates on its own. Fix: back the database up, then run "
                 f"`zen-mlmd metadata-store upgrade {self.store_name}`"
             )
+        if any(marker in text for marker in (
+                "concurrent connection to the empty database",  # MLMD, MySQL and SQLite
+                "pg_database_datname_index",  # PostgreSQL: the database was created meanwhile
+                "pg_type_typname_nsp_index",  # PostgreSQL: a table was created meanwhile
+        )):
+            return StoreUnavailableError(
+                f"{self.store_name}: could not open the store: another process was creating it "
+                f"at the same moment ({text.strip()}). Fix: open it again; to avoid this, open "
+                f"a new store once (e.g. `zen-mlmd metadata-store check {self.store_name}`) "
+                "before starting concurrent writers"
+            )
         if isinstance(exc, mlmd_errors.UnavailableError):
             return StoreUnavailableError(f"{self.store_name}: unavailable: {text}")
         return StoreUnavailableError(

@@ -5,6 +5,8 @@ writer recorded when it ended ("cached" when every step was served from the
 cache). A run that never ended is "running" while its owner process lives
 (or when this host cannot tell) and "interrupted" once the owner is known
 to be gone; its steps still marked RUNNING then read "interrupted" too.
+A run written by another tool (Kubeflow Pipelines, TFX) records neither an
+end status nor an owner: its status follows from its steps' states.
 States this library does not know read "unknown", never "failed".
 """
 from __future__ import annotations
@@ -79,9 +81,26 @@ def run_status(run: records.RunRecord, step_states: Iterable[str] | None = None)
             if states and all(state == records.CACHED for state in states):
                 return CACHED
         return recorded
+    if not run.owner and step_states is not None:
+        return _status_from_steps(list(step_states))
     return INTERRUPTED if run_is_interrupted(run) else RUNNING
+
+
+def _status_from_steps(states: list[str]) -> str:
+    """A run recorded by another tool (KFP, TFX) has no end status: read its steps."""
+    if not states or any(s in (records.RUNNING, records.NEW) for s in states):
+        return RUNNING
+    if any(s == records.FAILED for s in states):
+        return FAILED
+    if all(s == records.CACHED for s in states):
+        return CACHED
+    if all(s in (records.COMPLETE, records.CACHED) for s in states):
+        return COMPLETED
+    return UNKNOWN
 
 
 def needs_step_states(run: records.RunRecord) -> bool:
     """Whether `run_status` of this run depends on its step states."""
+    if not run.recorded_status and not run.owner:
+        return True  # written by another tool: the steps tell
     return _RUN_STATUSES.get(run.recorded_status.lower()) == COMPLETED
