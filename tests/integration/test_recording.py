@@ -434,3 +434,34 @@ def test_caching_off_for_a_step(stack):
     score_step = steps_by_name(run_data(stack.store, "soff-2"))["score"]
     fit_step = steps_by_name(run_data(stack.store, "soff-2"))["fit_always"]
     assert score_step.inputs["model"] == fit_step.outputs["output"]
+
+
+@step
+def make_pair(n: int = 2) -> list:
+    EXECUTED.append("make_pair")
+    return list(range(n))
+
+
+@step
+def compare_lists(left: list, right: list) -> bool:
+    EXECUTED.append("compare_lists")
+    return left == right
+
+
+@pipeline
+def self_comparison(n: int = 2):
+    data = make_pair(n=n)
+    compare_lists(data, data)
+
+
+def test_one_artifact_feeding_two_inputs(stack):
+    """MLMD keeps one event per (artifact, execution, type): the mapping survives anyway."""
+    run = self_comparison.run(stack=stack, quiet=True, run_name="self-compare")
+    step_record = steps_by_name(run_data(stack.store, "self-compare"))["compare_lists"]
+    [produced] = steps_by_name(run_data(stack.store, "self-compare"))["make_pair"].outputs["output"]
+    assert step_record.state == COMPLETE
+    assert dict(step_record.inputs) == {"left": (produced,), "right": (produced,)}
+    assert run.steps["compare_lists"].outputs["output"].read() is True
+    EXECUTED.clear()
+    self_comparison.run(stack=stack, quiet=True, run_name="self-compare-2")
+    assert EXECUTED == []  # and it caches like any other step

@@ -174,3 +174,52 @@ def test_a_step_object_is_fingerprinted_through_its_function(tmp_path):
         assert step  # imported for the module under test
     finally:
         sys.modules.pop("wrapped_fp", None)
+
+
+CONSTANT_STEP = '''
+THRESHOLD = {threshold}
+
+
+def const_step(values: list):
+    return [v for v in values if v > THRESHOLD]
+'''
+
+INSTALLED_STEPS = '''
+def load_a():
+    return {{"which": "a"}}
+
+
+def load_b():
+    return {{"which": "b"}}
+
+
+def load_a_again():
+    return {{"which": "a"}}
+'''
+
+
+def test_a_module_constant_the_step_reads_is_part_of_it(tmp_path):
+    prints = []
+    for version, threshold in (("v1", 0.5), ("v2", 0.7)):
+        directory = tmp_path / version
+        directory.mkdir()
+        (directory / "const_fp.py").write_text(CONSTANT_STEP.format(threshold=threshold))
+        try:
+            prints.append(code_fingerprint(_load(directory, "const_fp").const_step))
+        finally:
+            sys.modules.pop("const_fp", None)
+    assert prints[0] != prints[1]
+
+
+def test_installed_steps_are_told_apart_by_identity_and_code(tmp_path):
+    """Code under site-packages has no user source: its bytecode and name stand in."""
+    site = tmp_path / "lib" / "python3" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "installed_steps_fp.py").write_text(INSTALLED_STEPS)
+    try:
+        module = _load(site, "installed_steps_fp")
+        a, b, again = (code_fingerprint(f) for f in (module.load_a, module.load_b, module.load_a_again))
+    finally:
+        sys.modules.pop("installed_steps_fp", None)
+    assert len({a, b, again}) == 3  # same body as load_a, but another step
+    assert a == code_fingerprint(module.load_a)  # stable

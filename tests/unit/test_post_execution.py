@@ -236,3 +236,12 @@ def test_run_statuses_of_a_page_cost_one_query(store, stack):
     assert {r.status for r in runs} == {"completed"}
     assert store.calls["GetExecutions"] == 1
     assert store.calls["GetExecutionsByContext"] == 0
+
+
+def test_iterating_runs_and_their_statuses_costs_one_query_per_page(store, stack):
+    record_bare_runs(store, 30)
+    store.reset_counts()
+    statuses = [r.status for r in get_pipeline("bare", store).runs]  # no len() first
+    assert statuses == ["completed"] * 30
+    assert store.calls["GetExecutions"] == 1
+    assert store.calls["GetContexts"] == 1

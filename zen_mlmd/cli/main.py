@@ -20,6 +20,7 @@ from zen_mlmd.errors import ZenMLMDError
 COMMANDS: dict[str, str] = {
     "metadata-store": "zen_mlmd.cli.metadata_store:metadata_store",
     "artifact-store": "zen_mlmd.cli.artifact_store:artifact_store",
+    "orchestrator": "zen_mlmd.cli.orchestrator:orchestrator",
     "stack": "zen_mlmd.cli.stack:stack",
     "cache": "zen_mlmd.cli.cache:cache",
     "pipeline": "zen_mlmd.cli.pipeline:pipeline",

@@ -11,16 +11,20 @@ so asking for `sqlite` never imports the MySQL code. Third-party flavors are
 
 A plugin that cannot be imported, is not a flavor, or takes a name already
 in use is skipped with a `FlavorPluginWarning` naming the entry point and the
-reason: a broken plugin never breaks the CLI.
+reason: a broken plugin never breaks the CLI (`zen_mlmd.plugins`, shared with
+the orchestrator flavors).
 """
 from __future__ import annotations
 
 import importlib
-import warnings
 from importlib import metadata
 
 from zen_mlmd.errors import UnknownNameError
 from zen_mlmd.flavors.base import MetadataStoreFlavor
+from zen_mlmd.plugins import FlavorPluginWarning, load_flavor_plugins
+
+__all__ = ["ENTRY_POINT_GROUP", "FlavorPluginWarning", "get_flavor", "list_flavors",
+           "load_plugins", "reload_plugins"]
 
 ENTRY_POINT_GROUP = "zen_mlmd.flavors"
 
@@ -33,10 +37,6 @@ _BUILTINS = {
 
 _builtin_flavors: dict[str, MetadataStoreFlavor] = {}
 _plugin_flavors: dict[str, MetadataStoreFlavor] | None = None
-
-
-class FlavorPluginWarning(UserWarning):
-    """A flavor plugin was skipped; the message names the entry point and why."""
 
 
 def get_flavor(name: str) -> MetadataStoreFlavor:
@@ -83,43 +83,13 @@ def _plugins() -> dict[str, MetadataStoreFlavor]:
 
 def load_plugins(entry_points) -> dict[str, MetadataStoreFlavor]:
     """Flavors from `entry_points`, by name; each broken one warns and is skipped."""
-    found: dict[str, MetadataStoreFlavor] = {}
-    taken_by: dict[str, str] = {}
-    for entry_point in sorted(entry_points, key=lambda ep: (ep.name, ep.value)):
-        try:
-            flavor_class = entry_point.load()
-        except Exception as exc:  # plugin code may raise anything while importing
-            _skip(entry_point, f"cannot be imported: {type(exc).__name__}: {exc}")
-            continue
-        if not (isinstance(flavor_class, type) and issubclass(flavor_class, MetadataStoreFlavor)):
-            _skip(entry_point, f"{entry_point.value} is not a MetadataStoreFlavor subclass")
-            continue
-        name = getattr(flavor_class, "name", None)
-        if name != entry_point.name:
-            _skip(entry_point, f"the class's flavor name is {name!r}: register it under that name")
-            continue
-        if name in _BUILTINS:
-            _skip(entry_point, f"the name {name!r} is taken by the built-in flavor")
-            continue
-        if name in found:
-            _skip(entry_point, f"the name {name!r} is taken by the plugin {taken_by[name]}")
-            continue
-        if not hasattr(flavor_class, "config_class"):
-            _skip(entry_point, "the class has no config_class")
-            continue
-        try:
-            found[name] = flavor_class()
-        except Exception as exc:  # an abstract method left out, a failing __init__
-            _skip(entry_point, f"cannot be instantiated: {type(exc).__name__}: {exc}")
-            continue
-        taken_by[name] = entry_point.value
-    return found
+    return load_flavor_plugins(entry_points, kind="metadata-store flavor", builtins=_BUILTINS,
+                               check_class=_flavor_class_problem)
 
 
-def _skip(entry_point, reason: str) -> None:
-    dist = getattr(entry_point, "dist", None)
-    source = f" (from {dist.name})" if dist is not None and getattr(dist, "name", None) else ""
-    warnings.warn(
-        f"skipping metadata-store flavor plugin {entry_point.name} = {entry_point.value}{source}: {reason}",
-        FlavorPluginWarning, stacklevel=5,
-    )
+def _flavor_class_problem(loaded) -> str | None:
+    if not (isinstance(loaded, type) and issubclass(loaded, MetadataStoreFlavor)):
+        return f"{loaded!r} is not a MetadataStoreFlavor subclass"
+    if not hasattr(loaded, "config_class"):
+        return "the class has no config_class"
+    return None

@@ -48,6 +48,8 @@ _STEP_FIELDS = {
     "code_fingerprint", "cache_key", "original_execution_id", "error_type",
     "error_message", "step_name",
 }
+#: Written only when one artifact feeds several inputs (see step_execution).
+INPUTS_PROPERTY = "input_artifacts"
 
 
 class NativeConvention(Convention):
@@ -128,6 +130,10 @@ class NativeConvention(Convention):
             **step.properties,
         })
         set_properties(props, step.parameters, prefix=PARAM_PREFIX, keep_none=True)
+        all_ids = [i for ids in step.inputs.values() for i in ids]
+        if len(all_ids) != len(set(all_ids)):
+            # one INPUT event per artifact (MLMD's rule): keep the full mapping here
+            set_properties(props, {INPUTS_PROPERTY: {k: list(v) for k, v in step.inputs.items()}})
         return execution
 
     def ended_execution(self, execution: pb.Execution, state: str, **properties: Any) -> pb.Execution:
@@ -200,6 +206,10 @@ class NativeConvention(Convention):
             for key in list(props) if key.startswith(PARAM_PREFIX)
         }
         fields = {key: props.pop(key) for key in list(props) if key in _STEP_FIELDS}
+        inputs = group_events(events, self, INPUT_EVENTS)
+        mapping = props.pop(INPUTS_PROPERTY, None)
+        if isinstance(mapping, dict):
+            inputs = {key: tuple(int(i) for i in ids) for key, ids in mapping.items()}
         state = EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
         terminal = state in (records.COMPLETE, records.FAILED, records.CACHED, records.CANCELED)
         return records.StepRecord(
@@ -210,7 +220,7 @@ class NativeConvention(Convention):
             created_ms=execution.create_time_since_epoch,
             updated_ms=execution.last_update_time_since_epoch,
             parameters=parameters,
-            inputs=group_events(events, self, INPUT_EVENTS),
+            inputs=inputs,
             outputs=group_events(events, self, OUTPUT_EVENTS),
             code_fingerprint=str(fields.get("code_fingerprint", "")),
             cache_key=str(fields.get("cache_key", "")),

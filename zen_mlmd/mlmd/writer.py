@@ -238,9 +238,14 @@ class RunWriter:
         return c.run_step_execution(type_id, run, step, state)
 
     def _input_events(self, step: records.StepStart) -> list:
+        # MLMD keeps one event per (artifact, execution, type), whatever its
+        # path: an artifact passed to two inputs gets one event (the first);
+        # the convention records the full mapping on the execution then.
         c = self.convention
-        return [
-            (None, c.event(pb.Event.INPUT, name, index, artifact_id))
-            for name, artifact_ids in step.inputs.items()
-            for index, artifact_id in enumerate(artifact_ids)
-        ]
+        events, seen = [], set()
+        for name, artifact_ids in step.inputs.items():
+            for index, artifact_id in enumerate(artifact_ids):
+                if artifact_id not in seen:
+                    seen.add(artifact_id)
+                    events.append((None, c.event(pb.Event.INPUT, name, index, artifact_id)))
+        return events

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zen_mlmd.errors import MaterializerError, StepFailedError
+from zen_mlmd.mlmd.convention import get_convention
 from zen_mlmd.pipelines.pipeline import Invocation, PipelineGraph
 from zen_mlmd.tracking.caching import compute_cache_key
 from zen_mlmd.tracking.fingerprint import code_fingerprint
@@ -63,11 +64,19 @@ def versions() -> dict[str, str]:
 
 
 class LocalOrchestrator:
-    """Runs pipelines in this process on a stack."""
+    """Runs pipelines in this process on a stack.
 
-    def __init__(self, stack, quiet: bool = False):
+    Args:
+        stack: the stack whose metadata and artifact stores the run is recorded in.
+        quiet: print nothing.
+        convention: the name of the MLMD convention to record in ("native",
+            or "kfp" with zen-mlmd-kfp installed); it must support writing.
+    """
+
+    def __init__(self, stack, quiet: bool = False, convention: str = "native"):
         self.stack = stack
         self.quiet = quiet
+        self.convention = convention
 
     def _say(self, text: str) -> None:
         if not self.quiet:
@@ -78,10 +87,13 @@ class LocalOrchestrator:
 
         Raises:
             StepFailedError: a step raised (after the run is recorded as failed).
+            UnknownNameError / ConfigError: the convention is not installed or
+                cannot be written (before anything is recorded).
         """
+        convention = get_convention(self.convention)
         store = self.stack.metadata_store.open()
         artifact_store = self.stack.artifact_store.open()
-        recorder = Recorder(store, artifact_store)
+        recorder = Recorder(store, artifact_store, convention=convention)
         config = graph.config()
         config["stack"] = self.stack.describe()
         config["versions"] = versions()

@@ -11,6 +11,9 @@ inputs. Running the pipeline hands the graph to the stack's orchestrator::
         evaluate(train(train_set, C=C), test_set)
 
     run = training(C=0.5)            # runs and records; returns the run
+
+The stack's orchestrator flavor decides how the graph runs (see
+`zen_mlmd.pipelines.orchestrators`).
 """
 from __future__ import annotations
 
@@ -144,16 +147,34 @@ class Pipeline:
         return graph
 
     def run(self, *, run_name: str | None = None, enable_cache: bool | None = None,
-            stack=None, quiet: bool = False, **parameters: Any):
-        """Run the pipeline on a stack (default: the active one) and record it.
+            stack=None, quiet: bool = False, convention: str | None = None, **parameters: Any):
+        """Run the pipeline with the stack's orchestrator (default stack: the active one).
+
+        The orchestrator is the stack's orchestrator flavor (`local`, or a
+        plugin's such as `kubeflow`) built with the stack's orchestrator options.
+
+        Args:
+            run_name: the run's name (default: `<pipeline>-<UTC timestamp>`).
+            enable_cache: override the pipeline's cache setting for this run.
+            stack: a `zen_mlmd.stack.Stack` (default: the active stack).
+            quiet: print nothing.
+            convention: the MLMD convention to record in ("native", "kfp"),
+                overriding the orchestrator's `convention` option for this run;
+                only for flavors that have that option (`local`, `kubeflow`).
+            **parameters: the pipeline function's parameters.
 
         Returns:
-            The recorded run, as the post-execution API reads it.
+            What the orchestrator returns: the `local` one returns the recorded
+            run, as the post-execution API reads it (other flavors document
+            theirs: `kubeflow` returns a `RunSummary` locally, a KFP run id
+            when it submits to a cluster).
 
         Raises:
             StepFailedError: a step raised; the run is recorded as failed.
+            UnknownNameError: the stack's orchestrator flavor is not installed.
+            ConfigError: the orchestrator's options are invalid (nothing runs).
         """
-        from zen_mlmd.pipelines.orchestrator import LocalOrchestrator
+        from zen_mlmd.pipelines.orchestrators import get_orchestrator_flavor
 
         graph = self.build(**parameters)
         if enable_cache is not None:
@@ -162,7 +183,14 @@ class Pipeline:
             from zen_mlmd.stack import get_active_stack
 
             stack = get_active_stack()
-        return LocalOrchestrator(stack, quiet=quiet).run(graph, run_name=run_name)
+        # A stack-like object (name, describe(), metadata_store, artifact_store)
+        # without an orchestrator, or one without options, gets local's defaults.
+        component = getattr(stack, "orchestrator", None)
+        options = dict(getattr(component, "options", None) or {})
+        if convention is not None:
+            options["convention"] = convention
+        flavor = get_orchestrator_flavor(getattr(component, "flavor", None) or "local")
+        return flavor.implementation(stack, options, quiet).run(graph, run_name=run_name)
 
     def __call__(self, **parameters: Any):
         return self.run(**parameters)

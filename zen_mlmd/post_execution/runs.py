@@ -1,6 +1,8 @@
 """Read-only views of pipelines and runs, and the lazy list of a pipeline's runs."""
 from __future__ import annotations
 
+import itertools
+
 import datetime as _dt
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -24,12 +26,12 @@ class _StepStates:
 
     def __init__(self, session: "ReadSession", runs: list[records.RunRecord]):
         self._session = session
-        self._runs = runs  # filled while the page is being fetched
+        self._runs = runs
         self._states: dict[int, tuple[str, ...]] | None = None
 
     def of(self, run: records.RunRecord) -> tuple[str, ...]:
-        if self._states is None or run.id not in self._states:
-            self._states = self._session.reader.run_step_states(list(self._runs))
+        if self._states is None:
+            self._states = self._session.reader.run_step_states(self._runs)
         return self._states.get(run.id, ())
 
 
@@ -123,7 +125,9 @@ class Run:
 
     def _build_steps(self) -> list[Step]:
         data = self.data
-        interrupted = _status.run_is_interrupted(self._record)
+        # A run that was killed, or that ended (e.g. on Ctrl-C) while a step
+        # was still RUNNING: those steps will never finish.
+        interrupted = _status.run_is_interrupted(self._record) or bool(self._record.recorded_status)
         step_runs = {step.id: self.name for step in data.steps}
         step_runs.update(data.original_runs)
         index = RecordIndex(
@@ -168,22 +172,18 @@ class RunList(Sequence[Run]):
         self._session = session
         self._source = session.reader.iter_runs(pipeline_name)
         self._runs: list[Run] = []
-        self._page: list[records.RunRecord] = []
-        self._states: _StepStates | None = None
         self._done = False
 
     def _fetch(self, count: int | None) -> None:
         """Fetch runs until `count` are known (None: all)."""
         while not self._done and (count is None or len(self._runs) < count):
-            record = next(self._source, None)
-            if record is None:
+            # A whole page at once (one MLMD call made it): the page's step
+            # states are then fetched together, in one query, on first need.
+            page = list(itertools.islice(self._source, PAGE_SIZE))
+            if len(page) < PAGE_SIZE:
                 self._done = True
-                return
-            if self._states is None or len(self._page) >= PAGE_SIZE:
-                self._page = []
-                self._states = _StepStates(self._session, self._page)
-            self._page.append(record)
-            self._runs.append(Run(self._session, record, states=self._states))
+            states = _StepStates(self._session, page)
+            self._runs.extend(Run(self._session, record, states=states) for record in page)
 
     def __getitem__(self, key):
         if isinstance(key, slice):

@@ -4,7 +4,8 @@ A step's status follows its MLMD state. A run's status is the one its
 writer recorded when it ended ("cached" when every step was served from the
 cache). A run that never ended is "running" while its owner process lives
 (or when this host cannot tell) and "interrupted" once the owner is known
-to be gone; its steps still marked RUNNING then read "interrupted" too.
+to be gone; its steps still marked RUNNING then read "interrupted" too, as
+do steps left RUNNING in a run that recorded its end (stopped by Ctrl-C).
 A run written by another tool (Kubeflow Pipelines, TFX) records neither an
 end status nor an owner: its status follows from its steps' states.
 States this library does not know read "unknown", never "failed".

@@ -14,7 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from zen_mlmd.errors import ConfigError, UnknownNameError, ZenMLMDError
+from zen_mlmd.errors import ConfigError, ZenMLMDError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from zen_mlmd.artifacts import ArtifactStore
@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from zen_mlmd.stack.port_forward import PortForward
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # use with fullmatch
-ORCHESTRATOR_FLAVORS = ("local",)
 
 #: Field names that, across flavors, say where a store is (never a secret).
 _LOCATION_FIELDS = ("path", "socket", "host", "hostaddr")
@@ -74,8 +73,12 @@ def validated_store_options(flavor: str, options: Mapping[str, Any]) -> dict[str
 
     flavor_obj = get_flavor(flavor)
     options = {k: v for k, v in options.items() if v is not None}
-    config = flavor_obj.parse_config(options)
-    secrets = config.SECRET_FIELDS
+    return _stored_form(options, flavor_obj.parse_config(options))
+
+
+def _stored_form(options: Mapping[str, Any], config: Any) -> dict[str, Any]:
+    """Each option in its validated form when that is a plain scalar, else as given."""
+    secrets = getattr(config, "SECRET_FIELDS", ())
     stored = {}
     for key, raw in options.items():
         value = getattr(config, key, raw)
@@ -283,17 +286,36 @@ class ArtifactStoreComponent:
 
 @dataclass(frozen=True)
 class OrchestratorComponent:
-    """A registered orchestrator; only the `local` flavor exists for now."""
+    """A registered orchestrator.
+
+    Attributes:
+        name: the registered name.
+        flavor: the orchestrator flavor (`local`, or a plugin's such as `kubeflow`).
+        options: the options as stored (validated by the flavor when registered);
+            the flavor's defaults apply to the others.
+    """
 
     name: str
     flavor: str = "local"
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "flavor": self.flavor}
+        """Name, flavor and stored options as plain data (imports no flavor)."""
+        return {"name": self.name, "flavor": self.flavor, "options": dict(self.options)}
 
 
-def validate_orchestrator_flavor(flavor: str) -> str:
-    """Raises UnknownNameError for an orchestrator flavor that does not exist."""
-    if flavor not in ORCHESTRATOR_FLAVORS:
-        raise UnknownNameError("orchestrator flavor", flavor, ORCHESTRATOR_FLAVORS)
-    return flavor
+def validated_orchestrator_options(flavor: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options validated by orchestrator `flavor`, in the form they are stored.
+
+    As for metadata stores, a given option is stored in its validated form
+    when that is a plain scalar (`local: "true"` from the command line is
+    stored as true), else as given.
+
+    Raises:
+        UnknownNameError: no such orchestrator flavor.
+        ConfigError: an option is invalid.
+    """
+    from zen_mlmd.pipelines.orchestrators import get_orchestrator_flavor
+
+    options = {k: v for k, v in options.items() if v is not None}
+    return _stored_form(options, get_orchestrator_flavor(flavor).parse_config(options))

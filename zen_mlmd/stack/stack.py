@@ -1,7 +1,7 @@
 """Stacks and the registry of components, persisted in the config directory.
 
-A stack names one metadata store, one artifact store and one orchestrator;
-one stack is active. `StackRegistry` registers, lists, updates and deletes
+A stack names one metadata store, one artifact store and one orchestrator
+(of any installed orchestrator flavor, with its options); one stack is active. `StackRegistry` registers, lists, updates and deletes
 components and stacks. On first use it creates the `default` stack: a SQLite
 store and a local artifact store under `<config dir>/local_stores/default`,
 and the local orchestrator.
@@ -20,9 +20,9 @@ from zen_mlmd.stack.components import (
     MetadataStoreComponent,
     OrchestratorComponent,
     normalize_artifact_path,
-    validated_store_options,
     validate_name,
-    validate_orchestrator_flavor,
+    validated_orchestrator_options,
+    validated_store_options,
 )
 from zen_mlmd.stack.config import ConfigFile, ensure_private_dir
 
@@ -121,12 +121,7 @@ class StackRegistry:
         """
         with self._edit() as data:
             entry = self._entry(data, "metadata store", name)
-            merged = dict(entry.get("options") or {})
-            for key in unset:
-                if key not in merged:
-                    raise UnknownNameError("option", key, merged)
-                del merged[key]
-            merged.update(options or {})
+            merged = _merged_options(entry.get("options"), options, unset)
             stored = validated_store_options(entry["flavor"], merged)
             entry["options"] = stored
         return MetadataStoreComponent(name, entry["flavor"], stored)
@@ -169,15 +164,42 @@ class StackRegistry:
         self._delete("artifact store", name)
 
     # -- orchestrators -------------------------------------------------------------
-    def register_orchestrator(self, name: str, flavor: str = "local") -> OrchestratorComponent:
+    def register_orchestrator(
+        self, name: str, flavor: str = "local", options: Mapping[str, Any] | None = None
+    ) -> OrchestratorComponent:
+        """Validate `options` through the orchestrator flavor, then register it.
+
+        Raises:
+            ConfigError: a bad name or option; nothing is written.
+            UnknownNameError: the flavor is not installed (the message lists those that are).
+            AlreadyExistsError: an orchestrator with this name exists.
+        """
         validate_name("orchestrator", name)
-        validate_orchestrator_flavor(flavor)
+        stored = validated_orchestrator_options(flavor, options or {})
         with self._edit() as data:
             self._require_free(data, "orchestrator", name)
-            data["orchestrators"][name] = {"flavor": flavor}
-        return OrchestratorComponent(name, flavor)
+            data["orchestrators"][name] = {"flavor": flavor, "options": stored}
+        return OrchestratorComponent(name, flavor, stored)
+
+    def update_orchestrator(
+        self, name: str, options: Mapping[str, Any] | None = None, unset: Iterable[str] = ()
+    ) -> OrchestratorComponent:
+        """Change some options of an orchestrator (others are kept), or `unset` them.
+
+        Raises:
+            UnknownNameError: no such orchestrator, or an unset option that is not set.
+            ConfigError: the resulting options are invalid; nothing is written.
+        """
+        with self._edit() as data:
+            entry = self._entry(data, "orchestrator", name)
+            flavor = entry.get("flavor", "local")
+            merged = _merged_options(entry.get("options"), options, unset)
+            stored = validated_orchestrator_options(flavor, merged)
+            entry["options"] = stored
+        return OrchestratorComponent(name, flavor, stored)
 
     def get_orchestrator(self, name: str) -> OrchestratorComponent:
+        """Raises UnknownNameError (with close matches) for an unknown name."""
         return _orchestrator(name, self._entry(self._load(), "orchestrator", name))
 
     def list_orchestrators(self) -> list[OrchestratorComponent]:
@@ -185,6 +207,11 @@ class StackRegistry:
         return [_orchestrator(n, e) for n, e in sorted(data["orchestrators"].items())]
 
     def delete_orchestrator(self, name: str) -> None:
+        """Unregister an orchestrator.
+
+        Raises:
+            InUseError: naming the stacks that use it.
+        """
         self._delete("orchestrator", name)
 
     # -- stacks ----------------------------------------------------------------------
@@ -396,4 +423,21 @@ def _artifact_store(name: str, entry: Mapping[str, Any]) -> ArtifactStoreCompone
 
 
 def _orchestrator(name: str, entry: Mapping[str, Any]) -> OrchestratorComponent:
-    return OrchestratorComponent(name, entry.get("flavor", "local"))
+    # config files written before orchestrators had options have no `options` key
+    return OrchestratorComponent(name, entry.get("flavor", "local"), dict(entry.get("options") or {}))
+
+
+def _merged_options(current: Mapping[str, Any] | None, changes: Mapping[str, Any] | None,
+                    unset: Iterable[str]) -> dict[str, Any]:
+    """`current` without the `unset` keys, updated with `changes`.
+
+    Raises:
+        UnknownNameError: an unset key is not set.
+    """
+    merged = dict(current or {})
+    for key in unset:
+        if key not in merged:
+            raise UnknownNameError("option", key, merged)
+        del merged[key]
+    merged.update(changes or {})
+    return merged
