@@ -106,20 +106,23 @@ class StoreReader:
     def iter_runs(self, pipeline_name: str | None = None) -> Iterator[records.RunRecord]:
         """Runs newest first, fetched lazily a page (100) at a time, each run once."""
         present = self._conventions_present()
-        queried: set[str] = set()
-        for c in present:
-            query = c.runs_filter(pipeline_name)
-            if query in queried:  # conventions sharing a run context type share its listing
-                continue
-            queried.add(query)
-            sharing = [o for o in present if o.run_context_type == c.run_context_type]
+        by_query: dict[str, list[Convention]] = {}
+        for c in present:  # conventions with the same filter share one listing
+            by_query.setdefault(c.runs_filter(pipeline_name), []).append(c)
+        for query, listed in by_query.items():
             contexts = self._paged_contexts(query)
             while True:
                 page = list(itertools.islice(contexts, PAGE_SIZE))
                 if not page:
                     break
-                runs = [owner.decode_run(context, pipeline_name or "") for context in page
-                        if (owner := self._claimer(context, sharing)) is not None]
+                runs = []
+                for context in page:
+                    # every convention sharing the context type is asked, but a
+                    # run is yielded only by the listing of the one that wrote it
+                    sharing = [o for o in present if o.run_context_type == context.type]
+                    owner = self._claimer(context, sharing)
+                    if owner is not None and owner in listed:
+                        runs.append(owner.decode_run(context, pipeline_name or ""))
                 yield from self._with_pipeline_names(runs)
 
     def get_run(self, name: str) -> records.RunRecord | None:

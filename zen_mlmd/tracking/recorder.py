@@ -31,6 +31,11 @@ from zen_mlmd.mlmd.writer import RunHandle, RunWriter, StepHandle
 from zen_mlmd.tracking.owner import current_owner
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+# Step, input and output names are joined into MLMD names with dots
+# (`<run>.<step>`, `<run>.<step>.<output>.<index>`): without dots of their
+# own, and starting with a letter, those names cannot collide.
+_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
+_PART_KINDS = ("step", "input", "output")
 
 RUN_COMPLETED = "completed"
 RUN_FAILED = "failed"
@@ -38,6 +43,14 @@ RUN_FAILED = "failed"
 
 def validate_name(kind: str, name: str) -> str:
     """Pipeline, run, step and output names: path- and filter-safe."""
+    if kind in _PART_KINDS:
+        if not isinstance(name, str) or not _PART.match(name):
+            raise ConfigError(
+                f"{kind}_name", name,
+                "must start with a letter or '_' and use only letters, digits, '_', '-' (max 100)",
+                f"rename the {kind}",
+            )
+        return name
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(
             f"{kind}_name", name,
