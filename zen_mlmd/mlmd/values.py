@@ -47,7 +47,7 @@ def to_value(value: Any, name: str = "value") -> metadata_store_pb2.Value:
         out.bool_value = value
     elif isinstance(value, int) and _INT32[0] <= value <= _INT32[1]:
         out.int_value = value
-    elif isinstance(value, float) and _sql_exact(value):
+    elif isinstance(value, float) and sql_exact(value):
         out.double_value = value
     elif isinstance(value, str) and "\x00" not in value:
         out.string_value = value
@@ -95,7 +95,7 @@ def _tagged_struct(value: Any, name: str) -> struct_pb2.Struct:
     return struct
 
 
-def _sql_exact(value: float) -> bool:
+def sql_exact(value: float) -> bool:
     """Whether MLMD's SQL text carries `value` exactly.
 
     MLMD writes six decimals, and SQLite reads the column back with 15

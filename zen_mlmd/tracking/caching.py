@@ -61,6 +61,19 @@ def compute_cache_key(
     return CacheKey(digest, parts)
 
 
+def output_identity(producer_cache_key: str, output_name: str, content_hash: str | None = None) -> str:
+    """How a consumer's cache key names one input (see the module docstring).
+
+    Args:
+        content_hash: given for an output of a step declared
+            ``enable_cache=False`` (taken to be non-deterministic): the
+            identity is then its content, so new contents invalidate consumers.
+    """
+    if content_hash:
+        return f"content:{content_hash}"
+    return f"{producer_cache_key}:{output_name}"
+
+
 def explain_miss(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> list[str]:
     """Which parts of a cache key changed since `previous`, in plain words."""
     if not previous:

@@ -8,7 +8,7 @@ from zen_mlmd.artifacts import ArtifactStore
 from zen_mlmd.mlmd.convention import get_convention
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.tracking.recorder import Recorder
-from zen_mlmd_kfp.recording import find_cached_outputs
+from zen_mlmd.mlmd.cache_query import find_cached_outputs
 
 KFP_EXECUTION_PROPERTIES = {
     "display_name", "task_name", "parent_dag_id", "cache_fingerprint", "inputs",

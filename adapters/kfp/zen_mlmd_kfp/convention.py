@@ -26,6 +26,7 @@ properties and must keep being able to.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Mapping, Sequence
 
 from google.protobuf import struct_pb2
@@ -62,17 +63,20 @@ _SUCCEEDED_RUN_STATUSES = frozenset({"completed", "cached"})
 def set_plain_properties(target, values: Mapping[str, Any]) -> None:
     """Write values the way KFP does: plain int/double/string/struct, skipping None.
 
-    KFP's UI and launcher read `double_value` metrics and `int_value` ids;
-    zen_mlmd's exact (tagged) encoding is kept for its own properties only.
+    KFP's UI and launcher read `double_value` metrics and `int_value` ids.
+    Ints beyond 32 bits (MLMD's int column on MySQL and PostgreSQL) and
+    NaN/infinity (not valid SQL) get zen_mlmd's exact encoding instead.
     """
     for key, value in values.items():
         if value is None:
             continue
         if isinstance(value, bool):
             target[key].bool_value = value
-        elif isinstance(value, int) and -(2**63) <= value < 2**63:
-            target[key].int_value = value
-        elif isinstance(value, float):
+        elif isinstance(value, int) and -(2**31) <= value < 2**31:
+            target[key].int_value = value  # MLMD's int column is 32-bit on MySQL/PostgreSQL
+        elif isinstance(value, float) and math.isfinite(value):
+            # as KFP writes metrics: MLMD keeps six decimals of a double in SQL,
+            # for KFP's own runs too; the exact value is in the artifact itself
             target[key].double_value = value
         elif isinstance(value, str):
             target[key].string_value = value

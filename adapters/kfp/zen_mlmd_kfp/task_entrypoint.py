@@ -31,7 +31,8 @@ from typing import Any, Mapping
 
 from zen_mlmd.errors import ConfigError, MaterializerError
 from zen_mlmd.mlmd import records
-from zen_mlmd.tracking.caching import compute_cache_key
+from zen_mlmd.mlmd.cache_query import find_cached_outputs
+from zen_mlmd.tracking.caching import compute_cache_key, output_identity
 from zen_mlmd.tracking.fingerprint import code_fingerprint
 
 from zen_mlmd_kfp.convention import BOOKKEEPING
@@ -51,6 +52,8 @@ class UpstreamArtifact:
     data_type: str
     producer_cache_key: str
     output_name: str
+    #: how consumers' cache keys name this output (`caching.output_identity`)
+    identity: str
 
 
 def run_task(task_json: str, run_name: str, kfp_job: str,
@@ -89,8 +92,7 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
 
     upstream = _upstream(spec, inputs)
     fingerprint = code_fingerprint(step.func)
-    identities = {name: [f"{a.producer_cache_key}:{a.output_name}" for a in arts]
-                  for name, arts in upstream.items()}
+    identities = {name: [a.identity for a in arts] for name, arts in upstream.items()}
     declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
     key = compute_cache_key(fingerprint, spec.parameters, identities, declared, artifact_store.root)
     start = run.step_start(
@@ -102,7 +104,7 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     )
     names = set(spec.step_names)
 
-    cached = recording.find_cached_outputs(store, key.value) if spec.enable_cache else None
+    cached = find_cached_outputs(store, key.value) if spec.enable_cache else None
     wanted = {o.name for o in step.outputs}
     if cached is not None and set(cached.outputs) == wanted and all(
             artifact_store.exists(a.uri) for arts in cached.outputs.values() for a in arts):
@@ -111,7 +113,8 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
         for name, arts in cached.outputs.items():
             a = arts[0]
             _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
-                a.id, a.uri, a.materializer, a.data_type, key.value, name), None)
+                a.id, a.uri, a.materializer, a.data_type, key.value, name,
+                output_identity(key.value, name)), None)
         _say(f"step {spec.step_name}: cached (outputs of execution {cached.execution_id})")
         recording.finish_if_last(run, convention, names)
         return
@@ -131,9 +134,12 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
         step_recorder.fail(exc)
         run.finish("failed")
         raise
+    by_content = step.enable_cache is False  # not deterministic: name outputs by content
     for name, (written, value) in saved.items():
+        identity = output_identity(key.value, name, written.content_hash if by_content else None)
         _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
-            ids[name][0], written.uri, written.materializer, written.data_type, key.value, name), value)
+            ids[name][0], written.uri, written.materializer, written.data_type, key.value, name,
+            identity), value)
     _say(f"step {spec.step_name}: completed")
     recording.finish_if_last(run, convention, names)
 
@@ -179,7 +185,8 @@ def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[Upstr
             )
         found.setdefault(name, []).append((index, UpstreamArtifact(
             int(described["artifact_id"]), described["uri"], described["materializer"],
-            described["data_type"], described["cache_key"], described["output"])))
+            described["data_type"], described["cache_key"], described["output"],
+            described.get("identity") or output_identity(described["cache_key"], described["output"]))))
     return {name: [a for _, a in sorted(items, key=lambda item: item[0])] for name, items in found.items()}
 
 
@@ -206,7 +213,7 @@ def _describe_output(kfp_output, artifact: UpstreamArtifact, value: Any) -> None
     description = {
         "artifact_id": artifact.artifact_id, "uri": artifact.uri, "materializer": artifact.materializer,
         "data_type": artifact.data_type, "cache_key": artifact.producer_cache_key,
-        "output": artifact.output_name,
+        "output": artifact.output_name, "identity": artifact.identity,
     }
     kfp_output.metadata[METADATA_KEY] = description
     if isinstance(value, Mapping) and hasattr(kfp_output, "log_metric"):
