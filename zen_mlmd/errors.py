@@ -91,10 +91,26 @@ class StepFailedError(ZenMLMDError):
         self.step_name = step_name
         self.run_name = run_name
         self.cause = cause
+        where = _innermost_user_frame(cause)
         super().__init__(
             f"step {step_name!r} of run {run_name!r} failed: "
-            f"{type(cause).__name__}: {cause}"
+            f"{type(cause).__name__}: {cause}" + (f" (at {where})" if where else "")
+            + f". The traceback is recorded: `zen-mlmd run describe {run_name}`"
         )
+
+
+def _innermost_user_frame(error: BaseException) -> str:
+    """`file:line in function` of the innermost frame outside zen_mlmd, if any."""
+    import os
+    import traceback
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if not os.path.abspath(f.filename).startswith(package + os.sep)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"
 
 
 class MaterializerError(ZenMLMDError):

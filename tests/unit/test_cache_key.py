@@ -30,8 +30,15 @@ def key(**changes):
 def test_the_key_is_the_sha256_of_the_canonical_parts():
     k = key()
     assert k.value == hashlib.sha256(canonical_json(dict(k.parts)).encode()).hexdigest()
-    assert set(k.parts) == set(KEY_PARTS)
+    assert set(k.parts) == {"version", *KEY_PARTS}
     assert len(k.value) == 64
+
+
+def test_a_key_from_an_older_key_version_is_explained_as_such():
+    current = key().parts
+    older = {**current, "version": 0, "code": "sha256:other"}
+    [reason] = explain_miss(current, older)
+    assert "cache keys differently" in reason and "0 -> 1" in reason
 
 
 def test_equal_parts_give_equal_keys_whatever_the_order():

@@ -85,6 +85,32 @@ class ArtifactStore:
                     self._fs = fsspec.filesystem(protocol, **self._storage_options)
         return self._fs
 
+    def check_writable(self) -> None:
+        """Write and delete a probe file under the root.
+
+        Run before a pipeline's first step, so that a missing backend
+        (``s3fs``), an unknown protocol or a root that is a file is reported
+        as the artifact store's problem, before any step's work is lost.
+
+        Raises:
+            ConfigError: naming the root, the cause and the fix.
+        """
+        import uuid
+
+        probe = f"{self._root}/.zen_mlmd-probe-{uuid.uuid4().hex}"
+        try:
+            with self.open(probe, "wb") as handle:
+                handle.write(b"ok")
+            self.delete(probe)
+        except ImportError as exc:
+            raise ConfigError("artifact_store.root", self._root, f"cannot use it: {exc}",
+                              "install the fsspec backend the protocol needs (e.g. s3fs, gcsfs)") from None
+        except Exception as exc:  # unknown protocol, a file in the way, permissions
+            raise ConfigError("artifact_store.root", self._root,
+                              f"cannot write there: {type(exc).__name__}: {exc}",
+                              "use a directory (or URL) you can write to: "
+                              "`zen-mlmd artifact-store register NAME --path DIR_OR_URL`") from None
+
     def uri_for(self, pipeline: str, run: str, step: str, output: str) -> str:
         """The URI of one step output: ``<root>/<pipeline>/<run>/<step>/<output>``.
 

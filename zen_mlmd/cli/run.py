@@ -62,7 +62,12 @@ def step_dict(step) -> dict[str, Any]:
         "cached_from": ({"run": original.run_name, "step": original.name, "execution_id": original.id}
                         if original is not None else None),
         "error": str(step.error) if step.error is not None else None,
+        "traceback": step.error.traceback if step.error is not None else None,
     }
+
+
+#: Lines of a failed step's traceback `run describe` shows (`--json` has all of it).
+TRACEBACK_LINES = 12
 
 
 def run_dict(run, with_steps: bool = False) -> dict[str, Any]:
@@ -140,6 +145,10 @@ def _print_step(step) -> None:
     click.echo(line)
     if step.error is not None:
         click.echo(f"    error: {step.error}")
+        if step.error.traceback:
+            click.echo("    traceback (innermost last):")
+            for line in step.error.traceback.rstrip().splitlines()[-TRACEBACK_LINES:]:
+                click.echo(f"      {line}")
     if step.parameters:
         click.echo("    parameters: " + ", ".join(f"{k}={v!r}" for k, v in step.parameters.items()))
     for label, artifacts in (("inputs", step.inputs), ("outputs", step.outputs)):

@@ -179,11 +179,14 @@ class RunWriter:
             grouped.setdefault(name, []).append(artifact_id)
         return {name: tuple(ids) for name, ids in grouped.items()}
 
-    def fail_step(self, handle: StepHandle, error_type: str, error_message: str) -> None:
+    def fail_step(self, handle: StepHandle, error_type: str, error_message: str,
+                  error_traceback: str = "") -> None:
         """ONE put_execution: FAILED with the error; no outputs are published."""
         execution = self.convention.ended_execution(
             handle.execution, records.FAILED,
             error_type=error_type, error_message=error_message[:4000],
+            # the innermost frames are the informative ones
+            error_traceback=error_traceback[-8000:] or None,
         )
         self._put(handle.run, handle.step.name, execution, [])
         handle.execution = execution

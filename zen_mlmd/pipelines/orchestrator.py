@@ -17,7 +17,7 @@ from typing import Any
 from zen_mlmd.errors import MaterializerError, StepFailedError
 from zen_mlmd.mlmd.convention import get_convention
 from zen_mlmd.pipelines.pipeline import Invocation, PipelineGraph
-from zen_mlmd.tracking.caching import compute_cache_key
+from zen_mlmd.tracking.caching import compute_cache_key, output_identity
 from zen_mlmd.tracking.fingerprint import code_fingerprint
 from zen_mlmd.tracking.recorder import Recorder, RunRecorder
 
@@ -93,6 +93,7 @@ class LocalOrchestrator:
         convention = get_convention(self.convention)
         store = self.stack.metadata_store.open()
         artifact_store = self.stack.artifact_store.open()
+        artifact_store.check_writable()  # before any step runs or anything is recorded
         recorder = Recorder(store, artifact_store, convention=convention)
         config = graph.config()
         config["stack"] = self.stack.describe()
@@ -121,7 +122,7 @@ class LocalOrchestrator:
         self._say(f"Run {run.name!r} {summary.status}: {total} steps, {hits} from cache, "
                   f"{len(summary.cache_misses)} executed")
         if failure is not None:
-            raise failure
+            raise failure from failure.cause  # the user's own traceback stays visible
         from zen_mlmd.post_execution.api import get_run
         from zen_mlmd.post_execution.session import ReadSession
 
@@ -149,16 +150,22 @@ class LocalOrchestrator:
         started = time.perf_counter()
         self._say(f"  step {inv.name}: running")
         recorder = run.begin_step(start)
+        publishing = False
         try:
             values = self._call(inv, state, artifact_store)
             for spec, value in zip(step.outputs, values):
                 recorder.save_output(spec.name, value, kind=spec.kind, materializer=spec.materializer)
+            publishing = True
             output_ids = recorder.publish()
-        except Exception as exc:
-            recorder.fail(exc)
+        except BaseException as exc:  # Ctrl-C too: the step must not stay RUNNING
+            # A publish that failed may still have committed (a lost connection):
+            # its outputs are kept rather than deleted under LIVE records.
+            recorder.fail(exc, remove_outputs=not publishing)
             state.not_done.add(inv.name)
             self._say(f"  step {inv.name}: FAILED after {time.perf_counter() - started:.2f}s: "
                       f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: the run ends as failed
             return "failed", exc
         state.remember(inv, recorder.saved_outputs, output_ids, by_content=step.enable_cache is False)
         self._say(f"  step {inv.name}: completed in {time.perf_counter() - started:.2f}s")
@@ -252,10 +259,8 @@ class _RunState:
 
     def identity(self, invocation: str, output: str) -> str:
         """The content identity of an output, as a consumer's cache key uses it."""
-        by_content = self.content_ids.get(invocation, {}).get(output)
-        if by_content:
-            return f"content:{by_content}"
-        return f"{self.keys[invocation]}:{output}"
+        return output_identity(self.keys[invocation], output,
+                               self.content_ids.get(invocation, {}).get(output))
 
 
 def _materializer_name(materializer) -> str:

@@ -83,14 +83,9 @@ class Step:
     @property
     def type_name(self) -> str:
         """The step's MLMD execution type: its function's import path."""
-        module = self.func.__module__
-        if module == "__main__":
-            import os
-            import sys
+        from zen_mlmd.tracking.fingerprint import qualified_name
 
-            main_file = getattr(sys.modules["__main__"], "__file__", None) or "__main__"
-            module = os.path.splitext(os.path.basename(main_file))[0]
-        return f"{module}.{self.func.__qualname__}".replace("<locals>.", "")
+        return qualified_name(self.func)
 
     def bind(self, args: tuple, kwargs: dict) -> tuple[dict[str, Any], dict[str, Any]]:
         """Split a call's arguments into (inputs, parameters), defaults applied."""

@@ -61,10 +61,11 @@ class RecordIndex:
 
 @dataclass(frozen=True)
 class StepError:
-    """Why a step failed: the exception type name and its message."""
+    """Why a step failed: the exception type name, its message and traceback."""
 
     type: str
     message: str
+    traceback: str = ""
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.type else self.message
@@ -185,7 +186,8 @@ class Step:
         status = _status.step_status(record.state, record.id in index.interrupted)
         error = None
         if record.error_type or record.error_message:
-            error = StepError(record.error_type, record.error_message)
+            error = StepError(record.error_type, record.error_message,
+                              str(record.properties.get("error_traceback", "") or ""))
         return cls(
             id=record.id, name=record.name, type_name=record.type_name, status=status,
             run_name=index.step_runs.get(record.id) or str(record.properties.get("run_name", "")),

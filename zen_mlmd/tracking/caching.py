@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 KEY_PARTS = ("code", "parameters", "inputs", "outputs", "artifact_store")
+#: Bumped whenever how keys or code fingerprints are computed changes, so that
+#: a miss caused by an upgrade of zen_mlmd is explained as such.
+KEY_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ def compute_cache_key(
         outputs: output name -> declared materializer name ("auto" if chosen by type).
     """
     parts = {
+        "version": KEY_VERSION,
         "code": code,
         "parameters": canonical_json(parameters),
         "inputs": {name: list(ids) for name, ids in sorted(inputs.items())},
@@ -78,6 +82,10 @@ def explain_miss(current: Mapping[str, Any], previous: Mapping[str, Any] | None)
     """Which parts of a cache key changed since `previous`, in plain words."""
     if not previous:
         return ["no earlier execution of this step was recorded"]
+    if previous.get("version") != current.get("version"):
+        return [f"zen_mlmd computes cache keys differently since that execution (key version "
+                f"{previous.get('version', 0)} -> {current.get('version')}); the step itself "
+                "may be unchanged"]
     changed = []
     for part in KEY_PARTS:
         before, now = previous.get(part), current.get(part)

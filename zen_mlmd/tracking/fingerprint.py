@@ -51,11 +51,21 @@ def _user_source(obj) -> str | None:
         return None
 
 
+def qualified_name(obj) -> str:
+    """`module.qualname` of a function or class; a script run as `__main__` is
+    named after its file, so that running it and importing it agree."""
+    module = getattr(obj, "__module__", "") or ""
+    if module == "__main__":
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None) or "__main__"
+        module = os.path.splitext(os.path.basename(main_file))[0]
+    return f"{module}.{getattr(obj, '__qualname__', '')}".replace("<locals>.", "")
+
+
 def code_fingerprint(func) -> str:
     """sha256 over the step's identity, its code and the user code it references."""
     func = getattr(func, "__wrapped__", func)
     digest = hashlib.sha256()
-    digest.update(f"step {func.__module__}.{func.__qualname__}\n".encode())
+    digest.update(f"step {qualified_name(func)}\n".encode())
     source = _user_source(func)
     if source is None:  # installed or source-less: the code object stands in
         digest.update(_code_digest(func).encode())
@@ -69,7 +79,7 @@ def code_fingerprint(func) -> str:
         source = _user_source(obj)
         if source is None:
             continue
-        digest.update(f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}\n".encode())
+        digest.update(f"{qualified_name(obj)}\n".encode())
         digest.update(source.encode())
         referenced, constants = _referenced(obj)
         for name, value in sorted(constants.items()):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import traceback
 from typing import Any, Mapping, Sequence
 
 from zen_mlmd.errors import ConfigError
@@ -273,22 +274,31 @@ class StepRecorder:
         self.output_ids = self._run._writer.publish_step(self._handle, grouped)
         return self.output_ids
 
-    def fail(self, error: BaseException | str, error_type: str | None = None) -> None:
-        """Record the step FAILED with the error; remove its saved outputs (one write)."""
+    def fail(self, error: BaseException | str, error_type: str | None = None,
+             remove_outputs: bool = True) -> None:
+        """Record the step FAILED with the error and its traceback (one write).
+
+        Args:
+            remove_outputs: delete the outputs saved so far from the artifact
+                store (nothing half-written stays behind). Keep them when the
+                failure came from publishing: the publish may have committed.
+        """
         store = self._run._recorder.artifact_store
-        for outputs in self._saved.values():
+        for outputs in self._saved.values() if remove_outputs else ():
             for output in outputs:
                 try:
                     store.delete(output.uri)
                 except Exception:  # a missing file must not hide the step's own error
                     pass
         self._saved.clear()
+        trace = ""
         if isinstance(error, BaseException):
             error_type = error_type or type(error).__name__
             message = str(error)
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         else:
             message = error
-        self._run._writer.fail_step(self._handle, error_type or "Error", message)
+        self._run._writer.fail_step(self._handle, error_type or "Error", message, trace)
         self._run.failed_steps.append(self.name)
 
     def _require_artifact_store(self):
