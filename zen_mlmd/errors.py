@@ -31,7 +31,7 @@ class ConfigError(ZenMLMDError, ValueError):
         self.fix = fix
         message = f"{field}={value!r}: {problem}"
         if fix:
-            message += f". Fix: {fix}"
+            message += (" " if message.endswith("?") else ". ") + f"Fix: {fix}"
         super().__init__(message)
 
 
@@ -39,21 +39,27 @@ class UnknownNameError(ZenMLMDError, KeyError):
     """A name (flavor, component, stack, pipeline, run, ...) does not exist.
 
     The message lists close matches, or the valid options when there are few.
+    `known=None` means the valid names are not listed (too many, e.g. ids).
     """
 
-    def __init__(self, kind: str, name: str, known: Iterable[str] = ()):
+    def __init__(self, kind: str, name: str, known: Iterable[str] | None = (), fix: str = ""):
         self.kind = kind
         self.name = name
-        known = sorted(set(known))
-        self.known = known
+        known = None if known is None else sorted(set(map(str, known)))
+        self.known = known or []
         message = f"unknown {kind} {name!r}"
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        if close:
-            message += f"; did you mean {', '.join(repr(c) for c in close)}?"
-        elif known and len(known) <= 12:
-            message += f"; valid options are: {', '.join(known)}"
-        elif not known:
+        if known:
+            # long generated names (`training-2026_11_30-...`) are found by prefix
+            close = [k for k in known if k.startswith(str(name))][:3] or \
+                difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+            if close:
+                message += f"; did you mean {', '.join(repr(c) for c in close)}?"
+            elif len(known) <= 12:
+                message += f"; valid options are: {', '.join(known)}"
+        elif known is not None:
             message += f"; there is no {kind} yet"
+        if fix:
+            message += (" " if message.endswith("?") else ". ") + f"Fix: {fix}"
         super().__init__(message)
 
     def __str__(self) -> str:  # KeyError would repr() the message

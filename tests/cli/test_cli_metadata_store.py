@@ -48,10 +48,16 @@ def run(config_home):
 
 
 def test_default_store_checks_ok_with_schema_version_10(run, config_home):
+    database = config_home / "local_stores" / "default" / "metadata.db"
     result = run("metadata-store", "check")
     assert "Metadata store 'default' is OK." in result.stdout
-    assert "schema version: 10" in result.stdout
-    assert (config_home / "local_stores" / "default" / "metadata.db").is_file()
+    assert "none yet (created as version 10 on first use)" in result.stdout
+    assert not database.exists()  # a check creates nothing (a mistyped path stays visible)
+    from zen_mlmd.stack import get_active_stack
+
+    with get_active_stack().metadata_store.open():  # first use creates it
+        pass
+    assert "schema version: 10" in run("metadata-store", "check").stdout
     as_json = json.loads(run("metadata-store", "check", "default", "--json").stdout)
     assert as_json["ok"] is True and as_json["schema_version"] == 10
 

@@ -234,6 +234,7 @@ def delete(name: str) -> None:
 @metadata_store.command("check")
 @click.argument("name", required=False)
 @click.option("--timeout", default=5.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(min=0, min_open=True),
               help="How long to wait for the store to answer.")
 @output.json_option
 def check(name: str | None, timeout: float, as_json: bool) -> None:
@@ -249,9 +250,22 @@ def check(name: str | None, timeout: float, as_json: bool) -> None:
     if not report.ok:
         fix = f" Fix: {report.fix}" if report.fix else ""
         output.fail(f"metadata store {component.name!r} ({report.target}): {report.problem}.{fix}")
-    with component.open() as store:  # closing stops a port-forward at once
-        store.get_context_types()  # one round trip: a gRPC client connects lazily
-        schema_version = store.schema_version()
+    from zen_mlmd.mlmd.store import library_schema_version
+
+    found = report.details.get("schema_version")
+    if found == "new":
+        # opening would create the database (or file): a mistyped path or
+        # name must not be created by a check
+        schema_version = f"none yet (created as version {library_schema_version()} on first use)"
+    else:
+        with component.open() as store:  # closing stops a port-forward at once
+            store.get_context_types()  # one round trip: a gRPC client connects lazily
+        if isinstance(found, int):
+            schema_version = found
+        elif component.flavor.is_database:
+            schema_version = library_schema_version()  # it opened without a migration
+        else:
+            schema_version = "decided by the server"
     result = {"name": component.name, "flavor": component.flavor_name, "ok": True,
               "target": report.target, "schema_version": schema_version,
               "details": {k: v for k, v in dict(report.details).items() if k != "schema_version"}}
@@ -284,11 +298,15 @@ def upgrade(name: str, yes: bool) -> None:
         output.fail(f"metadata store {name!r} ({report.target}): {report.problem}. Fix: {report.fix}")
     current = report.details.get("schema_version", "unknown")
     target = library_schema_version()
+    if current == target:
+        output.success(f"Metadata store {name!r} is already at schema version {target}.")
+        return
     if not yes:
         click.confirm(f"Migrate the MLMD schema of {name!r} ({report.target}) from version "
                       f"{current} to {target}? Back up the database first.", abort=True)
-    store = component.open(allow_upgrade=True)
-    output.success(f"Metadata store {name!r} is at schema version {store.schema_version()}.")
+    with component.open(allow_upgrade=True):
+        pass
+    output.success(f"Metadata store {name!r} is at schema version {target}.")
 
 
 @metadata_store.group("flavor")

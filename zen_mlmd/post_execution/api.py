@@ -57,7 +57,8 @@ def get_run(name: str, store: "MetadataStore | ReadSession | None" = None) -> Ru
     session = open_session(store)
     run = find_run(session, name)
     if run is None:
-        raise UnknownNameError("run", name, _some_run_names(session, None))
+        raise UnknownNameError("run", name, _some_run_names(session, None),
+                               fix="list runs with `zen-mlmd run list`")
     return run
 
 
@@ -70,7 +71,8 @@ def get_artifact(artifact_id: int, store: "MetadataStore | ReadSession | None" =
     session = open_session(store)
     context = session.reader.artifact_context(int(artifact_id))
     if context is None:
-        raise UnknownNameError("artifact id", str(artifact_id))
+        raise UnknownNameError("artifact id", str(artifact_id), known=None,
+                               fix="find artifact ids with `zen-mlmd run describe RUN`")
     steps, producers, step_runs = {}, {}, {}
     producer = context.producer
     if producer is not None:

@@ -175,7 +175,8 @@ def artifact_lineage(session: "ReadSession", artifact_id: int, direction: str = 
 
     found = query_lineage(session.store, int(artifact_id), direction, max_hops)
     if int(artifact_id) not in found.artifacts:
-        raise UnknownNameError("artifact id", str(artifact_id))
+        raise UnknownNameError("artifact id", str(artifact_id), known=None,
+                               fix="find artifact ids with `zen-mlmd run describe RUN`")
     nodes = [_artifact_node(a.id, a.properties.get("display_name") or a.name, a.type_name,
                             a.state.lower(), a.uri)
              for a in sorted(found.artifacts.values(), key=lambda a: a.id)]

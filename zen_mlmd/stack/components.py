@@ -14,7 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from zen_mlmd.errors import ConfigError, ZenMLMDError
+from zen_mlmd.errors import StoreUnavailableError, ConfigError, ZenMLMDError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from zen_mlmd.artifacts import ArtifactStore
@@ -152,9 +152,15 @@ class MetadataStoreComponent:
         if forward is None:
             if self.flavor.preflight_required(self.config):
                 self._require_preflight()
-            return MetadataStore(
-                self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade
-            )
+            try:
+                return MetadataStore(
+                    self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade
+                )
+            except StoreUnavailableError:
+                # MLMD's own message is often empty ("errno: , error: "): ask a
+                # real client for the cause, and report that instead
+                self._require_preflight()
+                raise
         from zen_mlmd.stack.port_forward import PortForwardError, channel_credentials
 
         try:
