@@ -248,7 +248,7 @@ def test_newer_format_is_refused(registry):
 def _register_many(directory: str, prefix: str) -> None:
     registry = StackRegistry(directory)
     for i in range(10):
-        registry.register_artifact_store(f"{prefix}{i}", f"/tmp/{prefix}{i}")
+        registry.register_artifact_store(f"{prefix}{i}", f"{directory}/artifacts-{prefix}{i}")
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):

@@ -55,12 +55,15 @@ class LazyGroup(click.Group):
         return command
 
     def invoke(self, ctx: click.Context):
+        # `--json` callers parse stdout: they get an error as JSON too (read
+        # now: invoking the subcommand consumes ctx.args)
+        wants_json = "--json" in ctx.args
         with warnings.catch_warnings():  # restores showwarning afterwards
             warnings.showwarning = show_warning
             try:
                 return super().invoke(ctx)
             except ZenMLMDError as error:
-                ctx.exit(render_error(error))
+                ctx.exit(render_error(error, as_json=wants_json))
 
 
 @click.group(

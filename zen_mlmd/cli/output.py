@@ -11,6 +11,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import click
 
+from zen_mlmd.errors import ZenMLMDError
+
 from zen_mlmd.errors import ConfigError, UnknownNameError
 
 ACTIVE_MARK = "*"
@@ -91,18 +93,30 @@ def error_line(text: str) -> None:
     click.secho(f"Error: {text}", fg="red", err=True)
 
 
+class CommandFailed(ZenMLMDError):
+    """A failure a command found itself (see `fail`), with its exit code."""
+
+    def __init__(self, text: str, code: int = 1):
+        super().__init__(text)
+        self.exit_code = code
+
+
 def exit_code_for(error: BaseException) -> int:
     """2 for input the user can correct on the command line, 1 for failures."""
+    if isinstance(error, CommandFailed):
+        return error.exit_code
     return 2 if isinstance(error, _USAGE_ERRORS) else 1
 
 
-def render_error(error: BaseException) -> int:
-    """Print a zen_mlmd error as one line and return the exit code to use."""
+def render_error(error: BaseException, as_json: bool = False) -> int:
+    """Print a zen_mlmd error as one line (and as JSON on stdout for `--json`);
+    return the exit code to use."""
     error_line(str(error))
+    if as_json:
+        print_json({"ok": False, "error": type(error).__name__, "message": str(error)})
     return exit_code_for(error)
 
 
 def fail(text: str, code: int = 1) -> None:
-    """Print `Error: text` and exit with `code` (for failures found by the CLI itself)."""
-    error_line(text)
-    raise click.exceptions.Exit(code)
+    """Fail the command with `Error: text` and exit `code` (JSON too under `--json`)."""
+    raise CommandFailed(text, code)

@@ -53,8 +53,45 @@ def normalize_artifact_path(path: str) -> str:
         )
     path = path.strip()
     if "://" in path:
+        _check_artifact_url(path)
         return path
-    return os.path.abspath(os.path.expanduser(path))
+    local = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(local) and not os.path.isdir(local):
+        raise ConfigError("path", path, "is a file, not a directory",
+                          "give a directory (it is created on first use)")
+    return local
+
+
+def _check_artifact_url(url: str) -> None:
+    """A URL's protocol must be one fsspec knows; credentials do not go in it.
+
+    The root is recorded in every run's config, artifact URIs and cache keys:
+    a password in it would be everywhere.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password or (parts.username and "@" in parts.netloc):
+        raise ConfigError("path", f"{parts.scheme}://***@{parts.hostname or ''}{parts.path}",
+                          "credentials in the URL would be recorded with every run",
+                          "give credentials through the backend's usual environment or config "
+                          "files (e.g. AWS_PROFILE for s3)")
+    import fsspec
+
+    protocol = url.split("://", 1)[0].split("::")[0]
+    if protocol not in fsspec.available_protocols():
+        raise ConfigError("path", url, f"unknown protocol {protocol!r}",
+                          "use a local directory or an fsspec URL (s3://, gs://, abfs://, memory://, ...)")
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError as exc:
+        # it may be registered here and used elsewhere (a pod with the backend);
+        # a run checks that it can write there before its first step
+        import warnings
+
+        warnings.warn(f"the {protocol!r} backend is not installed here ({exc}): runs on this "
+                      f"machine will fail until it is (e.g. `pip install s3fs` for s3://)",
+                      stacklevel=2)
 
 
 def validated_store_options(flavor: str, options: Mapping[str, Any]) -> dict[str, Any]:
