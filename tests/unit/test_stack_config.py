@@ -88,8 +88,11 @@ def test_get_active_stack_is_exported_lazily_and_opens_mlmd(config_home):
     assert stack == get_active_stack()
     store = stack.metadata_store.open()
     assert store.store_name == "default"
-    assert store.schema_version() == 10
     assert store.get_context_types() == []
+    import sqlite3
+
+    with sqlite3.connect(stack.metadata_store.config.path) as db:  # opening created schema 10
+        assert db.execute("SELECT schema_version FROM MLMDEnv").fetchone()[0] == 10
 
 
 def test_importing_zen_mlmd_is_cheap():

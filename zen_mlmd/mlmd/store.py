@@ -38,6 +38,7 @@ MAX_TRIES = len(RETRY_DELAYS) + 1
 _NEWER_SCHEMA = re.compile(r"database version (\d+) is greater than library version (\d+)")
 _OLDER_SCHEMA = re.compile(r"version (\d+) .*older than library version (\d+)", re.S)
 _MYSQL_GONE = ("Lost connection to MySQL server", "MySQL server has gone away")
+_CREATED_CONCURRENTLY = "another process was creating it"
 
 
 class MetadataStore:
@@ -65,10 +66,22 @@ class MetadataStore:
         self._types_by_id: dict[tuple[str, int], Any] = {}
         self._close_callbacks: list[Callable[[], Any]] = []
         self._closed = False
-        try:
-            self.raw = mlmd.MetadataStore(connection_config, enable_upgrade_migration=allow_upgrade)
-        except Exception as exc:  # MLMD raises RuntimeError or a StatusError here
-            raise self._open_error(exc) from None
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                self.raw = mlmd.MetadataStore(connection_config, enable_upgrade_migration=allow_upgrade)
+                break
+            except Exception as exc:  # MLMD raises RuntimeError or a StatusError here
+                error = self._open_error(exc)
+                # another process creating the same new schema: the next try finds it made
+                if delay is None or _CREATED_CONCURRENTLY not in str(error):
+                    raise error from None
+                time.sleep(delay)
+        # MLMD's PostgreSQL schema has no unique index on type names: processes
+        # registering a type at the same time can create it twice. Every
+        # process then uses the id MLMD resolves the name to.
+        self._resolve_type_names = (
+            connection_config.DESCRIPTOR.name == "ConnectionConfig"
+            and connection_config.WhichOneof("config") == "postgresql")
         raw_call = self.raw._call
         self.raw._call = self._wrap_call(raw_call)
 
@@ -170,6 +183,8 @@ class MetadataStore:
             return cached
         put = getattr(self.raw, f"put_{kind}_type")
         type_id = put(type_proto, can_add_fields=True, can_omit_fields=True)
+        if self._resolve_type_names:
+            type_id = getattr(self.raw, f"get_{kind}_type")(type_proto.name).id
         self._type_ids[key] = type_id
         return type_id
 
@@ -198,10 +213,6 @@ class MetadataStore:
         return type_proto.id
 
     # -- schema ------------------------------------------------------------------
-    def schema_version(self) -> int:
-        """The MLMD schema version of the database (via the migration options)."""
-        return library_schema_version()
-
     # -- errors ------------------------------------------------------------------
     def _open_error(self, exc: Exception) -> Exception:
         text = str(exc)
@@ -224,7 +235,7 @@ class MetadataStore:
                 "pg_type_typname_nsp_index",  # PostgreSQL: a table was created meanwhile
         )):
             return StoreUnavailableError(
-                f"{self.store_name}: could not open the store: another process was creating it "
+                f"{self.store_name}: could not open the store: {_CREATED_CONCURRENTLY} "
                 f"at the same moment ({text.strip()}). Fix: open it again; to avoid this, open "
                 f"a new store once (e.g. `zen-mlmd metadata-store check {self.store_name}`) "
                 "before starting concurrent writers"

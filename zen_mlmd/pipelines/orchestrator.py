@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from zen_mlmd.errors import MaterializerError, StepFailedError
+from zen_mlmd.errors import MaterializerError, StepFailedError, StoreUnavailableError
 from zen_mlmd.mlmd.convention import get_convention
 from zen_mlmd.pipelines.pipeline import Invocation, PipelineGraph
 from zen_mlmd.tracking.caching import compute_cache_key, output_identity
@@ -157,6 +157,13 @@ class LocalOrchestrator:
                 recorder.save_output(spec.name, value, kind=spec.kind, materializer=spec.materializer)
             publishing = True
             output_ids = recorder.publish()
+        except StoreUnavailableError as exc:
+            # recording the failure would wait for the store all over again;
+            # readers will see the run as interrupted
+            state.not_done.add(inv.name)
+            raise StoreUnavailableError(
+                f"run {run.name!r}, step {inv.name!r}: the metadata store stopped answering; "
+                f"the step is left RUNNING and the run will read as interrupted. {exc}") from exc
         except BaseException as exc:  # Ctrl-C too: the step must not stay RUNNING
             # A publish that failed may still have committed (a lost connection):
             # its outputs are kept rather than deleted under LIVE records.

@@ -25,7 +25,7 @@ import re
 import traceback
 from typing import Any, Mapping, Sequence
 
-from zen_mlmd.errors import ConfigError
+from zen_mlmd.errors import ConfigError, StoreUnavailableError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.mlmd.writer import RunHandle, RunWriter, StepHandle
@@ -203,6 +203,8 @@ class RunRecorder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and issubclass(exc_type, StoreUnavailableError):
+            return  # the store is gone: the run will read as interrupted
         self.finish(RUN_FAILED if exc_type is not None else None)
 
 
