@@ -53,12 +53,26 @@ def test_cached_run_lineage_leads_to_the_first_runs_producing_execution(store, s
     first = get_run(record_training(stack, run_name="first"), store)
     second = get_run(record_training(stack, run_name="second"), store)
     model = second.steps["train"].outputs["model"]
-    graph = model.lineage()
+    graph = model.lineage(include_cached=True)
     producers = [graph.node(e.source) for e in graph.edges_into(graph.root)]
     assert {(p.name, p.status, p.run_name) for p in producers} == {
         ("train", "completed", "first"), ("train", "cached", "second")}
     assert first.steps["train"].id in {p.id for p in producers}
     assert second.steps["train"].original.id == first.steps["train"].id
+
+
+def test_cached_executions_are_folded_into_the_step_they_reused(store, stack):
+    first = get_run(record_training(stack, run_name="first"), store)
+    for name in ("second", "third"):
+        record_training(stack, run_name=name)
+    graph = first.steps["train"].outputs["model"].lineage()
+    assert {(n.name, n.status) for n in graph.steps} == {
+        ("load", "completed"), ("split", "completed"), ("train", "completed")}
+    [train] = [n for n in graph.steps if n.name == "train"]
+    assert train.reused_by == ("second", "third")
+    assert "reused by 2 run(s)" in graph.to_text()
+    everything = first.steps["train"].outputs["model"].lineage(include_cached=True)
+    assert len(everything.steps) == 9  # three runs of load, split, train
 
 
 def test_run_dag_needs_no_call_once_the_run_is_read(store, stack):

@@ -47,19 +47,24 @@ def describe(artifact_id: int, store_name: str | None, as_json: bool) -> None:
 @click.option("--direction", type=click.Choice(["upstream", "downstream", "both"]),
               default="upstream", show_default=True,
               help="What it came from, what came from it, or both.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text: a tree; json, dot (Graphviz), mermaid; svg: a picture (needs `dot`).")
 @click.option("--max-hops", type=click.IntRange(0, 100), default=20, show_default=True,
               help="How many artifact/step edges to follow.")
+@click.option("--include-cached", is_flag=True,
+              help="Show every cached execution as its own node (default: folded into the "
+                   "step that produced the reused outputs).")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, writable=True),
               help="Write to this file (svg: default lineage-ID.svg).")
 @store_option
-def lineage(artifact_id: int, direction: str, fmt: str, max_hops: int,
+def lineage(artifact_id: int, direction: str, fmt: str, max_hops: int, include_cached: bool,
             output_path: str | None, store_name: str | None) -> None:
     """Show the lineage of artifact ID, from one MLMD lineage query."""
     from zen_mlmd.post_execution import export
     from zen_mlmd.post_execution.lineage import artifact_lineage
 
-    graph = artifact_lineage(read_session(store_name), artifact_id, direction, max_hops)
+    graph = artifact_lineage(read_session(store_name), artifact_id, direction, max_hops,
+                             include_cached=include_cached)
     if fmt == "svg":
         path = export.to_svg(graph, output_path or f"lineage-{artifact_id}.svg")
         output.success(f"Wrote {path} ({len(graph.nodes)} nodes).")

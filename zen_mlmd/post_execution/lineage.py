@@ -9,11 +9,14 @@ and text.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable
 
 from zen_mlmd.errors import UnknownNameError
+from zen_mlmd.post_execution.status import CACHED as CACHED_STATUS
 from zen_mlmd.post_execution.status import step_status
 
 if TYPE_CHECKING:
@@ -36,6 +39,8 @@ class LineageNode:
         status: the step status ("completed", "cached", ...), or the
             artifact state ("live", ...).
         run_name: the run of a step ("" for artifacts).
+        reused_by: runs whose steps were served from this step's outputs
+            (cached executions folded into the step that did the work).
     """
 
     key: str
@@ -46,6 +51,7 @@ class LineageNode:
     status: str = ""
     run_name: str = ""
     uri: str = ""
+    reused_by: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -53,7 +59,8 @@ class LineageNode:
         if self.kind == ARTIFACT:
             return f"{self.name} ({self.type} #{self.id})"
         run = f", run {self.run_name}" if self.run_name else ""
-        return f"{self.name} [{self.status}{run}]"
+        reused = f", reused by {len(self.reused_by)} run(s)" if self.reused_by else ""
+        return f"{self.name} [{self.status}{run}{reused}]"
 
 
 @dataclass(frozen=True)
@@ -164,8 +171,14 @@ def step_key(execution_id: int) -> str:
 
 
 def artifact_lineage(session: "ReadSession", artifact_id: int, direction: str = "upstream",
-                     max_hops: int = 20) -> LineageGraph:
+                     max_hops: int = 20, include_cached: bool = False) -> LineageGraph:
     """The lineage of one artifact, from one MLMD lineage query (plus cached type lookups).
+
+    Every run served from the cache links its CACHED step to the reused
+    artifacts, so a popular artifact would gather one producer per run. By
+    default such a step is folded into the step that produced the outputs
+    (listed in its `reused_by`) when that step is in the graph;
+    `include_cached=True` keeps every execution as a node.
 
     Raises:
         UnknownNameError: no artifact has this id.
@@ -189,7 +202,34 @@ def artifact_lineage(session: "ReadSession", artifact_id: int, direction: str = 
         LineageEdge(step_key(e.execution_id), artifact_key(e.artifact_id), e.key)
         for e in found.events
     ]
+    if not include_cached:
+        nodes, edges = _fold_cached(nodes, edges)
     return LineageGraph(tuple(nodes), tuple(_unique(edges)), artifact_key(int(artifact_id)), direction)
+
+
+def _fold_cached(nodes: list[LineageNode], edges: list[LineageEdge]):
+    """Fold each CACHED step into the step that produced its outputs, when present."""
+    by_key = {n.key: n for n in nodes}
+    producers: dict[str, list[str]] = {}  # artifact -> steps that did the work
+    for edge in edges:
+        if edge.source.startswith(STEP) and by_key[edge.source].status != CACHED_STATUS:
+            producers.setdefault(edge.target, []).append(edge.source)
+    folded: dict[str, str] = {}  # cached step -> the step it reused
+    for node in nodes:
+        if node.kind != STEP or node.status != CACHED_STATUS:
+            continue
+        outputs = [e.target for e in edges if e.source == node.key]
+        originals = {p for out in outputs for p in producers.get(out, ())}
+        if outputs and all(out in producers for out in outputs) and len(originals) == 1:
+            folded[node.key] = originals.pop()
+    if not folded:
+        return nodes, edges
+    reused: dict[str, list[str]] = {}
+    for cached, original in folded.items():
+        reused.setdefault(original, []).append(by_key[cached].run_name)
+    kept = [dataclasses.replace(n, reused_by=tuple(sorted(reused[n.key]))) if n.key in reused else n
+            for n in nodes if n.key not in folded]
+    return kept, [e for e in edges if e.source not in folded and e.target not in folded]
 
 
 def run_graph(run: "Run") -> LineageGraph:

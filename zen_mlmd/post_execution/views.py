@@ -136,16 +136,19 @@ class Artifact:
         store = self._index.session.artifact_store_for(self.uri)
         return read_artifact(self.uri, store, self.materializer, self.data_type)
 
-    def lineage(self, direction: str = "upstream", max_hops: int = 20) -> "LineageGraph":
+    def lineage(self, direction: str = "upstream", max_hops: int = 20,
+                include_cached: bool = False) -> "LineageGraph":
         """The steps and artifacts this artifact came from and/or led to (one lineage query).
 
         Args:
             direction: "upstream", "downstream" or "both".
             max_hops: how many artifact/step edges to follow.
+            include_cached: keep cached executions as nodes of their own
+                (by default they are folded into the step they reused).
         """
         from zen_mlmd.post_execution.lineage import artifact_lineage
 
-        return artifact_lineage(self._index.session, self.id, direction, max_hops)
+        return artifact_lineage(self._index.session, self.id, direction, max_hops, include_cached)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.type} #{self.id})"
