@@ -6,7 +6,6 @@ its deliberately broken entry point cannot follow a user around.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import subprocess

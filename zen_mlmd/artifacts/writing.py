@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from zen_mlmd.artifacts import hashing
 from zen_mlmd.artifacts.kinds import ArtifactKind

@@ -35,42 +35,8 @@ class Convention(abc.ABC):
     name: ClassVar[str]
     pipeline_context_type: ClassVar[str]
     run_context_type: ClassVar[str]
-    #: True when zen_mlmd can record runs in this convention (not only read).
+    #: True for a `WritableConvention`: zen_mlmd can record runs in it.
     supports_writing: ClassVar[bool] = False
-
-    #: Context type each step execution is also linked to (TFX's `node`);
-    #: None when steps are linked to the pipeline and run contexts only.
-    node_context_type: ClassVar[str | None] = None
-    #: Execution type of an execution written once per run when it starts
-    #: (Kubeflow Pipelines' root `system.DAGExecution`); None for no such row.
-    root_execution_type: ClassVar[str | None] = None
-
-    # -- writing (used when `supports_writing`) ------------------------------
-    def context_type(self, type_name: str) -> pb.ContextType:
-        """The context type to register for `type_name`."""
-        return pb.ContextType(name=type_name)
-
-    def execution_type(self, type_name: str) -> pb.ExecutionType:
-        """The execution type to register for `type_name`."""
-        return pb.ExecutionType(name=type_name)
-
-    def run_step_execution(self, type_id: int, run: Any, step: records.StepStart, state: str) -> pb.Execution:
-        """The execution of a step of `run` (a `zen_mlmd.mlmd.writer.RunHandle`).
-
-        Conventions whose step rows point at run-level rows (the root
-        execution's id, say) override this; by default it is
-        `step_execution(type_id, pipeline_name, run_name, step, state)`.
-        """
-        return self.step_execution(type_id, run.pipeline_name, run.run_name, step, state)
-
-    def root_execution(self, type_id: int, pipeline_name: str, run_name: str,
-                       config: Mapping[str, Any]) -> pb.Execution:
-        """The run-level execution of `root_execution_type` (only called when it is set)."""
-        raise TypeError(f"convention {self.name!r} writes no root execution")
-
-    def ended_root_execution(self, execution: pb.Execution, status: str) -> pb.Execution:
-        """The run-level execution once the run ended with `status` ("completed", "failed")."""
-        raise TypeError(f"convention {self.name!r} writes no root execution")
 
     # -- reading -----------------------------------------------------------
     #: Conventions sharing a context type (native and TFX both name theirs
@@ -147,6 +113,73 @@ class Convention(abc.ABC):
             elif step.HasField("index"):
                 index = step.index
         return key, index
+
+
+class WritableConvention(Convention):
+    """A convention zen_mlmd can record runs in: it builds the protos `RunWriter` writes."""
+
+    supports_writing: ClassVar[bool] = True
+    #: Context type each step execution is also linked to (TFX's `node`);
+    #: None when steps are linked to the pipeline and run contexts only.
+    node_context_type: ClassVar[str | None] = None
+    #: Execution type of an execution written once per run when it starts
+    #: (Kubeflow Pipelines' root `system.DAGExecution`); None for no such row.
+    root_execution_type: ClassVar[str | None] = None
+
+    def context_type(self, type_name: str) -> pb.ContextType:
+        """The context type to register for `type_name`."""
+        return pb.ContextType(name=type_name)
+
+    def execution_type(self, type_name: str) -> pb.ExecutionType:
+        """The execution type to register for `type_name`."""
+        return pb.ExecutionType(name=type_name)
+
+    @abc.abstractmethod
+    def artifact_type(self, kind: str) -> pb.ArtifactType:
+        """The artifact type of an artifact kind ("dataset", "model", ...)."""
+
+    @abc.abstractmethod
+    def pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
+        """A pipeline's context, written by its first run."""
+
+    @abc.abstractmethod
+    def run_context(self, type_id: int, pipeline_name: str, run_name: str,
+                    config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Context:
+        """A run's context, with its config snapshot and owner."""
+
+    @abc.abstractmethod
+    def ended_run_context(self, context: pb.Context, status: str, end_ms: int) -> pb.Context:
+        """The run context once the run ended with `status` ("completed", "failed")."""
+
+    @abc.abstractmethod
+    def run_step_execution(self, type_id: int, run: Any, step: records.StepStart, state: str) -> pb.Execution:
+        """The execution of a step of `run` (a `zen_mlmd.mlmd.writer.RunHandle`) in `state`."""
+
+    @abc.abstractmethod
+    def ended_execution(self, execution: pb.Execution, state: str, **properties: Any) -> pb.Execution:
+        """A step execution moved to a final `state`, with extra properties (errors, ...)."""
+
+    @abc.abstractmethod
+    def output_artifact(self, type_id: int, run_name: str, step_name: str, output_name: str,
+                        index: int, output: records.OutputArtifact) -> pb.Artifact:
+        """A published (LIVE) output artifact."""
+
+    @abc.abstractmethod
+    def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
+        """An INPUT/OUTPUT event for input or output `key`, list position `index`."""
+
+    def node_context(self, type_id: int, pipeline_name: str, step_name: str) -> pb.Context:
+        """The context of a step across runs; called only when `node_context_type` is set."""
+        raise NotImplementedError(f"{type(self).__name__} sets node_context_type: define node_context")
+
+    def root_execution(self, type_id: int, pipeline_name: str, run_name: str,
+                       config: Mapping[str, Any]) -> pb.Execution:
+        """The run-level execution; called only when `root_execution_type` is set."""
+        raise NotImplementedError(f"{type(self).__name__} sets root_execution_type: define root_execution")
+
+    def ended_root_execution(self, execution: pb.Execution, status: str) -> pb.Execution:
+        """The run-level execution once the run ended; only with `root_execution_type`."""
+        raise NotImplementedError(f"{type(self).__name__} sets root_execution_type: define it")
 
 
 def quote(text: str) -> str:

@@ -23,7 +23,7 @@ from zen_mlmd.mlmd.convention import (
     EXECUTION_STATE_NAMES,
     INPUT_EVENTS,
     OUTPUT_EVENTS,
-    Convention,
+    WritableConvention,
     group_events,
     properties_of,
     set_properties,
@@ -52,22 +52,15 @@ _STEP_FIELDS = {
 INPUTS_PROPERTY = "input_artifacts"
 
 
-class NativeConvention(Convention):
+class NativeConvention(WritableConvention):
     """zen_mlmd's own convention (TFX-compatible context names)."""
 
     name = "native"
     pipeline_context_type = "pipeline"
     run_context_type = "pipeline_run"
     node_context_type = "node"
-    supports_writing = True
 
     # -- types -----------------------------------------------------------------
-    def context_type(self, type_name: str) -> pb.ContextType:
-        return pb.ContextType(name=type_name)
-
-    def execution_type(self, type_name: str) -> pb.ExecutionType:
-        return pb.ExecutionType(name=type_name)
-
     def artifact_type(self, kind: str) -> pb.ArtifactType:
         type_name, base = ARTIFACT_TYPES[kind.lower()]
         artifact_type = pb.ArtifactType(name=type_name)
@@ -135,6 +128,9 @@ class NativeConvention(Convention):
             # one INPUT event per artifact (MLMD's rule): keep the full mapping here
             set_properties(props, {INPUTS_PROPERTY: {k: list(v) for k, v in step.inputs.items()}})
         return execution
+
+    def run_step_execution(self, type_id: int, run, step: records.StepStart, state: str) -> pb.Execution:
+        return self.step_execution(type_id, run.pipeline_name, run.run_name, step, state)
 
     def ended_execution(self, execution: pb.Execution, state: str, **properties: Any) -> pb.Execution:
         ended = pb.Execution()

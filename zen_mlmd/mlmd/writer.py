@@ -26,7 +26,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.errors import AlreadyExistsError, ConfigError
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import Convention
+from zen_mlmd.mlmd.convention import WritableConvention
 from zen_mlmd.mlmd.native import NativeConvention
 from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
 
@@ -45,7 +45,7 @@ class RunHandle:
     run_context: pb.Context
     #: 0 when the convention links steps to no node context.
     node_type_id: int
-    convention: Convention
+    convention: WritableConvention
     node_contexts: dict[str, pb.Context] = field(default_factory=dict)
     #: The run-level execution of conventions that write one (else None).
     root_execution: pb.Execution | None = None
@@ -75,10 +75,10 @@ class RunWriter:
         ConfigError: the convention can only be read, not written.
     """
 
-    def __init__(self, store: MetadataStore, convention: Convention | None = None):
+    def __init__(self, store: MetadataStore, convention: WritableConvention | None = None):
         self.store = store
         self.convention = convention or NativeConvention()
-        if not self.convention.supports_writing:
+        if not isinstance(self.convention, WritableConvention):
             raise ConfigError(
                 "convention", self.convention.name, "zen_mlmd can read but not record runs in it",
                 "record in a convention that supports writing, such as 'native'",

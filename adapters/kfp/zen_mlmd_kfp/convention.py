@@ -37,7 +37,7 @@ from zen_mlmd.mlmd.convention import (
     EXECUTION_STATE_NAMES,
     INPUT_EVENTS,
     OUTPUT_EVENTS,
-    Convention,
+    WritableConvention,
     group_events,
     properties_of,
     set_properties,
@@ -95,14 +95,13 @@ def struct_value(values: Mapping[str, Any]) -> pb.Value:
     return value
 
 
-class KfpConvention(Convention):
+class KfpConvention(WritableConvention):
     """Kubeflow Pipelines v2 (see the module docstring)."""
 
     name = "kfp"
     pipeline_context_type = PIPELINE_CONTEXT
     run_context_type = RUN_CONTEXT
     root_execution_type = DAG_EXECUTION
-    supports_writing = True
 
     # -- types -------------------------------------------------------------------
     def execution_type(self, type_name: str) -> pb.ExecutionType:

@@ -10,12 +10,11 @@ properties in the native convention, custom properties in the KFP one).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from zen_mlmd.errors import AlreadyExistsError, ConfigError
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES, properties_of
+from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.mlmd.writer import RunHandle
 from zen_mlmd.tracking.recorder import Recorder, RunRecorder

@@ -90,7 +90,7 @@ def store_spec(stack) -> StoreSpec:
             raise ConfigError(
                 f"{component.name}.{name}", "********",
                 "a literal secret would be written into the compiled pipeline",
-                f"store it as a reference: `${{ENV_VAR}}` (set in the task's pod) or file:/path",
+                "store it as a reference: `${ENV_VAR}` (set in the task's pod) or file:/path",
             )
     return StoreSpec(component.name, component.flavor_name, dict(component.options),
                      stack.artifact_store.name, stack.artifact_store.path)
