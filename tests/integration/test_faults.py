@@ -316,7 +316,9 @@ def test_grpc_server_lost_mid_run_fails_clearly_within_its_timeout(signal_name: 
     # A clear StoreUnavailableError, not a hang, not a raw gRPC error.
     assert "StoreUnavailableError" in result["error_classes"], result
     message = result["message"]
-    assert message.startswith("kubeflow-store: ") and "Fix:" in message, message
+    # the run and step that were cut off are named, then the store's own diagnosis
+    assert message.startswith("run 'doomed-run', step 'combine': "), message
+    assert "kubeflow-store: " in message and "Fix:" in message, message
     if signal_name == "SIGKILL":  # connection refused: retried, then reported
         assert f"after {MAX_TRIES} tries: the store did not answer" in message, message
     else:  # no answer: the deadline expires, once per call

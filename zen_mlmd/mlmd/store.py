@@ -233,6 +233,7 @@ class MetadataStore:
                 "concurrent connection to the empty database",  # MLMD, MySQL and SQLite
                 "pg_database_datname_index",  # PostgreSQL: the database was created meanwhile
                 "pg_type_typname_nsp_index",  # PostgreSQL: a table was created meanwhile
+                "Deadlock found when trying to get lock",  # MySQL: schema creation raced
         )):
             return StoreUnavailableError(
                 f"{self.store_name}: could not open the store: {_CREATED_CONCURRENTLY} "
