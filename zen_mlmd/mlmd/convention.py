@@ -209,7 +209,8 @@ def group_events(events: Sequence[pb.Event], convention: Convention, kinds: set[
         if event.type in kinds:
             key, index = convention.event_key(event)
             grouped.setdefault(key, []).append((index, event.artifact_id))
-    return {key: tuple(aid for _, aid in sorted(pairs)) for key, pairs in grouped.items()}
+    # by name: MLMD returns events in no particular order
+    return {key: tuple(aid for _, aid in sorted(grouped[key])) for key in sorted(grouped)}
 
 
 INPUT_EVENTS = {pb.Event.INPUT, pb.Event.DECLARED_INPUT, pb.Event.INTERNAL_INPUT}

@@ -197,9 +197,9 @@ class NativeConvention(WritableConvention):
         self, execution: pb.Execution, type_name: str, events: Sequence[pb.Event]
     ) -> records.StepRecord:
         props = properties_of(execution)
-        parameters = {
+        parameters = {  # by name: MLMD keeps properties in a map
             key[len(PARAM_PREFIX):]: props.pop(key)
-            for key in list(props) if key.startswith(PARAM_PREFIX)
+            for key in sorted(props) if key.startswith(PARAM_PREFIX)
         }
         fields = {key: props.pop(key) for key in list(props) if key in _STEP_FIELDS}
         inputs = group_events(events, self, INPUT_EVENTS)

@@ -24,6 +24,9 @@ a service to a ready pod. Nothing here imports the `kubernetes` package.
 kubectl is started in its own session, so a Ctrl+C in the terminal reaches
 Python only: a run that is being interrupted can still record its failed
 step through the forward before `stop()` ends it.
+
+What kubectl's output or a failed health check means, and what to do about
+it, is worked out in `zen_mlmd.stack.port_forward_diagnosis`.
 """
 from __future__ import annotations
 
@@ -36,9 +39,11 @@ import socket
 import subprocess
 import threading
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from zen_mlmd.errors import ConfigError, PreflightError
+from zen_mlmd.stack.port_forward_diagnosis import channel_credentials  # noqa: F401 (re-exported)
+from zen_mlmd.stack.port_forward_diagnosis import health_problem, kubectl_said, start_problem
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import grpc
@@ -55,10 +60,7 @@ KUBECTL_INSTALL_URL = "https://kubernetes.io/docs/tasks/tools/"
 _FORWARDING = re.compile(r"^Forwarding from (?P<address>\S+):(?P<port>\d+) -> (?P<remote>\d+)")
 #: DNS-1123 label: the form of namespace and service names.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-#: klog's prefix (``E1130 01:29:27.937984    1132 memcache.go:265] ...``).
-_KLOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
 _KEPT_LINES = 40
-_SHOWN_LINES = 5
 #: Seconds given to the pipe readers after a failed call, so that kubectl's own
 #: error line (written as the failure happens) makes it into the message.
 _SETTLE = 0.2
@@ -289,8 +291,8 @@ class PortForward:
             self._require_running()
             code = exc.code()
             details = exc.details() or ""
-            problem, fix = _health_problem(self, code, details, timeout)
-            raise PortForwardError(problem + _kubectl_said(self._stderr), fix,
+            problem, fix = health_problem(self, code, details, timeout)
+            raise PortForwardError(problem + kubectl_said(self._stderr), fix,
                                    self.stderr_tail()) from None
         finally:
             channel.close()
@@ -354,7 +356,7 @@ class PortForward:
             self.stop()
             raise PortForwardError(
                 f"kubectl did not report forwarding {self.target} within {self.timeout:g} s"
-                + _kubectl_said(self._stderr),
+                + kubectl_said(self._stderr),
                 "check that the cluster answers (`kubectl --context "
                 f"{self.context} -n {self.namespace} get svc {self.service}`), or raise the timeout",
                 self.stderr_tail())
@@ -362,8 +364,8 @@ class PortForward:
         for reader in self._readers:
             reader.join(1.0)  # collect everything kubectl wrote before it exited
         stderr = self.stderr_tail()
-        problem, fix = _start_problem(self, stderr)
-        said = _kubectl_said(self._stderr) or f" (kubectl exited with status {status} and no message)"
+        problem, fix = start_problem(self, stderr)
+        said = kubectl_said(self._stderr) or f" (kubectl exited with status {status} and no message)"
         raise PortForwardError(problem + said, fix, stderr)
 
     def _wake_on_exit(self, process: subprocess.Popen) -> None:
@@ -381,27 +383,11 @@ class PortForward:
                 reader.join(1.0)
             raise PortForwardError(
                 f"the port-forward to {self.target} stopped: kubectl exited with status {status}"
-                + _kubectl_said(self._stderr),
+                + kubectl_said(self._stderr),
                 "open the store again to start a new port-forward; if it keeps stopping, check "
                 f"the service's pods (`kubectl --context {self.context} -n {self.namespace} "
                 f"get endpoints {self.service}`)",
                 self.stderr_tail())
-
-
-def channel_credentials(client_config) -> "grpc.ChannelCredentials | None":
-    """gRPC credentials from a `MetadataStoreClientConfig`'s ``ssl_config`` (None without TLS).
-
-    As in MLMD's client: ``custom_ca`` verifies the server, ``server_cert``
-    and ``client_key`` are the client's certificate chain and key.
-    """
-    if not client_config.HasField("ssl_config"):
-        return None
-    import grpc
-
-    ssl = client_config.ssl_config
-    return grpc.ssl_channel_credentials(ssl.custom_ca.encode() or None,
-                                        ssl.client_key.encode() or None,
-                                        ssl.server_cert.encode() or None)
 
 
 def _check_port(field: str, value: int, allow_zero: bool) -> None:
@@ -409,71 +395,3 @@ def _check_port(field: str, value: int, allow_zero: bool) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 65535:
         raise ConfigError(field, value, f"is not a TCP port ({low}-65535)",
                           "give a port number" + (", or 0 for any free port" if allow_zero else ""))
-
-
-def _kubectl_said(lines: Sequence[str]) -> str:
-    """``; kubectl said: ...`` with its meaningful lines (klog noise only when nothing else)."""
-    lines = [line for line in lines if line.strip()]
-    if not lines:
-        return ""
-    plain = [line for line in lines if not _KLOG_LINE.match(line)]
-    shown = (plain or lines)[-_SHOWN_LINES:]
-    return "; kubectl said: " + " | ".join(shown)
-
-
-def _start_problem(forward: PortForward, stderr: str) -> tuple[str, str]:
-    """(problem, fix) for a kubectl that exited before forwarding, from what it printed."""
-    ctx, ns, svc = forward.context, forward.namespace, forward.service
-    problem = f"kubectl could not port-forward to {forward.target}"
-    text = stderr.lower()
-    if "context" in text and "does not exist" in text:
-        return (f"the kubectl context {ctx!r} does not exist",
-                "set kubernetes_context to a context listed by `kubectl config get-contexts` "
-                "(and check KUBECONFIG)")
-    if "namespaces" in text and "not found" in text:
-        return (f"the namespace {ns!r} does not exist in context {ctx!r}",
-                "check that Kubeflow Pipelines is installed in this cluster "
-                f"(`kubectl --context {ctx} get namespaces`)")
-    if "services" in text and "not found" in text:
-        return (f"the service {svc!r} does not exist in namespace {ns!r} (context {ctx!r})",
-                f"check that Kubeflow Pipelines is installed there (`kubectl --context {ctx} -n "
-                f"{ns} get svc`), or use the context of the cluster that runs it")
-    if "unable to listen" in text or "address already in use" in text:
-        return (f"{problem}: local port {forward._requested_port} is taken",
-                "use another local port, or 0 to let kubectl pick a free one")
-    if "forbidden" in text:
-        return (f"{problem}: access denied",
-                f"ask for permission to create pods/portforward in namespace {ns!r}")
-    if "unauthorized" in text or "must be logged in" in text:
-        return (f"{problem}: the cluster rejected the credentials of context {ctx!r}",
-                "log in again (refresh the kubeconfig credentials), then retry")
-    if ("unable to connect" in text or "connection to the server" in text
-            or "no such host" in text or "i/o timeout" in text):
-        return (f"{problem}: the cluster of context {ctx!r} cannot be reached",
-                "check the network / VPN and `kubectl --context "
-                f"{ctx} cluster-info`")
-    if "does not have any active pod" in text or "no pods" in text or "pod is not running" in text:
-        return (f"{problem}: the service has no running pod",
-                f"check the pods behind it: `kubectl --context {ctx} -n {ns} get endpoints {svc}`")
-    return problem, f"run `{' '.join(forward.command())}` yourself to see the whole error"
-
-
-def _health_problem(forward: PortForward, code, details: str, timeout: float) -> tuple[str, str]:
-    import grpc
-
-    name = code.name if code is not None else "UNKNOWN"
-    reason = f"{name}: {details}" if details else name
-    if code == grpc.StatusCode.UNIMPLEMENTED:
-        return (f"{forward.target} answers gRPC but does not serve MLMD's MetadataStoreService "
-                f"({reason})",
-                "check that the service is the MLMD gRPC metadata service and the port is right "
-                "(Kubeflow: metadata-grpc-service, port 8080)")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return (f"no answer from the MLMD service through the port-forward to {forward.target} "
-                f"within {timeout:g} s ({reason})",
-                f"check the service's pods (`kubectl --context {forward.context} -n "
-                f"{forward.namespace} get endpoints {forward.service}`) and their logs")
-    return (f"the MLMD service did not answer through the port-forward to {forward.target} "
-            f"({reason})",
-            f"check that its pods are running (`kubectl --context {forward.context} -n "
-            f"{forward.namespace} get endpoints {forward.service}`), and whether it needs TLS")

@@ -4,17 +4,17 @@ A stack names one metadata store, one artifact store and one orchestrator
 (of any installed orchestrator flavor, with its options); one stack is active. `StackRegistry` registers, lists, updates and deletes
 components and stacks. On first use it creates the `default` stack: a SQLite
 store and a local artifact store under `<config dir>/local_stores/default`,
-and the local orchestrator.
+and the local orchestrator. How the registry is kept in `config.yaml` (its
+sections, lookups and the default stack) is in `zen_mlmd.stack.registry_file`.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
-from zen_mlmd.errors import AlreadyExistsError, ConfigError, InUseError, UnknownNameError
+from zen_mlmd.errors import ConfigError, InUseError
 from zen_mlmd.stack.components import (
     ArtifactStoreComponent,
     MetadataStoreComponent,
@@ -24,23 +24,18 @@ from zen_mlmd.stack.components import (
     validated_orchestrator_options,
     validated_store_options,
 )
-from zen_mlmd.stack.config import ConfigFile, ensure_private_dir
-
-DEFAULT_NAME = "default"
-
-# kind (as users read it) -> config.yaml section, and the stack field naming it.
-_SECTIONS = {
-    "metadata store": "metadata_stores",
-    "artifact store": "artifact_stores",
-    "orchestrator": "orchestrators",
-    "stack": "stacks",
-}
-_STACK_FIELDS = {
-    "metadata store": "metadata_store",
-    "artifact store": "artifact_store",
-    "orchestrator": "orchestrator",
-}
-_CLI_NOUNS = {"metadata store": "metadata-store", "artifact store": "artifact-store"}
+from zen_mlmd.stack.registry_file import (
+    DEFAULT_NAME,
+    SECTIONS,
+    RegistryFile,
+    artifact_store_of,
+    get_entry,
+    merged_options,
+    metadata_store_of,
+    orchestrator_of,
+    require_free,
+    stacks_using,
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +73,7 @@ class StackRegistry:
     """
 
     def __init__(self, directory: str | os.PathLike | None = None):
-        self._file = ConfigFile(directory)
+        self._file = RegistryFile(directory)
 
     @property
     def directory(self) -> Path:
@@ -105,8 +100,8 @@ class StackRegistry:
         """
         validate_name("metadata store", name)
         stored = validated_store_options(flavor, options or {})
-        with self._edit() as data:
-            self._require_free(data, "metadata store", name)
+        with self._file.edit() as data:
+            require_free(data, "metadata store", name)
             data["metadata_stores"][name] = {"flavor": flavor, "options": stored}
         return MetadataStoreComponent(name, flavor, stored)
 
@@ -119,20 +114,20 @@ class StackRegistry:
             UnknownNameError: no such store, or an unset option that is not set.
             ConfigError: the resulting config is invalid; nothing is written.
         """
-        with self._edit() as data:
-            entry = self._entry(data, "metadata store", name)
-            merged = _merged_options(entry.get("options"), options, unset)
+        with self._file.edit() as data:
+            entry = get_entry(data, "metadata store", name)
+            merged = merged_options(entry.get("options"), options, unset)
             stored = validated_store_options(entry["flavor"], merged)
             entry["options"] = stored
         return MetadataStoreComponent(name, entry["flavor"], stored)
 
     def get_metadata_store(self, name: str) -> MetadataStoreComponent:
         """Raises UnknownNameError (with close matches) for an unknown name."""
-        return _metadata_store(name, self._entry(self._load(), "metadata store", name))
+        return metadata_store_of(name, get_entry(self._file.load(), "metadata store", name))
 
     def list_metadata_stores(self) -> list[MetadataStoreComponent]:
-        data = self._load()
-        return [_metadata_store(n, e) for n, e in sorted(data["metadata_stores"].items())]
+        data = self._file.load()
+        return [metadata_store_of(n, e) for n, e in sorted(data["metadata_stores"].items())]
 
     def delete_metadata_store(self, name: str) -> None:
         """Unregister a store; its database is not touched.
@@ -147,17 +142,17 @@ class StackRegistry:
         """Register a local directory (made absolute) or an fsspec URL."""
         validate_name("artifact store", name)
         path = normalize_artifact_path(path)
-        with self._edit() as data:
-            self._require_free(data, "artifact store", name)
+        with self._file.edit() as data:
+            require_free(data, "artifact store", name)
             data["artifact_stores"][name] = {"path": path}
         return ArtifactStoreComponent(name, path)
 
     def get_artifact_store(self, name: str) -> ArtifactStoreComponent:
-        return _artifact_store(name, self._entry(self._load(), "artifact store", name))
+        return artifact_store_of(name, get_entry(self._file.load(), "artifact store", name))
 
     def list_artifact_stores(self) -> list[ArtifactStoreComponent]:
-        data = self._load()
-        return [_artifact_store(n, e) for n, e in sorted(data["artifact_stores"].items())]
+        data = self._file.load()
+        return [artifact_store_of(n, e) for n, e in sorted(data["artifact_stores"].items())]
 
     def delete_artifact_store(self, name: str) -> None:
         """Unregister an artifact store; its contents are not touched."""
@@ -176,8 +171,8 @@ class StackRegistry:
         """
         validate_name("orchestrator", name)
         stored = validated_orchestrator_options(flavor, options or {})
-        with self._edit() as data:
-            self._require_free(data, "orchestrator", name)
+        with self._file.edit() as data:
+            require_free(data, "orchestrator", name)
             data["orchestrators"][name] = {"flavor": flavor, "options": stored}
         return OrchestratorComponent(name, flavor, stored)
 
@@ -190,21 +185,21 @@ class StackRegistry:
             UnknownNameError: no such orchestrator, or an unset option that is not set.
             ConfigError: the resulting options are invalid; nothing is written.
         """
-        with self._edit() as data:
-            entry = self._entry(data, "orchestrator", name)
+        with self._file.edit() as data:
+            entry = get_entry(data, "orchestrator", name)
             flavor = entry.get("flavor", "local")
-            merged = _merged_options(entry.get("options"), options, unset)
+            merged = merged_options(entry.get("options"), options, unset)
             stored = validated_orchestrator_options(flavor, merged)
             entry["options"] = stored
         return OrchestratorComponent(name, flavor, stored)
 
     def get_orchestrator(self, name: str) -> OrchestratorComponent:
         """Raises UnknownNameError (with close matches) for an unknown name."""
-        return _orchestrator(name, self._entry(self._load(), "orchestrator", name))
+        return orchestrator_of(name, get_entry(self._file.load(), "orchestrator", name))
 
     def list_orchestrators(self) -> list[OrchestratorComponent]:
-        data = self._load()
-        return [_orchestrator(n, e) for n, e in sorted(data["orchestrators"].items())]
+        data = self._file.load()
+        return [orchestrator_of(n, e) for n, e in sorted(data["orchestrators"].items())]
 
     def delete_orchestrator(self, name: str) -> None:
         """Unregister an orchestrator.
@@ -234,8 +229,8 @@ class StackRegistry:
             "artifact_store": artifact_store,
             "orchestrator": orchestrator,
         }
-        with self._edit() as data:
-            self._require_free(data, "stack", name)
+        with self._file.edit() as data:
+            require_free(data, "stack", name)
             data["stacks"][name] = parts
             stack = self._stack(data, name)  # checks every component exists
         return stack
@@ -253,17 +248,17 @@ class StackRegistry:
             "artifact_store": artifact_store,
             "orchestrator": orchestrator,
         }
-        with self._edit() as data:
-            entry = self._entry(data, "stack", name)
+        with self._file.edit() as data:
+            entry = get_entry(data, "stack", name)
             entry.update({k: v for k, v in changes.items() if v is not None})
             stack = self._stack(data, name)
         return stack
 
     def get_stack(self, name: str) -> Stack:
-        return self._stack(self._load(), name)
+        return self._stack(self._file.load(), name)
 
     def list_stacks(self) -> list[Stack]:
-        data = self._load()
+        data = self._file.load()
         return [self._stack(data, n) for n in sorted(data["stacks"])]
 
     def delete_stack(self, name: str) -> None:
@@ -272,8 +267,8 @@ class StackRegistry:
         Raises:
             InUseError: the stack is the active one.
         """
-        with self._edit() as data:
-            self._entry(data, "stack", name)
+        with self._file.edit() as data:
+            get_entry(data, "stack", name)
             if data.get("active_stack") == name:
                 raise InUseError(
                     f"stack {name!r} is the active stack and cannot be deleted. "
@@ -283,91 +278,37 @@ class StackRegistry:
 
     @property
     def active_stack_name(self) -> str:
-        return self._active_name(self._load())
+        return self._active_name(self._file.load())
 
     def get_active_stack(self) -> Stack:
-        data = self._load()
+        data = self._file.load()
         return self._stack(data, self._active_name(data))
 
     def set_active_stack(self, name: str) -> Stack:
-        with self._edit() as data:
+        with self._file.edit() as data:
             stack = self._stack(data, name)
             data["active_stack"] = name
         return stack
 
     def stacks_using(self, kind: str, name: str) -> list[str]:
         """Names of the stacks that use component `name` of `kind` ("metadata store", ...)."""
-        return _stacks_using(self._load(), kind, name)
-
-    # -- persistence -----------------------------------------------------------------
-    def _load(self) -> dict[str, Any]:
-        data = self._file.read()
-        if data is None:
-            with self._file.locked():
-                data = self._file.read()  # another process may have just created it
-                if data is None:
-                    data = self._default_config()
-                    self._file.write(data)
-        return _with_sections(data)
-
-    @contextlib.contextmanager
-    def _edit(self) -> Iterator[dict[str, Any]]:
-        """Read, let the caller change, write: all under the lock; an error writes nothing."""
-        with self._file.locked():
-            data = self._file.read()
-            data = _with_sections(data if data is not None else self._default_config())
-            yield data
-            self._file.write(data)
-
-    def _default_config(self) -> dict[str, Any]:
-        root = self.directory / "local_stores" / DEFAULT_NAME
-        ensure_private_dir(root)
-        return {
-            "active_stack": DEFAULT_NAME,
-            "metadata_stores": {
-                DEFAULT_NAME: {"flavor": "sqlite", "options": {"path": str(root / "metadata.db")}}
-            },
-            "artifact_stores": {DEFAULT_NAME: {"path": str(root / "artifacts")}},
-            "orchestrators": {DEFAULT_NAME: {"flavor": "local"}},
-            "stacks": {
-                DEFAULT_NAME: {
-                    "metadata_store": DEFAULT_NAME,
-                    "artifact_store": DEFAULT_NAME,
-                    "orchestrator": DEFAULT_NAME,
-                }
-            },
-        }
+        return stacks_using(self._file.load(), kind, name)
 
     # -- lookups -------------------------------------------------------------------------
-    @staticmethod
-    def _entry(data: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
-        section = data[_SECTIONS[kind]]
-        if name not in section:
-            raise UnknownNameError(kind, name, section)
-        return section[name]
-
-    @staticmethod
-    def _require_free(data: dict[str, Any], kind: str, name: str) -> None:
-        if name in data[_SECTIONS[kind]]:
-            noun = _CLI_NOUNS.get(kind)
-            fix = f"choose another name, or delete it first with `zen-mlmd {noun} delete {name}`" \
-                if noun else "choose another name"
-            raise AlreadyExistsError(f"{kind} {name!r} already exists. Fix: {fix}")
-
     def _stack(self, data: dict[str, Any], name: str) -> Stack:
-        entry = self._entry(data, "stack", name)
+        entry = get_entry(data, "stack", name)
         return Stack(
             name=name,
-            metadata_store=_metadata_store(
+            metadata_store=metadata_store_of(
                 entry["metadata_store"],
-                self._entry(data, "metadata store", entry["metadata_store"]),
+                get_entry(data, "metadata store", entry["metadata_store"]),
             ),
-            artifact_store=_artifact_store(
+            artifact_store=artifact_store_of(
                 entry["artifact_store"],
-                self._entry(data, "artifact store", entry["artifact_store"]),
+                get_entry(data, "artifact store", entry["artifact_store"]),
             ),
-            orchestrator=_orchestrator(
-                entry["orchestrator"], self._entry(data, "orchestrator", entry["orchestrator"])
+            orchestrator=orchestrator_of(
+                entry["orchestrator"], get_entry(data, "orchestrator", entry["orchestrator"])
             ),
         )
 
@@ -381,9 +322,9 @@ class StackRegistry:
         return name
 
     def _delete(self, kind: str, name: str) -> None:
-        with self._edit() as data:
-            self._entry(data, kind, name)
-            users = _stacks_using(data, kind, name)
+        with self._file.edit() as data:
+            get_entry(data, kind, name)
+            users = stacks_using(data, kind, name)
             if users:
                 listed = ", ".join(repr(s) for s in users)
                 flag = {"metadata store": "-m", "artifact store": "-a", "orchestrator": "-o"}[kind]
@@ -391,7 +332,7 @@ class StackRegistry:
                     f"{kind} {name!r} is used by stack(s) {listed}. Fix: delete those stacks, "
                     f"or point them elsewhere with `zen-mlmd stack update STACK {flag} OTHER`"
                 )
-            del data[_SECTIONS[kind]][name]
+            del data[SECTIONS[kind]][name]
 
 
 def get_active_stack() -> Stack:
@@ -400,44 +341,3 @@ def get_active_stack() -> Stack:
     The first call creates the `default` stack.
     """
     return StackRegistry().get_active_stack()
-
-
-def _with_sections(data: dict[str, Any]) -> dict[str, Any]:
-    for section in _SECTIONS.values():
-        if not isinstance(data.get(section), dict):
-            data[section] = {}
-    return data
-
-
-def _stacks_using(data: dict[str, Any], kind: str, name: str) -> list[str]:
-    field = _STACK_FIELDS[kind]
-    return sorted(s for s, entry in data["stacks"].items() if entry.get(field) == name)
-
-
-def _metadata_store(name: str, entry: Mapping[str, Any]) -> MetadataStoreComponent:
-    return MetadataStoreComponent(name, entry.get("flavor", ""), dict(entry.get("options") or {}))
-
-
-def _artifact_store(name: str, entry: Mapping[str, Any]) -> ArtifactStoreComponent:
-    return ArtifactStoreComponent(name, entry.get("path", ""))
-
-
-def _orchestrator(name: str, entry: Mapping[str, Any]) -> OrchestratorComponent:
-    # config files written before orchestrators had options have no `options` key
-    return OrchestratorComponent(name, entry.get("flavor", "local"), dict(entry.get("options") or {}))
-
-
-def _merged_options(current: Mapping[str, Any] | None, changes: Mapping[str, Any] | None,
-                    unset: Iterable[str]) -> dict[str, Any]:
-    """`current` without the `unset` keys, updated with `changes`.
-
-    Raises:
-        UnknownNameError: an unset key is not set.
-    """
-    merged = dict(current or {})
-    for key in unset:
-        if key not in merged:
-            raise UnknownNameError("option", key, merged)
-        del merged[key]
-    merged.update(changes or {})
-    return merged

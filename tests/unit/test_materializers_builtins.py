@@ -1,0 +1,118 @@
+"""Materializers of built-in values: JSON (and its value codec), str, bytes, pickle."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from materializer_helpers import artifact_uri, roundtrip, store_fixture  # noqa: F401 (fixture `store`)
+from zen_mlmd.artifacts import (
+    ArtifactStore,
+    data_type_of,
+    materializer_for,
+    read_artifact,
+    write_artifact,
+)
+from zen_mlmd.artifacts import json_values
+
+
+@pytest.mark.parametrize(
+    "obj, name, file_name",
+    [
+        ({"a": 1, "b": [1.5, None, True], "c": (1, "x")}, "builtins.json", "data.json"),
+        ([1, 2, (3, 4)], "builtins.json", "data.json"),
+        ((), "builtins.json", "data.json"),
+        (None, "builtins.json", "data.json"),
+        (10**30, "builtins.json", "data.json"),
+        ("héllo\r\nwörld\n", "builtins.str", "data.txt"),
+        (b"\x00\xffraw", "builtins.bytes", "data.bin"),
+        (bytearray(b"abc"), "builtins.bytes", "data.bin"),
+        ({1, 2, 3}, "pickle", "data.pkl"),
+        ({1: "non-str key"}, "pickle", "data.pkl"),
+    ],
+)
+def test_builtins_round_trip(store, obj, name, file_name):
+    written, back = roundtrip(obj, store)
+    assert written.materializer == name
+    assert written.data_type == data_type_of(obj)
+    assert store.list_files(written.uri) == [file_name]
+    assert back == obj and type(back) is type(obj)
+
+
+def test_json_keeps_float_specials_and_types(store):
+    obj = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "zero": -0.0, "one": 1.0, "int": 1}
+    _, back = roundtrip(obj, store)
+    assert math.isnan(back["nan"]) and back["inf"] == math.inf and back["-inf"] == -math.inf
+    assert math.copysign(1, back["zero"]) == -1
+    assert type(back["one"]) is float and type(back["int"]) is int
+
+
+def test_json_marker_like_keys_are_not_misread(store):
+    obj = {"$tuple": [1, 2], "$dict": {"$x": (1,)}, "plain": {"$tuple": 3}}
+    _, back = roundtrip(obj, store)
+    assert back == obj
+
+
+def test_json_file_is_plain_json_when_nothing_needs_tagging(store):
+    written = write_artifact({"accuracy": 0.9, "loss": 1}, artifact_uri(store), store)
+    with store.open(f"{written.uri}/data.json", "r") as f:
+        assert f.read() == '{"accuracy": 0.9, "loss": 1}'
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+json_trees = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4)
+    | st.lists(children, max_size=4).map(tuple)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def _same(a, b):
+    """Equality that also compares types at every level (1 == 1.0 == True in Python)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    return a == b
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(obj=json_trees)
+def test_json_materializer_round_trips_nested_builtins(obj):
+    store = ArtifactStore("memory://hypothesis-json")
+    uri = artifact_uri(store)
+    written = write_artifact(obj, uri, store, materializer="builtins.json")
+    try:
+        back = read_artifact(uri, store, written.materializer, written.data_type)
+        assert _same(back, obj), (obj, back)
+    finally:
+        store.delete(uri)
+
+
+@given(obj=json_trees)
+def test_json_codec_round_trips(obj):
+    assert _same(json_values.loads(json_values.dumps(obj)), obj)
+
+
+def test_json_refuses_non_native_values():
+    assert not json_values.is_json_native({"a": np.float64(1.0)})
+    with pytest.raises(TypeError, match="not JSON-native"):
+        json_values.dumps([object()])
+
+
+def test_subclasses_of_builtins_fall_back_to_pickle(store):
+    import enum
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    assert materializer_for(Color.RED).name == "pickle"
+    assert materializer_for(np.float64(1.5)).name == "pickle"
+
