@@ -18,6 +18,14 @@ if _TESTS_DIR not in sys.path:  # also when tests/ is made a package
 
 pytest_plugins = ["backends"]
 
+
+@pytest.fixture
+def config_home(tmp_path, monkeypatch):
+    """A zen-mlmd config directory that does not exist yet (zen-mlmd creates it)."""
+    directory = tmp_path / "zen-config"
+    monkeypatch.setenv("ZEN_MLMD_CONFIG_DIR", str(directory))
+    return directory
+
 _backend_of: dict[str, str] = {}
 _outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 _SHOWN_OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")

@@ -9,42 +9,13 @@ import subprocess
 import sys
 import time
 
-import pytest
-from click.testing import CliRunner
 
-from zen_mlmd.cli.main import cli
+from cli_helpers import error_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECRET = "Lit3ral-Passw0rd-xyz"
 MYSQL = ["-f", "mysql", "--host", "127.0.0.1", "--port", "3306", "--database", "mlmd",
          "--user", "mlmd"]
-
-
-def error_of(result) -> str:
-    """The one `Error: ...` line (warnings, e.g. about broken plugins, may come before it)."""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
-
-
-@pytest.fixture
-def config_home(tmp_path, monkeypatch):
-    directory = tmp_path / "zen-config"
-    monkeypatch.setenv("ZEN_MLMD_CONFIG_DIR", str(directory))
-    return directory
-
-
-@pytest.fixture
-def run(config_home):
-    runner = CliRunner()
-
-    def invoke(*args: str, expect: int = 0, **kwargs):
-        result = runner.invoke(cli, list(args), **kwargs)
-        assert result.exit_code == expect, result.output
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
 
 
 def test_default_store_checks_ok_with_schema_version_10(run, config_home):

@@ -3,39 +3,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
 
-from zen_mlmd.cli.main import cli
+from cli_helpers import error_of
 
 SECRET = "Stack-Secret-Pw-123"
-
-
-def error_of(result) -> str:
-    """The one `Error: ...` line (warnings, e.g. about broken plugins, may come before it)."""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
-
-
-@pytest.fixture
-def config_home(tmp_path, monkeypatch):
-    directory = tmp_path / "zen-config"
-    monkeypatch.setenv("ZEN_MLMD_CONFIG_DIR", str(directory))
-    return directory
-
-
-@pytest.fixture
-def run(config_home):
-    runner = CliRunner()
-
-    def invoke(*args: str, expect: int = 0):
-        result = runner.invoke(cli, list(args))
-        assert result.exit_code == expect, result.output
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
 
 
 def test_default_stack_exists_on_first_use(run, config_home):

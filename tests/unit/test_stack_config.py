@@ -27,13 +27,6 @@ ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 @pytest.fixture
-def config_home(tmp_path, monkeypatch):
-    directory = tmp_path / "zen-config"
-    monkeypatch.setenv("ZEN_MLMD_CONFIG_DIR", str(directory))
-    return directory
-
-
-@pytest.fixture
 def registry(config_home):
     return StackRegistry()
 
