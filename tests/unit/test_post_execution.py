@@ -245,3 +245,28 @@ def test_iterating_runs_and_their_statuses_costs_one_query_per_page(store, stack
     assert statuses == ["completed"] * 30
     assert store.calls["GetExecutions"] == 1
     assert store.calls["GetContexts"] == 1
+
+
+def test_a_bad_step_name_is_refused_before_anything_runs(store, stack):
+    from zen_mlmd.errors import ConfigError
+    from zen_mlmd.pipelines.pipeline import pipeline
+    from zen_mlmd.pipelines.step import step
+
+    ran = []
+
+    @step
+    def first() -> int:
+        ran.append("first")
+        return 1
+
+    @step(name="second.step")  # a dot would make `<run>.<step>` ambiguous
+    def second(value: int) -> int:
+        return value
+
+    @pipeline
+    def dotted():
+        second(first())
+
+    with pytest.raises(ConfigError, match="step_name='second.step'"):
+        dotted.run(stack=stack, quiet=True)
+    assert ran == [] and store.get_contexts() == []

@@ -141,6 +141,7 @@ class Pipeline:
         if not graph.invocations:
             raise ConfigError(self.name, None, "the pipeline calls no step",
                               "call at least one @step function inside it")
+        _validate_names(graph)
         order = graphlib.TopologicalSorter(
             {name: inv.upstream for name, inv in graph.invocations.items()}).static_order()
         graph.invocations = {name: graph.invocations[name] for name in order}
@@ -211,3 +212,15 @@ def pipeline(func: Callable | None = None, *, name: str | None = None, enable_ca
 
     return wrap(func) if func is not None else wrap
 
+
+def _validate_names(graph: PipelineGraph) -> None:
+    """Names become parts of MLMD names and paths: refuse bad ones before anything runs."""
+    from zen_mlmd.tracking.recorder import validate_name
+
+    validate_name("pipeline", graph.name)
+    for name, invocation in graph.invocations.items():
+        validate_name("step", name)
+        for input_name in invocation.inputs:
+            validate_name("input", input_name)
+        for output in invocation.step.outputs:
+            validate_name("output", output.name)
