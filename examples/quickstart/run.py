@@ -49,10 +49,11 @@ def main() -> None:
             print(f"  {step.name}.{name}: {artifact.uri}")
 
     model = run.steps["train"].outputs["model"]
+    print(f"\nMore: zen-mlmd run describe {run.name}\n"
+          f"      zen-mlmd cache explain {run.name}\n"
+          f"      zen-mlmd artifact lineage {model.id} --format svg --output lineage.svg")
     print(f"\nLineage of the model (artifact #{model.id}):")
-    print(model.lineage(direction="upstream").to_text())
-    print(f"\nNext: zen-mlmd run describe {run.name}   |   "
-          f"zen-mlmd artifact lineage {model.id} --format svg --output lineage.svg")
+    print(model.lineage(direction="upstream").to_text(), end="")
 
 
 if __name__ == "__main__":

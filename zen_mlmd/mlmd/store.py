@@ -143,6 +143,10 @@ class MetadataStore:
                     # Aborted: the transaction was rolled back; Unavailable or a
                     # lost MySQL connection: MLMD reconnects on the next try.
                     transient = isinstance(exc, RETRIED_ERRORS) or _mysql_gone(exc)
+                    if (attempt > 1 and method_name.startswith("Put")
+                            and isinstance(exc, mlmd_errors.AlreadyExistsError)):
+                        # an earlier try failed without an answer, yet wrote
+                        raise self._ambiguous_write_error(method_name, exc) from None
                     if not transient or delay is None:
                         raise self._call_error(method_name, exc, attempt) from None
                     with self._lock:
@@ -247,6 +251,15 @@ class MetadataStore:
             f"{self.store_name}: could not open the store: {text or type(exc).__name__}. "
             f"Fix: run `zen-mlmd metadata-store check {self.store_name}` for the cause"
         )
+
+    def _ambiguous_write_error(self, method_name: str, exc: Exception) -> Exception:
+        error = StoreUnavailableError(
+            f"{self.store_name}: {method_name} was retried after the store stopped answering, "
+            f"and the retry found the records already there: the first try was written before "
+            f"the connection failed. Fix: read the run back (`zen-mlmd run describe RUN`) before "
+            f"recording it again")
+        error.mlmd_error = exc
+        return error
 
     def _call_error(self, method_name: str, exc: Exception, tries: int = 1) -> Exception:
         text = str(exc) or type(exc).__name__
