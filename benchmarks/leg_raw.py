@@ -80,7 +80,8 @@ class RawLeg:
 
     def _finish_run(self, context: pb.Context) -> None:
         context.custom_properties["status"].string_value = "completed"
-        context.custom_properties["end_time"].int_value = int(time.time() * 1000)
+        # a double: milliseconds overflow the 32-bit int column on MySQL/PostgreSQL
+        context.custom_properties["end_time"].double_value = float(int(time.time() * 1000))
         self.store.put_contexts([context])
 
     def _put_step(self, run: pb.Context, run_name: str, i: int, inputs, uris) -> tuple[int, list[int]]:
