@@ -162,9 +162,19 @@ def test_sqlite_relative_path_is_stored_absolute(registry, tmp_path, monkeypatch
 def test_artifact_store_paths(registry, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert registry.register_artifact_store("a", "out").path == str(tmp_path / "out")
-    assert registry.register_artifact_store("b", "s3://bucket/prefix").path == "s3://bucket/prefix"
+    # s3fs is not installed here: registered (it may be used elsewhere), with a warning
+    with pytest.warns(UserWarning, match="'s3' backend is not installed"):
+        assert registry.register_artifact_store("b", "s3://bucket/prefix").path == "s3://bucket/prefix"
     with pytest.raises(ConfigError):
         registry.register_artifact_store("c", " ")
+    with pytest.raises(ConfigError, match="unknown protocol 'foo'"):
+        registry.register_artifact_store("d", "foo://bucket/x")
+    with pytest.raises(ConfigError, match="credentials in the URL") as caught:
+        registry.register_artifact_store("e", "https://user:hunter2@example.com/x")
+    assert "hunter2" not in str(caught.value)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        registry.register_artifact_store("f", str(tmp_path / "a-file"))
     assert [c.name for c in registry.list_artifact_stores()] == ["a", "b", "default"]
 
 
