@@ -69,6 +69,20 @@ def env(*names: str) -> dict[str, str]:
     return {name: os.environ[name] for name in names}
 
 
+def server_from_env(variables: Mapping[str, str]):
+    """A test server's settings (attribute -> variable name); fails the test when unset."""
+    from types import SimpleNamespace
+
+    try:
+        values = env(*variables.values())
+    except BackendUnavailable as missing:
+        pytest.fail(str(missing), pytrace=False)
+    settings = {key: values[name] for key, name in variables.items()}
+    if "port" in settings:
+        settings["port"] = int(settings["port"])
+    return SimpleNamespace(**settings)
+
+
 def unique_database_name() -> str:
     """A new database name, valid for MariaDB and PostgreSQL alike."""
     return f"zt_{secrets.token_hex(6)}"

@@ -7,13 +7,12 @@ opens in MLMD.
 from __future__ import annotations
 
 import gc
-import os
 import secrets
 import socket
-from types import SimpleNamespace
 
 import pg8000.native
 import pytest
+from backends import server_from_env
 
 from zen_mlmd.flavors import get_flavor
 from zen_mlmd.mlmd.store import MetadataStore, library_schema_version
@@ -25,13 +24,7 @@ VARIABLES = {"host": "ZEN_MLMD_TEST_PG_HOST", "port": "ZEN_MLMD_TEST_PG_PORT",
 @pytest.fixture(scope="module")
 def server():
     """The PostgreSQL the test command started, from its ZEN_MLMD_TEST_PG_* variables."""
-    missing = [name for name in VARIABLES.values() if not os.environ.get(name)]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not set: run the test command (`bash scripts/test.sh`), which "
-                    "starts MariaDB and PostgreSQL and exports them", pytrace=False)
-    values = {key: os.environ[name] for key, name in VARIABLES.items()}
-    values["port"] = int(values["port"])
-    return SimpleNamespace(**values)
+    return server_from_env(VARIABLES)
 
 
 @pytest.fixture(scope="module")
