@@ -47,15 +47,18 @@ EXPECTED = {
     "pipeline contexts": 1,
     "run contexts": N_RUNS,
     "node contexts": N_STEPS,
+    # each run has its own seed, so every execution has its own cache key
+    "execution_cache contexts": N_RUNS * N_STEPS,
     "executions": N_RUNS * N_STEPS,
     "artifacts": N_RUNS * sum(len(o) for o in OUTPUTS.values()),
     "output events": N_RUNS * sum(len(o) for o in OUTPUTS.values()),
     "input events": N_RUNS * sum(len(i) for i in INPUTS.values()),
     # every execution and every output is linked to its pipeline, run and node
-    # contexts; MLMD also attributes each input to the consumer's contexts, which
-    # adds the consumer's node context (pipeline and run are linked already)
-    "associations": N_RUNS * N_STEPS * 3,
-    "attributions": N_RUNS * (sum(len(o) for o in OUTPUTS.values()) * 3
+    # contexts, and (once COMPLETE) to its execution_cache context; MLMD also
+    # attributes each input to the consumer's contexts, which adds the
+    # consumer's node context (pipeline and run are linked already)
+    "associations": N_RUNS * N_STEPS * 4,
+    "attributions": N_RUNS * (sum(len(o) for o in OUTPUTS.values()) * 4
                               + sum(len(i) for i in INPUTS.values())),
     "run->pipeline links": N_RUNS,
 }
@@ -122,7 +125,7 @@ def count_store(store: MetadataStore) -> dict[str, int]:
     """What the store holds, counted through the plain MLMD API."""
     contexts = store.get_contexts()
     by_type = {}
-    for name in ("pipeline", "pipeline_run", "node"):
+    for name in ("pipeline", "pipeline_run", "node", "execution_cache"):
         by_type[name] = [c for c in contexts if c.type == name]
     executions = store.get_executions()
     artifacts = store.get_artifacts()
@@ -134,6 +137,7 @@ def count_store(store: MetadataStore) -> dict[str, int]:
         "pipeline contexts": len(by_type["pipeline"]),
         "run contexts": len(by_type["pipeline_run"]),
         "node contexts": len(by_type["node"]),
+        "execution_cache contexts": len(by_type["execution_cache"]),
         "executions": len(executions),
         "artifacts": len(artifacts),
         "output events": sum(1 for e in events if e.type == pb.Event.OUTPUT),
@@ -157,7 +161,7 @@ def test_concurrent_writers_lose_nothing(backend: BackendSpec, tmp_path: Path, m
         # writers start; the other backends race on registration too.
         warm_up = Pipeline(chain.func, name="warm_up", enable_cache=False)
         warm_up.run(stack=local_stack(metadata_store, tmp_path / "artifacts"), quiet=True,
-                    run_name="warm-up")
+                    run_name="warm-up", seed=-1)  # a seed no worker uses: no shared cache keys
     before = count_store(metadata_store)
     old_executions = {e.id for e in metadata_store.get_executions()}
     old_artifacts = {a.id for a in metadata_store.get_artifacts()}

@@ -219,7 +219,12 @@ def test_execution_states_and_properties_match_the_doc(spec, recorded):
         assert props["task_name"].string_value == step_name
         assert execution.name == doc["name"].format(run=props["run_name"].string_value, step=step_name)
         contexts = {c.type for c in store.get_contexts_by_execution(execution.id)}
-        assert contexts == set(doc["contexts"]), where
+        conditional = {t for t, states in doc["contexts_when"].items() if state in states}
+        assert contexts == set(doc["contexts"]) | conditional, where
+        if "execution_cache" in conditional:
+            [cache_context] = [c for c in store.get_contexts_by_execution(execution.id)
+                               if c.type == "execution_cache"]
+            assert cache_context.name == props["cache_key"].string_value, where
     assert states_seen == set(doc["states"])
     assert list(doc["custom_property_patterns"]) == ["param.{name}"]
 

@@ -125,6 +125,9 @@ class WritableConvention(Convention):
     #: Execution type of an execution written once per run when it starts
     #: (Kubeflow Pipelines' root `system.DAGExecution`); None for no such row.
     root_execution_type: ClassVar[str | None] = None
+    #: Context type named by a cache key that completed and cached executions
+    #: join (TFX's `execution_cache`); None for no such context.
+    cache_context_type: ClassVar[str | None] = None
 
     def context_type(self, type_name: str) -> pb.ContextType:
         """The context type to register for `type_name`."""
@@ -171,6 +174,10 @@ class WritableConvention(Convention):
     def node_context(self, type_id: int, pipeline_name: str, step_name: str) -> pb.Context:
         """The context of a step across runs; called only when `node_context_type` is set."""
         raise NotImplementedError(f"{type(self).__name__} sets node_context_type: define node_context")
+
+    def cache_context(self, type_id: int, cache_key: str) -> pb.Context:
+        """The context of executions with `cache_key`; only with `cache_context_type`."""
+        return pb.Context(type_id=type_id, name=cache_key)
 
     def root_execution(self, type_id: int, pipeline_name: str, run_name: str,
                        config: Mapping[str, Any]) -> pb.Execution:

@@ -59,6 +59,7 @@ class NativeConvention(WritableConvention):
     pipeline_context_type = "pipeline"
     run_context_type = "pipeline_run"
     node_context_type = "node"
+    cache_context_type = "execution_cache"
 
     # -- types -----------------------------------------------------------------
     def artifact_type(self, kind: str) -> pb.ArtifactType:

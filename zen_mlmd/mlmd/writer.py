@@ -47,6 +47,7 @@ class RunHandle:
     node_type_id: int
     convention: WritableConvention
     node_contexts: dict[str, pb.Context] = field(default_factory=dict)
+    cache_type_id: int = 0
     #: The run-level execution of conventions that write one (else None).
     root_execution: pb.Execution | None = None
 
@@ -115,6 +116,8 @@ class RunWriter:
             pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
         ])
         handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
+        if c.cache_context_type:
+            handle.cache_type_id = self.store.type_id("context", c.context_type(c.cache_context_type))
         if c.root_execution_type:
             root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
             root = c.root_execution(root_type, pipeline_name, run_name, config)
@@ -172,7 +175,8 @@ class RunWriter:
                 pairs.append((artifact, c.event(pb.Event.OUTPUT, output_name, index)))
                 names.append(output_name)
         execution = c.ended_execution(handle.execution, records.COMPLETE)
-        artifact_ids = self._put(run, handle.step.name, execution, pairs, want_artifacts=True)
+        artifact_ids = self._put(run, handle.step.name, execution, pairs, want_artifacts=True,
+                                 cache_key=handle.step.cache_key)
         handle.execution = execution
         grouped: dict[str, list[int]] = {}
         for name, artifact_id in zip(names, artifact_ids):
@@ -212,11 +216,11 @@ class RunWriter:
         for output_name, artifact_ids in outputs.items():
             for index, artifact_id in enumerate(artifact_ids):
                 events.append((None, c.event(pb.Event.OUTPUT, output_name, index, artifact_id)))
-        return self._put(run, step.name, execution, events)
+        return self._put(run, step.name, execution, events, cache_key=step.cache_key)
 
     # -- pieces --------------------------------------------------------------------
     def _put(self, run: RunHandle, step_name: str, execution: pb.Execution, events: list,
-             want_artifacts: bool = False):
+             want_artifacts: bool = False, cache_key: str = ""):
         contexts = [run.pipeline_context, run.run_context]
         node = None
         if run.node_type_id:
@@ -224,6 +228,10 @@ class RunWriter:
             if node is None:
                 node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
             contexts.append(node)
+        if cache_key and run.cache_type_id:
+            # completed and cached executions join their key's context, where
+            # TFX's cache helpers look; created by the first, reused after
+            contexts.append(self.convention.cache_context(run.cache_type_id, cache_key))
         execution_id, artifact_ids, context_ids = self.store.put_execution(
             execution, events, contexts,
             # Contexts passed with an id are only linked, never rewritten; a

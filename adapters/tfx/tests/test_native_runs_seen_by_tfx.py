@@ -23,10 +23,12 @@ def native_run():
     recorder = Recorder(store)
     ids = {}
     with recorder.start_run(PIPELINE, run_name=RUN) as run:
-        load = run.start_step("load", type_name="steps.data.load", parameters={"rows": 10})
+        load = run.start_step("load", type_name="steps.data.load", parameters={"rows": 10},
+                              cache_key="a" * 64)
         ids["data"] = load.publish({"data": records.OutputArtifact(
             uri="/artifacts/load/data", kind="dataset", materializer="json", data_type="builtins.dict")})["data"]
-        train = run.start_step("train", type_name="steps.model.train", inputs={"data": ids["data"]})
+        train = run.start_step("train", type_name="steps.model.train", inputs={"data": ids["data"]},
+                               cache_key="b" * 64)
         ids["model"] = train.publish({"model": records.OutputArtifact(
             uri="/artifacts/train/model", kind="model", materializer="pickle", data_type="sklearn.Model")})["model"]
         ids["executions"] = {"load": load.execution_id, "train": train.execution_id}
@@ -69,8 +71,16 @@ def test_events_follow_tfx_key_index_paths(native_run):
     assert paths == {(pb.Event.INPUT, "data", 0), (pb.Event.OUTPUT, "model", 0)}
 
 
-def test_native_runs_write_no_execution_cache_contexts(native_run):
-    # Documented difference: TFX's cache lookup goes through `execution_cache`
-    # contexts, which zen_mlmd does not write (its cache key is a property).
+def test_completed_executions_are_found_through_their_execution_cache_context(native_run):
+    """TFX's cache helpers list an `execution_cache` context's COMPLETE executions."""
     raw, _ = native_run
-    assert "execution_cache" not in {t.name for t in raw.get_context_types()}
+    executions = [e for e in raw.get_executions() if e.last_known_state == pb.Execution.COMPLETE]
+    assert executions
+    for execution in executions:
+        key = execution.custom_properties["cache_key"].string_value
+        context = raw.get_context_by_type_and_name("execution_cache", key)
+        assert context is not None
+        assert execution.id in {e.id for e in raw.get_executions_by_context(context.id)}
+        outputs = [ev.artifact_id for ev in raw.get_events_by_execution_ids([execution.id])
+                   if ev.type == pb.Event.OUTPUT]
+        assert set(outputs) <= {a.id for a in raw.get_artifacts_by_context(context.id)}
