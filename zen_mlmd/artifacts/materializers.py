@@ -76,6 +76,10 @@ class Materializer(abc.ABC):
     name: ClassVar[str]
     default_kind: ClassVar[ArtifactKind] = ArtifactKind.DATA
     for_types: ClassVar[Tuple[Union[type, str], ...]] = ()
+    #: True when `save` writes every file through `store.open`: the files are
+    #: then hashed as they are written and the directory need not be listed
+    #: afterwards. False (the safe default) for code that may write by path.
+    writes_through_store: ClassVar[bool] = False
 
     def can_save(self, obj: object) -> bool:
         """Whether this materializer can write `obj` so that it reads back equal.
@@ -120,6 +124,7 @@ class JSONMaterializer(Materializer):
     registry fall back to pickle.
     """
 
+    writes_through_store = True
     name = "builtins.json"
     default_kind = ArtifactKind.DATA
     for_types = (type(None), bool, int, float, list, tuple, dict)
@@ -143,6 +148,7 @@ class JSONMaterializer(Materializer):
 class TextMaterializer(Materializer):
     """A `str`, written as UTF-8 text (newlines kept as they are)."""
 
+    writes_through_store = True
     name = "builtins.str"
     for_types = (str,)
     file_name = "data.txt"
@@ -163,6 +169,7 @@ class TextMaterializer(Materializer):
 class BytesMaterializer(Materializer):
     """`bytes` and `bytearray`, written raw."""
 
+    writes_through_store = True
     name = "builtins.bytes"
     for_types = (bytes, bytearray)
     file_name = "data.bin"
@@ -187,6 +194,7 @@ class PickleMaterializer(Materializer):
     The file is only readable with compatible versions of the object's library.
     """
 
+    writes_through_store = True
     name = "pickle"
     for_types = (object,)
     file_name = "data.pkl"

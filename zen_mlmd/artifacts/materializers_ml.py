@@ -20,6 +20,8 @@ class NumpyMaterializer(Materializer):
     registry gives them to the pickle fallback.
     """
 
+    writes_through_store = True
+
     name = "numpy.ndarray"
     default_kind = ArtifactKind.DATASET
     for_types = ("numpy.ndarray",)
@@ -46,6 +48,8 @@ class NumpyMaterializer(Materializer):
 
 class _PandasMaterializer(Materializer):
     """Shared by DataFrame and Series: the `pandas_format` JSON document."""
+
+    writes_through_store = True
 
     default_kind = ArtifactKind.DATASET
     file_name = "data.pandas.json"

@@ -90,7 +90,7 @@ def write_artifact(
             f"{data_type} to {uri}: {type(error).__name__}: {error}. Nothing was kept "
             "at that uri; register a materializer for this type or make it picklable"
         ) from error
-    file_hashes, size = _hash_written(view, uri, store)
+    file_hashes, size = _hash_written(view, uri, store, listed=not chosen.writes_through_store)
     return WrittenArtifact(
         uri=uri,
         materializer=chosen.name,
@@ -146,14 +146,17 @@ def _resolve(spec: MaterializerSpec) -> Materializer:
     )
 
 
-def _hash_written(view: hashing.HashingStore, uri: str, store: ArtifactStore):
+def _hash_written(view: hashing.HashingStore, uri: str, store: ArtifactStore, listed: bool = True):
     """``(path, sha256)`` pairs and total size of the files now in the artifact directory.
 
     Files written through the store were hashed while being written; a file
     that appeared some other way (a library writing by path) is read once.
+    With `listed=False` (a materializer that writes only through the store)
+    the directory is not listed: the files written are all there is.
     """
     pairs, total = [], 0
-    for name in store.list_files(uri):
+    names = store.list_files(uri) if listed else sorted(view.writers)
+    for name in names:
         writer = view.writers.get(name)
         if writer is not None and name not in view.rehash:
             digest, size = writer.sha256.hexdigest(), writer.size
