@@ -22,7 +22,7 @@ from zen_mlmd.mlmd.convention import (
     get_convention,
 )
 from zen_mlmd.mlmd.convention import quote as _quote
-from zen_mlmd.mlmd.run_data import read_run_data
+from zen_mlmd.mlmd.run_data import contexts_of_executions, read_run_data
 from zen_mlmd.mlmd.store import MetadataStore
 
 PAGE_SIZE = 100  # MLMD caps pages at 100; asking for more silently truncates
@@ -161,12 +161,13 @@ class StoreReader:
                 else r for r in runs]
 
     def run_step_states(self, runs: Sequence[records.RunRecord]) -> dict[int, tuple[str, ...]]:
-        """Step states of several runs, by run id, in one query (for statuses in listings).
+        """Step states of several runs, by run id, for statuses in listings.
 
         One filter query (`contexts_a.id IN (...)`) for all the runs, paged at
-        100 executions per call. MLMD does not return an execution's contexts,
-        so executions are matched to runs by their `run_name` property; runs
-        written by a convention without it fall back to one call each.
+        100 executions per call. MLMD does not return an execution's contexts:
+        executions are matched to runs by their `run_name` property, and
+        those of conventions without it (TFX) by their contexts, fetched in
+        one lineage query per 100 executions, never one call per run.
         """
         if not runs:
             return {}
@@ -175,21 +176,27 @@ class StoreReader:
             list_options=_all_matching(f"contexts_a.id IN ({ids})"))
         exec_types = self.store.types_by_id("execution", {e.type_id for e in executions})
         id_by_name = {run.name: run.id for run in runs}
-        states: dict[int, list[str]] = {run.id: [] for run in runs}
-        unmatched = False
+        convention_of = {run.id: get_convention(run.convention) for run in runs}
+        run_of: dict[int, int] = {}
+        unmatched = []
         for execution in executions:
             run_name = execution.custom_properties.get("run_name")
             run_id = id_by_name.get(run_name.string_value) if run_name is not None else None
             if run_id is None:
-                unmatched = True
-                continue
-            if get_convention(_convention_name(runs, run_id)).is_step_type(
+                unmatched.append(execution.id)
+            else:
+                run_of[execution.id] = run_id
+        if unmatched:
+            for execution_id, contexts in contexts_of_executions(self, unmatched).items():
+                run_id = next((c.id for c in contexts if c.id in convention_of), None)
+                if run_id is not None:
+                    run_of[execution_id] = run_id
+        states: dict[int, list[str]] = {run.id: [] for run in runs}
+        for execution in executions:
+            run_id = run_of.get(execution.id)
+            if run_id is not None and convention_of[run_id].is_step_type(
                     exec_types[execution.type_id].name):
                 states[run_id].append(EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN))
-        if unmatched:
-            for run in runs:
-                if not states[run.id]:
-                    states[run.id] = [step.state for step in self.read_run_steps(run)]
         return {run_id: tuple(found) for run_id, found in states.items()}
 
     def read_run_steps(self, run: records.RunRecord) -> tuple[records.StepRecord, ...]:
@@ -262,10 +269,6 @@ class StoreReader:
         convention = get_convention("native")
         return {e.id: convention.decode_step(e, types[e.type_id].name, events.get(e.id, ()))
                 for e in executions}
-
-
-def _convention_name(runs: Sequence[records.RunRecord], run_id: int) -> str:
-    return next((run.convention for run in runs if run.id == run_id), "native")
 
 
 def _all_matching(filter_query: str):

@@ -210,8 +210,10 @@ class MetadataStore:
         getter = getattr(self.raw, f"get_{kind}_type")
         try:
             type_proto = getter(name)
-        except StoreError:
-            return None
+        except StoreError as error:
+            if is_not_found(error):
+                return None
+            raise  # an outage must not read as an empty store
         self._type_ids[key] = type_proto.id
         self._types_by_id[(kind, type_proto.id)] = type_proto
         return type_proto.id

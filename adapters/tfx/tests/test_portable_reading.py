@@ -141,3 +141,17 @@ def test_every_component_of_a_run_longer_than_a_page_is_named(tmp_path):
     reader = open_reader(path)
     data = reader.read_run(reader.get_run("long-run"))
     assert [s.name for s in data.steps] == ["Gen0", *(f"Stats{i}" for i in range(1, 130))]
+
+
+def test_statuses_of_listed_tfx_runs_cost_no_call_per_run(portable_store):
+    """TFX executions carry no run name: they are matched to runs through their contexts."""
+    reader = open_reader(portable_store.path)
+    runs = list(reader.iter_runs())
+    assert len(runs) == 2
+    expected = {run.id: tuple(step.state for step in reader.read_run_steps(run)) for run in runs}
+    reader.store.reset_counts()
+    assert {k: tuple(sorted(v)) for k, v in reader.run_step_states(runs).items()} == {
+        k: tuple(sorted(v)) for k, v in expected.items()}
+    assert reader.store.calls["GetExecutions"] == 1
+    assert reader.store.calls["GetLineageSubgraph"] == 1
+    assert reader.store.calls["GetExecutionsByContext"] == 0
