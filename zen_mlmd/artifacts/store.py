@@ -171,6 +171,16 @@ class ArtifactStore:
         found = self.filesystem.find(path)
         return sorted(p[len(path) + 1:] if p.startswith(path + "/") else p for p in found)
 
+    def list_dirs(self, uri: str) -> list[str]:
+        """Names of the directories directly under `uri`, sorted ([] when it is missing)."""
+        path = self._path(uri).rstrip("/")
+        fs = self.filesystem
+        if not fs.isdir(path):
+            return []
+        names = [info["name"].rstrip("/").rsplit("/", 1)[-1]
+                 for info in fs.ls(path, detail=True) if info.get("type") == "directory"]
+        return sorted(names)
+
     def _path(self, uri: str) -> str:
         """The filesystem path of `uri`; it must use this store's protocol."""
         uri = os.fspath(uri)

@@ -23,6 +23,7 @@ from zen_mlmd.mlmd.convention import (
 )
 from zen_mlmd.mlmd.convention import quote as _quote
 from zen_mlmd.mlmd.run_data import contexts_of_executions, read_run_data
+from zen_mlmd.mlmd.soft_delete import DELETED_PROPERTY
 from zen_mlmd.mlmd.store import MetadataStore
 
 PAGE_SIZE = 100  # MLMD caps pages at 100; asking for more silently truncates
@@ -121,6 +122,8 @@ class StoreReader:
                     # run is yielded only by the listing of the one that wrote it
                     sharing = [o for o in present if o.run_context_type == context.type]
                     owner = self._claimer(context, sharing)
+                    if DELETED_PROPERTY in context.custom_properties:
+                        continue  # soft-deleted over gRPC: its rows remain, hidden
                     if owner is not None and owner in listed:
                         runs.append(owner.decode_run(context, pipeline_name or ""))
                 yield from self._with_pipeline_names(runs)

@@ -218,7 +218,46 @@ class MetadataStore:
         self._types_by_id[(kind, type_proto.id)] = type_proto
         return type_proto.id
 
-    # -- schema ------------------------------------------------------------------
+    # -- the database behind the store -----------------------------------------------
+    @property
+    def has_database(self) -> bool:
+        """True when zen_mlmd can reach the store's tables with SQL (sqlite, mysql, postgresql)."""
+        config = self.connection_config
+        return (config.DESCRIPTOR.name == "ConnectionConfig"
+                and config.WhichOneof("config") in ("sqlite", "mysql", "postgresql"))
+
+    @property
+    def identity(self) -> str:
+        """Where the store is, stable and without secrets: ``sqlite:/path``,
+        ``mysql://host:port/db``, ``postgresql://host:port/db``, ``grpc://host:port``."""
+        config = self.connection_config
+        if config.DESCRIPTOR.name != "ConnectionConfig":
+            return f"grpc://{config.host}:{config.port}"
+        kind = config.WhichOneof("config")
+        if kind == "sqlite":
+            return f"sqlite:{config.sqlite.filename_uri}"
+        if kind == "mysql":
+            where = config.mysql.socket or f"{config.mysql.host}:{config.mysql.port}"
+            return f"mysql://{where}/{config.mysql.database}"
+        if kind == "postgresql":
+            pg = config.postgresql
+            return f"postgresql://{pg.hostaddr or pg.host}:{pg.port}/{pg.dbname}"
+        return f"{kind}:{self.store_name}"
+
+    def database(self):
+        """A `zen_mlmd.mlmd.database.SchemaDatabase` on the same database (close it after use).
+
+        For what MLMD's API cannot do: delete records, write them with their
+        original ids and times. Its schema version is checked on open.
+
+        Raises:
+            StoreError: the store is a gRPC endpoint (see `has_database`).
+            SchemaVersionError: a schema version zen_mlmd's SQL was not written for.
+        """
+        from zen_mlmd.mlmd.database import SchemaDatabase
+
+        return SchemaDatabase(self.connection_config, store_name=self.store_name)
+
     # -- errors ------------------------------------------------------------------
     def _open_error(self, exc: Exception) -> Exception:
         text = str(exc)

@@ -202,7 +202,10 @@ def start_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    server.add_generic_rpc_handlers((forwarder.generic_handler(),))
+    from zen_mlmd.server.deletion_service import RunDeletionService
+
+    deletion = RunDeletionService(connection_config, store_name=store_name)
+    server.add_generic_rpc_handlers((forwarder.generic_handler(), deletion.generic_handler()))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     _add_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))

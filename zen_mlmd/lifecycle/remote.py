@@ -1,0 +1,61 @@
+"""The client side of a zen-mlmd server's delete extension (`zen_mlmd.server.deletion_service`)."""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Sequence
+
+from zen_mlmd.errors import ConfigError, StoreError, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from zen_mlmd.mlmd.deletion import DeletionPlan
+    from zen_mlmd.mlmd.store import MetadataStore
+
+SERVICE_NAME = "zen_mlmd.RunDeletion"
+METHOD = "DeleteRuns"
+TIMEOUT_SECONDS = 300.0
+
+
+def remote_delete(store: "MetadataStore", names: Sequence[str], *, keep_artifacts: bool = False,
+                  dry_run: bool = False) -> "DeletionPlan | None":
+    """Ask the gRPC server behind `store` to delete runs; None when it has no delete extension.
+
+    A real (not dry) deletion first asks for the plan, so that the caller
+    can journal the files before any record goes.
+
+    Raises:
+        ConfigError: the server refused the input (an unknown or running run).
+        StoreError: the server failed.
+    """
+    import grpc
+
+    from zen_mlmd.mlmd.deletion import DeletionPlan
+    from zen_mlmd.stack.port_forward_diagnosis import channel_credentials
+
+    config = store.connection_config
+    target = f"{config.host}:{config.port}"
+    credentials = channel_credentials(config)
+    channel = (grpc.secure_channel(target, credentials) if credentials is not None
+               else grpc.insecure_channel(target))
+    timeout = config.client_timeout_sec or TIMEOUT_SECONDS
+    with channel:
+        call = channel.unary_unary(f"/{SERVICE_NAME}/{METHOD}")
+        request = {"runs": list(names), "keep_artifacts": keep_artifacts, "dry_run": dry_run}
+        try:
+            answer = json.loads(call(json.dumps(request).encode("utf-8"), timeout=max(timeout, 60)))
+        except grpc.RpcError as error:
+            code = error.code()
+            if code == grpc.StatusCode.UNIMPLEMENTED:
+                return None  # Kubeflow's metadata service: a soft delete instead
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                raise ConfigError("run", ", ".join(names), error.details() or "refused",
+                                  "list runs with `zen-mlmd run list`") from None
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise StoreUnavailableError(f"{store.store_name}: {METHOD} failed: the server did "
+                                            f"not answer: {error.details()}") from None
+            raise StoreError(f"{store.store_name}: {METHOD} failed: {code.name}: "
+                             f"{error.details()}") from None
+    return DeletionPlan(
+        run_ids=tuple(answer["run_ids"]), executions=tuple(answer["executions"]),
+        artifacts={int(k): v for k, v in answer["artifacts"].items()},
+        kept_artifacts={int(k): v for k, v in answer["kept_artifacts"].items()},
+        contexts=tuple(answer["contexts"]))

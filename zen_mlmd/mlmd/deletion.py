@@ -1,0 +1,209 @@
+"""Which records belong to runs, and deleting them: in SQL, or softly over gRPC.
+
+Works through contexts, the same for every convention: a run is a context of
+a run context type (native/TFX `pipeline_run`, KFP `system.PipelineRun`);
+its executions are those associated with it (KFP's root and nested DAG
+executions included); the artifacts it made are those its executions output
+or that are attributed to it. An artifact is kept while an execution of a
+kept run used it (a consumer, or a cached step that reused it) or a kept run
+context holds it. Contexts left with nothing (a node, cache or pipeline
+context only the deleted runs used) go with them.
+
+`delete_runs_sql` does it in ONE transaction with a fixed number of
+statements, however large the runs or the store (MLMD's schema, see
+`zen_mlmd.mlmd.sql`). `soft_delete_runs` is for a store reached over gRPC,
+whose service has no delete RPC: artifacts are marked DELETED (so no cache
+lookup finds them) and the run contexts get `DELETED_PROPERTY`; rows remain.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from zen_mlmd.mlmd import sql
+from zen_mlmd.mlmd.database import SchemaDatabase
+from zen_mlmd.mlmd.soft_delete import DELETED_PROPERTY
+from zen_mlmd.mlmd.store import MetadataStore
+
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    """What deleting some runs removes, and what it keeps.
+
+    Attributes:
+        run_ids: the run contexts.
+        executions: ids of the executions that go.
+        artifacts: artifacts that go, id -> URI.
+        kept_artifacts: artifacts the runs made that stay because a kept run
+            uses them, id -> URI (all of them with `keep_artifacts`).
+        contexts: contexts that went (known once deleted; the runs in a plan).
+        soft: True when rows remain (a soft delete over gRPC).
+    """
+
+    run_ids: tuple[int, ...]
+    executions: tuple[int, ...]
+    artifacts: Mapping[int, str]
+    kept_artifacts: Mapping[int, str]
+    contexts: tuple[int, ...] = ()
+    soft: bool = False
+
+
+def run_context_type_ids(store: MetadataStore) -> list[int]:
+    """Ids of every context type a registered convention names its runs with."""
+    from zen_mlmd.mlmd.convention import all_conventions
+
+    names = dict.fromkeys(c.run_context_type for c in all_conventions())
+    found = (store.cached_type_id("context", name) for name in names)
+    return [type_id for type_id in found if type_id is not None]
+
+
+# -- SQL ------------------------------------------------------------------------------------
+def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequence[int],
+                  keep_artifacts: bool = False) -> DeletionPlan:
+    """What deleting `run_ids` would remove (reads only: seven statements)."""
+    runs = sql.ids(run_ids)
+    executions = {row[0] for row in db.query("executions_of_contexts", contexts=runs)}
+    # an execution another (kept) run context also holds stays with that run
+    executions -= {row[0] for row in db.query(
+        "executions_in_other_runs", executions=sql.ids(executions), run_types=sql.ids(run_types),
+        contexts=runs)}
+    exec_list = sql.ids(executions)
+    made = {row[0] for row in db.query(
+        "output_artifacts", executions=exec_list, output_types=sql.ids(sql.OUTPUT_EVENT_TYPES))}
+    made |= {row[0] for row in db.query("artifacts_of_contexts", contexts=runs)}
+    kept = set(made) if keep_artifacts else set()
+    if not keep_artifacts and made:
+        made_list = sql.ids(made)
+        kept |= {row[0] for row in db.query(
+            "artifacts_used_elsewhere", artifacts=made_list, executions=exec_list)}
+        kept |= {row[0] for row in db.query(
+            "artifacts_in_other_runs", artifacts=made_list, run_types=sql.ids(run_types),
+            contexts=runs)}
+    uris = dict(db.query("artifact_uris", artifacts=sql.ids(made))) if made else {}
+    return DeletionPlan(
+        run_ids=tuple(sorted(run_ids)), executions=tuple(sorted(executions)),
+        artifacts={i: uris.get(i, "") for i in sorted(made - kept)},
+        kept_artifacts={i: uris.get(i, "") for i in sorted(kept)},
+        contexts=tuple(sorted(run_ids)))
+
+
+def delete_runs_sql(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequence[int],
+                    keep_artifacts: bool = False,
+                    before_commit: Callable[[DeletionPlan], None] | None = None) -> DeletionPlan:
+    """Delete runs and what only they used, in one transaction (a fixed number of statements).
+
+    Args:
+        before_commit: called with the plan inside the transaction, before it
+            commits (the caller records which files to remove: a crash after
+            the commit then leaves orphan files, never records without files).
+
+    Returns:
+        The plan carried out, with every context that went in `contexts`.
+    """
+    with db.transaction("delete"):
+        plan = plan_deletion(db, run_ids, run_types, keep_artifacts)
+        executions, artifacts, runs = (sql.ids(plan.executions), sql.ids(plan.artifacts),
+                                       sql.ids(plan.run_ids))
+        linked = {row[0] for row in db.query(
+            "linked_contexts", executions=executions, artifacts=artifacts, contexts=runs)}
+        db.execute("delete_event_paths", executions=executions, artifacts=artifacts)
+        db.execute("delete_events", executions=executions, artifacts=artifacts)
+        db.execute("delete_associations", executions=executions)
+        db.execute("delete_run_associations", contexts=runs)
+        db.execute("delete_attributions", artifacts=artifacts, contexts=runs)
+        db.execute("delete_parent_links", contexts=runs)
+        db.execute("delete_execution_properties", executions=executions)
+        db.execute("delete_executions", executions=executions)
+        db.execute("delete_artifact_properties", artifacts=artifacts)
+        db.execute("delete_artifacts", artifacts=artifacts)
+        emptied = {row[0] for row in db.query("empty_contexts", contexts=sql.ids(linked - set(run_ids)))}
+        contexts = sql.ids(set(run_ids) | emptied)
+        db.execute("delete_parent_links", contexts=contexts)
+        db.execute("delete_context_properties", contexts=contexts)
+        db.execute("delete_contexts", contexts=contexts)
+        done = DeletionPlan(plan.run_ids, plan.executions, plan.artifacts, plan.kept_artifacts,
+                            tuple(sorted(set(run_ids) | emptied)))
+        if before_commit is not None:
+            before_commit(done)
+    return done
+
+
+# -- over gRPC: soft ---------------------------------------------------------------------
+def plan_soft_deletion(store: MetadataStore, run_ids: Sequence[int],
+                       keep_artifacts: bool = False) -> DeletionPlan:
+    """What a soft delete of `run_ids` marks, through MLMD's API (a fixed number of calls per run)."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    executions: set[int] = set()
+    made: set[int] = set()
+    for run_id in run_ids:  # one call each: MLMD has no "by contexts" read
+        executions |= {e.id for e in store.get_executions_by_context(run_id)}
+        made |= {a.id for a in store.get_artifacts_by_context(run_id)}
+    if executions:
+        made |= {e.artifact_id for e in store.get_events_by_execution_ids(sorted(executions))
+                 if e.type in sql.OUTPUT_EVENT_TYPES}
+    kept = set(made) if keep_artifacts else set()
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted(made))} if made else {}
+    if made and not keep_artifacts:
+        kept |= {e.artifact_id for e in store.get_events_by_artifact_ids(sorted(made))
+                 if e.execution_id not in executions}
+    # already marked by an earlier soft delete: nothing more to do for them
+    gone = {i for i, a in artifacts.items() if a.state == pb.Artifact.DELETED}
+    return DeletionPlan(
+        run_ids=tuple(sorted(run_ids)), executions=tuple(sorted(executions)),
+        artifacts={i: artifacts[i].uri for i in sorted(made - kept - gone) if i in artifacts},
+        kept_artifacts={i: artifacts[i].uri for i in sorted(kept) if i in artifacts},
+        contexts=tuple(sorted(run_ids)), soft=True)
+
+
+def soft_delete_runs(store: MetadataStore, run_ids: Sequence[int],
+                     keep_artifacts: bool = False) -> DeletionPlan:
+    """Mark the runs deleted and their own artifacts DELETED; no row is removed."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    plan = plan_soft_deletion(store, run_ids, keep_artifacts)
+    if plan.artifacts:
+        artifacts = store.get_artifacts_by_id(sorted(plan.artifacts))
+        for artifact in artifacts:
+            artifact.state = pb.Artifact.DELETED
+        store.put_artifacts(artifacts)
+    contexts = store.get_contexts_by_id(sorted(run_ids))
+    # a string: MySQL and PostgreSQL keep int properties in 32 bits
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for context in contexts:
+        context.custom_properties[DELETED_PROPERTY].string_value = now
+    store.put_contexts(contexts)
+    return plan
+
+
+def is_soft_deleted(context) -> bool:
+    """Whether a run context carries the soft-delete mark."""
+    return DELETED_PROPERTY in context.custom_properties
+
+
+def uris_named(store: MetadataStore, uris: Sequence[str]) -> set[str]:
+    """The URIs among `uris` that some artifact record still has (one call per 100)."""
+    from ml_metadata.metadata_store.metadata_store import ListOptions
+
+    from zen_mlmd.mlmd.convention import quote
+
+    found: set[str] = set()
+    wanted = sorted(set(uris))
+    for start in range(0, len(wanted), 100):
+        page = wanted[start:start + 100]
+        query = f"uri IN ({', '.join(quote(u) for u in page)})"
+        found |= {a.uri for a in store.get_artifacts(list_options=ListOptions(filter_query=query))}
+    return found
+
+
+def uris_under(store: MetadataStore, prefix: str) -> set[str]:
+    """Every artifact URI that starts with `prefix` (MLMD's client pages the listing)."""
+    from ml_metadata.metadata_store.metadata_store import ListOptions
+
+    from zen_mlmd.mlmd.convention import quote
+
+    # `_` and `%` in the prefix match more in LIKE: the exact test is below
+    options = ListOptions(filter_query=f"uri LIKE {quote(prefix + '%')}")
+    return {a.uri for a in store.get_artifacts(list_options=options) if a.uri.startswith(prefix)}
