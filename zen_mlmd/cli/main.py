@@ -26,6 +26,9 @@ COMMANDS: dict[str, str] = {
     "pipeline": "zen_mlmd.cli.pipeline:pipeline",
     "run": "zen_mlmd.cli.run:run",
     "artifact": "zen_mlmd.cli.artifact:artifact",
+    "gc": "zen_mlmd.cli.gc:gc",
+    "export": "zen_mlmd.cli.archive:export_command",
+    "import": "zen_mlmd.cli.archive:import_command",
 }
 
 

@@ -196,3 +196,13 @@ def rerun_command(run_name: str, new_name: str | None, no_cache: bool) -> None:
 
     new = rerun_run(run_name, run_name_new=new_name, enable_cache=False if no_cache else None)
     output.success(f"Run {new.name!r} finished: {new.status}.")
+
+
+def _attach_delete() -> None:
+    # its own module (zen_mlmd/cli/run_delete.py): only click is imported there
+    from zen_mlmd.cli.run_delete import delete_command
+
+    run.add_command(delete_command)
+
+
+_attach_delete()

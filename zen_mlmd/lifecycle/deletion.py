@@ -95,7 +95,7 @@ def refuse_running(store: "MetadataStore", records: Sequence["RunRecord"]) -> No
 
 def delete_runs(store: "MetadataStore", names: Sequence[str], *,
                 artifact_stores: Iterable["ArtifactStore"] = (), keep_artifacts: bool = False,
-                dry_run: bool = False) -> DeletionReport:
+                dry_run: bool = False, planned=None) -> DeletionReport:
     """Delete runs by name: records, then the files of the artifacts only they used.
 
     Args:
@@ -105,6 +105,8 @@ def delete_runs(store: "MetadataStore", names: Sequence[str], *,
         keep_artifacts: delete executions and contexts only; every artifact
             (record and file) stays.
         dry_run: report what would go; change nothing.
+        planned: a `zen_mlmd.mlmd.deletion.Planned` that successive dry runs
+            share, so that each counts what the earlier ones remove as gone.
 
     Raises:
         UnknownNameError: an unknown run.
@@ -124,7 +126,9 @@ def delete_runs(store: "MetadataStore", names: Sequence[str], *,
     journals: list = []
     with store.database() as db:
         if dry_run:
-            plan = plan_deletion(db, run_ids, run_types, keep_artifacts)
+            plan = plan_deletion(db, run_ids, run_types, keep_artifacts, planned)
+            if planned is not None:
+                planned.add(plan)
             return _report(run_names, plan, files, dry_run=True, statements=db.statement_count,
                            keep_artifacts=keep_artifacts)
         sizes: dict[int, int | None] = {}

@@ -18,7 +18,7 @@ lookup finds them) and the run contexts get `DELETED_PROPERTY`; rows remain.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from zen_mlmd.mlmd import sql
@@ -60,27 +60,49 @@ def run_context_type_ids(store: MetadataStore) -> list[int]:
 
 
 # -- SQL ------------------------------------------------------------------------------------
+@dataclass
+class Planned:
+    """What earlier plans of the same dry run remove: later plans count it as gone."""
+
+    runs: set[int] = field(default_factory=set)
+    executions: set[int] = field(default_factory=set)
+    artifacts: set[int] = field(default_factory=set)
+
+    def add(self, plan: "DeletionPlan") -> None:
+        self.runs.update(plan.run_ids)
+        self.executions.update(plan.executions)
+        self.artifacts.update(plan.artifacts)
+
+
 def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequence[int],
-                  keep_artifacts: bool = False) -> DeletionPlan:
-    """What deleting `run_ids` would remove (reads only: seven statements)."""
+                  keep_artifacts: bool = False, planned: Planned | None = None) -> DeletionPlan:
+    """What deleting `run_ids` would remove (reads only: at most seven statements).
+
+    Args:
+        planned: what earlier pages of a dry run remove, treated as gone.
+    """
+    planned = planned or Planned()
     runs = sql.ids(run_ids)
+    gone_runs = sql.ids({*run_ids, *planned.runs})
     executions = {row[0] for row in db.query("executions_of_contexts", contexts=runs)}
     # an execution another (kept) run context also holds stays with that run
     executions -= {row[0] for row in db.query(
         "executions_in_other_runs", executions=sql.ids(executions), run_types=sql.ids(run_types),
-        contexts=runs)}
+        contexts=gone_runs)}
     exec_list = sql.ids(executions)
     made = {row[0] for row in db.query(
         "output_artifacts", executions=exec_list, output_types=sql.ids(sql.OUTPUT_EVENT_TYPES))}
     made |= {row[0] for row in db.query("artifacts_of_contexts", contexts=runs)}
+    made -= planned.artifacts
     kept = set(made) if keep_artifacts else set()
     if not keep_artifacts and made:
         made_list = sql.ids(made)
         kept |= {row[0] for row in db.query(
-            "artifacts_used_elsewhere", artifacts=made_list, executions=exec_list)}
+            "artifacts_used_elsewhere", artifacts=made_list,
+            executions=sql.ids(executions | planned.executions))}
         kept |= {row[0] for row in db.query(
             "artifacts_in_other_runs", artifacts=made_list, run_types=sql.ids(run_types),
-            contexts=runs)}
+            contexts=gone_runs)}
     uris = dict(db.query("artifact_uris", artifacts=sql.ids(made))) if made else {}
     return DeletionPlan(
         run_ids=tuple(sorted(run_ids)), executions=tuple(sorted(executions)),

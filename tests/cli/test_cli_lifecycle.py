@@ -1,0 +1,122 @@
+"""`zen-mlmd run delete` and `zen-mlmd gc` on the default stack (a SQLite file, local artifacts).
+
+The dry run is checked byte for byte: the SQLite file and every artifact
+file are hashed before and after. A crash between the database commit and
+the file removal is a real process exit (`os._exit`) at that point.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import error_of
+from lifecycle_helpers import tree_digest
+
+from zen_mlmd.artifacts import Dataset, Model
+from zen_mlmd.pipelines.pipeline import pipeline
+from zen_mlmd.pipelines.step import step
+
+
+@step(outputs={"rows": Dataset})
+def make_rows(n: int = 4):
+    return list(range(n))
+
+
+@step(outputs={"model": Model})
+def fit_rows(rows: list):
+    return {"w": sum(rows)}
+
+
+@pipeline
+def training(n: int = 4):
+    fit_rows(make_rows(n=n))
+
+
+@pytest.fixture
+def recorded(run):
+    """Three runs on the default stack (gc-b from gc-a's cache); (db path, artifact root)."""
+    from zen_mlmd.stack import get_active_stack
+
+    training.run(quiet=True, run_name="gc-a")
+    training.run(quiet=True, run_name="gc-b")
+    training.run(quiet=True, run_name="gc-c", n=6)
+    stack = get_active_stack()
+    return Path(stack.metadata_store.config.path), Path(stack.artifact_store.path)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_names(run) -> list[str]:
+    return [r["name"] for r in json.loads(run("run", "list", "--json").stdout)]
+
+
+def test_gc_dry_run_changes_no_byte_then_the_real_run_does_what_it_said(run, recorded):
+    db_path, artifacts = recorded
+    # a file no record names, inside an ended run's folder
+    stray = artifacts / "training" / "gc-c" / "leftover" / "junk.bin"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"x" * 100)
+    before_db, before_files = file_digest(db_path), tree_digest(artifacts)
+
+    dry = run("gc", "--keep-last", "1", "--dry-run", "--json")
+
+    assert file_digest(db_path) == before_db
+    assert tree_digest(artifacts) == before_files
+    planned = json.loads(dry.stdout)
+    assert sorted(planned["runs"]) == ["gc-a", "gc-b"]
+    assert [f["uri"] for f in planned["orphan_files"]] == [str(stray)]
+    assert planned["bytes"] > 0
+
+    done = json.loads(run("gc", "--keep-last", "1", "--yes", "--json").stdout)
+
+    assert sorted(done["runs"]) == sorted(planned["runs"])
+    assert done["artifacts"] == planned["artifacts"]
+    assert done["orphan_files"] == planned["orphan_files"]
+    assert run_names(run) == ["gc-c"]
+    assert not stray.exists()
+    assert not (artifacts / "training" / "gc-a").exists() or not any(
+        p.is_file() for p in (artifacts / "training" / "gc-a").rglob("*"))
+
+
+def test_a_crash_after_the_commit_leaves_orphan_files_that_gc_sweeps(run, recorded, config_home):
+    db_path, artifacts = recorded
+    run_folder = artifacts / "training" / "gc-c"
+    files_before = [p for p in run_folder.rglob("*") if p.is_file()]
+    assert files_before
+    script = ("import os\n"
+              "from zen_mlmd.lifecycle import files\n"
+              "files.ArtifactFiles.remove = lambda self, uris: os._exit(3)\n"
+              "from zen_mlmd.cli.main import cli\n"
+              "cli(['run', 'delete', 'gc-c', '--yes'])\n")
+    env = {**os.environ, "ZEN_MLMD_CONFIG_DIR": str(config_home)}
+    crashed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert crashed.returncode == 3, crashed.stderr
+
+    assert "gc-c" not in run_names(run)  # the records went ...
+    assert all(p.exists() for p in files_before)  # ... the files stayed
+
+    swept = json.loads(run("gc", "--keep-last", "100", "--yes", "--json").stdout)
+
+    assert swept["runs"] == []
+    assert swept["orphan_files"]
+    assert not any(p.exists() for p in files_before)
+    assert run_names(run) == ["gc-b", "gc-a"]
+
+
+def test_run_delete_reports_kept_outputs_and_refuses_bad_input(run, recorded):
+    result = run("run", "delete", "gc-a", "--yes")
+    assert "kept" in result.output and "used by a run that stays" in result.output
+    bad = run("run", "delete", "no-such-run", "--yes", expect=2)
+    assert "no-such-run" in error_of(bad) and "Fix:" in error_of(bad)
+    bad = run("gc", "--older-than", "ten days", expect=2)
+    assert "--older-than" in error_of(bad) and "30d" in error_of(bad)
+    assert run("gc", expect=2).exit_code == 2  # no condition: refused, nothing deleted
+    assert sorted(run_names(run)) == ["gc-b", "gc-c"]
