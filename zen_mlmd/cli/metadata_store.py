@@ -372,3 +372,13 @@ def serve(name: str, host: str, port: int, tls_cert: str | None, tls_key: str | 
     serve_forever(component.connection_config(), host=host, port=port,
                   max_message_mb=max_message_mb, tls=tls, store_name=name, ready_file=ready_file)
     click.echo("Stopped.")
+
+
+def _attach_copy() -> None:
+    # its own module (zen_mlmd/cli/store_copy.py): only click is imported there
+    from zen_mlmd.cli.store_copy import copy_command
+
+    metadata_store.add_command(copy_command)
+
+
+_attach_copy()
