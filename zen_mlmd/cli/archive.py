@@ -1,0 +1,107 @@
+"""`zen-mlmd export` and `zen-mlmd import`: a store as a JSONL archive or OpenLineage events."""
+from __future__ import annotations
+
+import datetime as _dt
+
+import click
+
+from zen_mlmd.cli import output
+
+
+def _since(value: str | None) -> _dt.datetime | None:
+    if value is None:
+        return None
+    from zen_mlmd.errors import ConfigError
+
+    try:
+        moment = _dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError("--since", value, "is not a date",
+                          "write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC unless an offset is given)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+def _open(store_name: str | None):
+    from zen_mlmd.stack import StackRegistry
+
+    registry = StackRegistry()
+    component = (registry.get_metadata_store(store_name) if store_name
+                 else registry.get_active_stack().metadata_store)
+    return component.open()
+
+
+def _progress(label: str):
+    return click.progressbar(length=0, label=label, show_pos=True, file=click.get_text_stream("stderr"))
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "openlineage"]), required=True,
+              help="jsonl: a versioned archive that `zen-mlmd import` reads back; openlineage: "
+                   "one START and one COMPLETE/FAIL RunEvent per step execution.")
+@click.option("--output", "output_path", type=click.Path(dir_okay=False, writable=True),
+              help="The file to write (one JSON object per line).")
+@click.option("--url", metavar="URL", help="openlineage: POST the events to this OpenLineage "
+              "endpoint (e.g. http://localhost:5000) instead of writing a file.")
+@click.option("--namespace", default="zen-mlmd", show_default=True,
+              help="openlineage: the namespace of the jobs.")
+@click.option("--pipeline", "pipeline_name", metavar="PIPELINE", help="Only this pipeline's runs.")
+@click.option("--since", metavar="DATE", help="Only runs started at or after DATE (YYYY-MM-DD).")
+@click.option("--store", "store_name", metavar="NAME", default=None,
+              help="Export this registered metadata store instead of the active stack's.")
+def export_command(fmt: str, output_path: str | None, url: str | None, namespace: str,
+                   pipeline_name: str | None, since: str | None, store_name: str | None) -> None:
+    """Export the store (or some runs) as a JSONL archive or as OpenLineage events."""
+    if fmt == "jsonl" and (url or not output_path):
+        raise click.UsageError("--format jsonl writes a file: give --output FILE (and no --url)")
+    if fmt == "openlineage" and not (output_path or url):
+        raise click.UsageError("--format openlineage needs --output FILE or --url URL")
+    since_time = _since(since)
+    with _open(store_name) as store:
+        if fmt == "jsonl":
+            from zen_mlmd.lifecycle.archive import export_archive
+            from zen_mlmd.mlmd.store_reading import select_runs
+
+            since_ms = int(since_time.timestamp() * 1000) if since_time else None
+            selection = select_runs(store, pipeline_name, since_ms)
+            with _progress("Exporting records") as bar:
+                def advance(what: str, count: int) -> None:
+                    bar.length = (bar.length or 0) + count
+                    bar.update(count)
+
+                counts = export_archive(store, output_path, selection, progress=advance)
+            output.success(f"Wrote {output_path}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+            return
+        from zen_mlmd.lifecycle.openlineage import export_events
+
+        with _progress("Exporting events") as bar:
+            def count_event(done: int) -> None:
+                bar.length = done
+                bar.update(1)
+
+            sent = export_events(store, output_path=output_path, url=url, namespace=namespace,
+                                 pipeline=pipeline_name, since=since_time, progress=count_event)
+    where = " and ".join(p for p in (output_path, url) if p)
+    output.success(f"Exported {sent} OpenLineage events to {where}.")
+
+
+@click.command("import")
+@click.argument("archive_path", metavar="FILE")
+@click.option("--store", "store_name", metavar="NAME", default=None,
+              help="Import into this registered metadata store instead of the active stack's.")
+def import_command(archive_path: str, store_name: str | None) -> None:
+    """Import a JSONL archive (from `zen-mlmd export --format jsonl`) into an empty store.
+
+    Records keep their ids and times. The file is checked whole before
+    anything is written; an interrupted import resumes when run again.
+    """
+    from zen_mlmd.lifecycle.archive import check_archive, import_archive
+
+    check_archive(archive_path)  # a bad file is refused before the store is opened
+    with _open(store_name) as store:
+        with _progress("Importing records") as bar:
+            def advance(what: str, count: int) -> None:
+                bar.length = (bar.length or 0) + count
+                bar.update(count)
+
+            counts = import_archive(archive_path, store, progress=advance)
+    output.success(f"Imported {archive_path}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
