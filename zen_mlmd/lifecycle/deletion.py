@@ -115,6 +115,14 @@ def delete_runs(store: "MetadataStore", names: Sequence[str], *,
     """
     records = resolve_runs(store, names)
     refuse_running(store, records)
+    return delete_records(store, records, artifact_stores=artifact_stores,
+                          keep_artifacts=keep_artifacts, dry_run=dry_run, planned=planned)
+
+
+def delete_records(store: "MetadataStore", records: Sequence["RunRecord"], *,
+                   artifact_stores: Iterable["ArtifactStore"] = (), keep_artifacts: bool = False,
+                   dry_run: bool = False, planned=None) -> DeletionReport:
+    """`delete_runs` for runs already read (none of them running): no MLMD read per run."""
     files = ArtifactFiles(artifact_stores)
     run_ids = [r.id for r in records]
     run_names = tuple(r.name for r in records)

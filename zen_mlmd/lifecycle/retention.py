@@ -12,12 +12,13 @@ reads the same pages and plans the same deletions without writing anything.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from zen_mlmd.errors import ConfigError
-from zen_mlmd.lifecycle.deletion import DeletionReport, delete_runs
+from zen_mlmd.errors import ConfigError, UnknownNameError
+from zen_mlmd.lifecycle.deletion import DeletionReport, delete_records
 from zen_mlmd.lifecycle.files import ArtifactFile, SweepReport, sweep_orphans
 
 if TYPE_CHECKING:
@@ -102,37 +103,47 @@ class GarbageReport:
 
 
 def select_runs(store: "MetadataStore", policy: RetentionPolicy,
-                now: _dt.datetime | None = None) -> tuple[list[str], dict[str, set[str]]]:
-    """Names of the runs `policy` lets go, and every ended run by pipeline (for the sweep).
+                now: _dt.datetime | None = None) -> tuple[list, dict[str, set[str]]]:
+    """The run records `policy` lets go (newest first), and every ended run's name by pipeline.
 
-    Reads the runs newest first, a page (100) per MLMD call.
+    Reads the runs a page (100) at a time: one MLMD call for the page, one
+    query for the step states of its runs; never a call per run.
 
     Raises:
         UnknownNameError: `policy.pipeline` is no pipeline of the store.
     """
-    from zen_mlmd.post_execution import get_runs
-    from zen_mlmd.post_execution.session import ReadSession
+    from zen_mlmd.mlmd.reader import StoreReader
+    from zen_mlmd.post_execution import status as run_status
 
-    session = ReadSession(store, artifact_store=None)
+    reader = StoreReader(store)
+    if policy.pipeline is not None and reader.get_pipeline(policy.pipeline) is None:
+        raise UnknownNameError("pipeline", policy.pipeline, [p.name for p in reader.list_pipelines()])
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    cutoff = now - policy.older_than if policy.older_than is not None else None
+    cutoff_ms = (now - policy.older_than).timestamp() * 1000 if policy.older_than is not None else None
     seen: dict[str, int] = {}
-    selected: list[str] = []
+    selected: list = []
     ended: dict[str, set[str]] = {}
-    for run in get_runs(policy.pipeline, session):
-        seen[run.pipeline_name] = seen.get(run.pipeline_name, 0) + 1
-        status = run.status
-        if status != "running":
-            ended.setdefault(run.pipeline_name, set()).add(run.name)
-        if status == "running":
-            continue
-        if policy.keep_last is not None and seen[run.pipeline_name] <= policy.keep_last:
-            continue
-        if cutoff is not None and (run.start_time is None or run.start_time >= cutoff):
-            continue
-        if policy.status is not None and status != policy.status:
-            continue
-        selected.append(run.name)
+    runs = reader.iter_runs(policy.pipeline)
+    while True:
+        page = list(itertools.islice(runs, PAGE_SIZE))
+        if not page:
+            break
+        wanted = [r for r in page if run_status.needs_step_states(r)]
+        states = reader.run_step_states(wanted) if wanted else {}
+        for record in page:
+            status = run_status.run_status(record, states.get(record.id)) \
+                if record.id in states else run_status.run_status(record)
+            seen[record.pipeline_name] = seen.get(record.pipeline_name, 0) + 1
+            if status == "running":
+                continue
+            ended.setdefault(record.pipeline_name, set()).add(record.name)
+            if policy.keep_last is not None and seen[record.pipeline_name] <= policy.keep_last:
+                continue
+            if cutoff_ms is not None and record.created_ms >= cutoff_ms:
+                continue
+            if policy.status is not None and status != policy.status:
+                continue
+            selected.append(record)
     return selected, ended
 
 
@@ -147,17 +158,17 @@ def collect_garbage(store: "MetadataStore", policy: RetentionPolicy, *,
     artifact_stores = list(artifact_stores)
     from zen_mlmd.mlmd.deletion import Planned
 
-    names, ended = select_runs(store, policy)
+    records, ended = select_runs(store, policy)
     report = GarbageReport(dry_run=dry_run)
     planned = Planned() if dry_run else None
     # newest first: a run's consumers (and the runs that reused its outputs
     # through the cache) go before it, so its outputs go with it
-    for start in range(0, len(names), PAGE_SIZE):
-        page = names[start:start + PAGE_SIZE]
-        report.add(delete_runs(store, page, artifact_stores=artifact_stores, dry_run=dry_run,
-                               planned=planned))
+    for start in range(0, len(records), PAGE_SIZE):
+        page = records[start:start + PAGE_SIZE]
+        report.add(delete_records(store, page, artifact_stores=artifact_stores, dry_run=dry_run,
+                                  planned=planned))
         if progress is not None:
-            progress(min(start + PAGE_SIZE, len(names)), len(names))
+            progress(min(start + PAGE_SIZE, len(records)), len(records))
     for name in report.runs:  # deleted runs' folders are no run folders any more
         for runs in ended.values():
             runs.discard(name)

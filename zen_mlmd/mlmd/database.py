@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from zen_mlmd.errors import SchemaVersionError, StoreError, StoreUnavailableError
 from zen_mlmd.mlmd import sql
@@ -26,6 +26,7 @@ class SchemaDatabase:
     Args:
         connection_config: the database `ConnectionConfig` (sqlite, mysql or postgresql).
         store_name: how messages name the store.
+        on_close: called once the connection is closed (see `MetadataStore.database`).
 
     Raises:
         StoreError: the config is not a database this module speaks to
@@ -34,8 +35,10 @@ class SchemaDatabase:
         SchemaVersionError: the schema is not version `sql.SCHEMA_VERSION`.
     """
 
-    def __init__(self, connection_config, *, store_name: str = "metadata store"):
+    def __init__(self, connection_config, *, store_name: str = "metadata store",
+                 on_close: Callable[[], None] | None = None):
         self.store_name = store_name
+        self._on_close = on_close
         self.statements: collections.Counter[str] = collections.Counter()
         kind = (connection_config.WhichOneof("config")
                 if connection_config.DESCRIPTOR.name == "ConnectionConfig" else "grpc")
@@ -56,6 +59,9 @@ class SchemaDatabase:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._conn.close()
+        callback, self._on_close = self._on_close, None
+        if callback is not None:
+            callback()
 
     def __enter__(self) -> "SchemaDatabase":
         return self

@@ -1,0 +1,81 @@
+"""Deleting runs over plain gRPC: a service with MLMD's RPCs only, as Kubeflow's metadata service.
+
+The server here is MLMD's service alone (zen-mlmd's forwarder without its
+delete extension), in this process, over a SQLite file: what a Kubeflow
+`metadata-grpc-service` offers. Deletion is then soft: the run is hidden
+and its own artifacts are DELETED (no cache lookup finds them), rows remain.
+"""
+from __future__ import annotations
+
+from concurrent import futures
+
+import grpc
+import pytest
+from click.testing import CliRunner
+from ml_metadata.metadata_store import metadata_store as mlmd
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+from recording_pipelines import EXECUTED, run_data, training
+from recording_pipelines import executed_cleared  # noqa: F401 (fixture)
+from tracking_helpers import LocalTestStack
+from zen_mlmd.cli.main import cli
+from zen_mlmd.lifecycle import delete_runs
+from zen_mlmd.mlmd.store import MetadataStore
+from zen_mlmd.post_execution import get_runs
+from zen_mlmd.server.service import StoreForwarder, open_store_handle
+
+
+@pytest.fixture
+def plain_grpc(tmp_path):
+    """(client config, port) of an MLMD service without zen-mlmd's delete extension."""
+    database = pb.ConnectionConfig()
+    database.sqlite.filename_uri = str(tmp_path / "served.sqlite")
+    forwarder = StoreForwarder(open_store_handle(database))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((forwarder.generic_handler(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield pb.MetadataStoreClientConfig(host="127.0.0.1", port=port, client_timeout_sec=10), port
+    server.stop(None).wait()
+    forwarder.close()
+
+
+def test_soft_delete_hides_the_run_and_retires_only_its_own_artifacts(plain_grpc, tmp_path):
+    config, port = plain_grpc
+    store = MetadataStore(config, store_name="kubeflow")
+    stack = LocalTestStack(store, tmp_path / "artifacts")
+    training.run(stack=stack, quiet=True, run_name="soft-1")
+    training.run(stack=stack, quiet=True, run_name="soft-2")  # from soft-1's cache
+    training.run(stack=stack, quiet=True, run_name="soft-3", n=6)
+    shared = {a for s in run_data(store, "soft-1").steps for ids in s.outputs.values() for a in ids}
+    own3 = {a for s in run_data(store, "soft-3").steps for ids in s.outputs.values() for a in ids}
+
+    first = delete_runs(store, ["soft-1"], artifact_stores=[stack.artifacts])
+    assert first.soft and first.artifacts == () and {a.id for a in first.kept} == shared
+    report = delete_runs(store, ["soft-3"], artifact_stores=[stack.artifacts])
+
+    assert report.soft and {a.id for a in report.artifacts} == own3
+    raw = mlmd.MetadataStore(config)
+    assert raw.get_context_by_type_and_name("pipeline_run", "soft-3") is not None  # rows remain
+    states = {a.id: a.state for a in raw.get_artifacts_by_id(sorted(shared | own3))}
+    assert {states[i] for i in own3} == {pb.Artifact.DELETED}
+    assert {states[i] for i in shared} == {pb.Artifact.LIVE}  # soft-2 still uses them
+    assert [r.name for r in get_runs(store=store)] == ["soft-2"]
+
+    EXECUTED.clear()  # soft-3's outputs cannot be served from the cache any more
+    training.run(stack=stack, quiet=True, run_name="soft-4", n=6)
+    assert "fit" in EXECUTED and "load" in EXECUTED
+
+
+def test_the_cli_says_rows_remain(plain_grpc, tmp_path):
+    config, port = plain_grpc
+    store = MetadataStore(config, store_name="kubeflow")
+    training.run(stack=LocalTestStack(store, tmp_path / "artifacts"), quiet=True, run_name="cli-soft")
+    runner = CliRunner()
+    registered = runner.invoke(cli, ["metadata-store", "register", "kf", "-f", "kubeflow",
+                                     "--host", "127.0.0.1", "--port", str(port)])
+    assert registered.exit_code == 0, registered.output
+    result = runner.invoke(cli, ["run", "delete", "cli-soft", "--store", "kf", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "rows remain" in result.stderr
+    assert [r.name for r in get_runs(store=store)] == []
