@@ -157,7 +157,7 @@ def delete_records(store: "MetadataStore", records: Sequence["RunRecord"], *,
 
 def _delete_over_grpc(store, records, files: ArtifactFiles, keep_artifacts: bool,
                       dry_run: bool) -> DeletionReport:
-    from zen_mlmd.lifecycle.remote import remote_delete
+    from zen_mlmd.mlmd.remote_deletion import remote_delete
     from zen_mlmd.mlmd.deletion import plan_soft_deletion, soft_delete_runs
 
     names = tuple(r.name for r in records)

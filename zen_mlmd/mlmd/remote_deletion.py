@@ -1,4 +1,7 @@
-"""The client side of a zen-mlmd server's delete extension (`zen_mlmd.server.deletion_service`)."""
+"""The client side of a zen-mlmd server's delete extension (`zen_mlmd.server.deletion_service`).
+
+In the `mlmd` layer: it reads the gRPC endpoint from the MLMD client config.
+"""
 from __future__ import annotations
 
 import json
