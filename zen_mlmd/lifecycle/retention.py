@@ -117,7 +117,8 @@ def select_runs(store: "MetadataStore", policy: RetentionPolicy,
 
     reader = StoreReader(store)
     if policy.pipeline is not None and reader.get_pipeline(policy.pipeline) is None:
-        raise UnknownNameError("pipeline", policy.pipeline, [p.name for p in reader.list_pipelines()])
+        raise UnknownNameError("pipeline", policy.pipeline, [p.name for p in reader.list_pipelines()],
+                               fix="list pipelines with `zen-mlmd pipeline list`")
     now = now or _dt.datetime.now(_dt.timezone.utc)
     cutoff_ms = (now - policy.older_than).timestamp() * 1000 if policy.older_than is not None else None
     seen: dict[str, int] = {}

@@ -110,7 +110,8 @@ class DatabaseSink:
             return self.type_ids[(kind, node.type)]
         except KeyError:
             raise StoreError(f"{kind} {node.id} has the type {node.type!r}, which the source did not "
-                             "list among its types") from None
+                             "list among its types. Fix: export or copy the source again (its types "
+                             "come first)") from None
 
     def _write_contexts(self, batch: Batch) -> None:
         new = self._new("context", batch.nodes)
@@ -247,4 +248,5 @@ def _columns(value, base64_proto: bool) -> tuple:
         return (None, None, None, base64.b64encode(raw) if base64_proto else raw, None)
     if kind == "bool_value":
         return (None, None, None, None, value.bool_value)
-    raise StoreError(f"a property value of an unknown kind ({kind}) cannot be copied")
+    raise StoreError(f"a property value of an unknown kind ({kind}) cannot be copied. Fix: use the "
+                     "ml-metadata version that wrote the source")

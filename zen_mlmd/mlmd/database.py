@@ -118,7 +118,9 @@ class SchemaDatabase:
 
     def _error(self, key: str, exc: Exception) -> StoreError:
         return StoreError(f"{self.store_name}: the statement {key!r} failed on "
-                          f"{self.dialect.name}: {type(exc).__name__}: {exc}")
+                          f"{self.dialect.name}: {type(exc).__name__}: {exc}. Fix: run "
+                          f"`zen-mlmd metadata-store check {self.store_name}`; nothing of this "
+                          "transaction was kept, so the command can be run again")
 
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager

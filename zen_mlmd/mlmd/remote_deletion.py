@@ -53,10 +53,12 @@ def remote_delete(store: "MetadataStore", names: Sequence[str], *, keep_artifact
                 raise ConfigError("run", ", ".join(names), error.details() or "refused",
                                   "list runs with `zen-mlmd run list`") from None
             if code == grpc.StatusCode.UNAVAILABLE:
-                raise StoreUnavailableError(f"{store.store_name}: {METHOD} failed: the server did "
-                                            f"not answer: {error.details()}") from None
-            raise StoreError(f"{store.store_name}: {METHOD} failed: {code.name}: "
-                             f"{error.details()}") from None
+                raise StoreUnavailableError(
+                    f"{store.store_name}: {METHOD} failed: the server did not answer: "
+                    f"{error.details()}. Fix: run `zen-mlmd metadata-store check "
+                    f"{store.store_name}`") from None
+            raise StoreError(f"{store.store_name}: {METHOD} failed: {code.name}: {error.details()}. "
+                             "Fix: see the server's log; nothing was deleted unless it says so") from None
     return DeletionPlan(
         run_ids=tuple(answer["run_ids"]), executions=tuple(answer["executions"]),
         artifacts={int(k): v for k, v in answer["artifacts"].items()},

@@ -66,7 +66,8 @@ def select_runs(store: MetadataStore, pipeline: str | None = None,
     if pipeline is not None and reader.get_pipeline(pipeline) is None:
         from zen_mlmd.errors import UnknownNameError
 
-        raise UnknownNameError("pipeline", pipeline, [p.name for p in reader.list_pipelines()])
+        raise UnknownNameError("pipeline", pipeline, [p.name for p in reader.list_pipelines()],
+                               fix="list pipelines with `zen-mlmd pipeline list`")
     ids = tuple(r.id for r in reader.iter_runs(pipeline)
                 if since_ms is None or r.created_ms >= since_ms)
     return Selection(ids, f"pipeline={pipeline or '*'} since={since_ms or '-'}")
