@@ -1,4 +1,4 @@
-"""`zen-mlmd run ...`: list, describe and compare recorded runs."""
+"""`zen-mlmd run ...`: list, describe, compare and rerun recorded runs."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -83,7 +83,7 @@ def run_dict(run, with_steps: bool = False) -> dict[str, Any]:
 
 @click.group("run")
 def run() -> None:
-    """Read recorded pipeline runs: list, describe, compare."""
+    """List, describe and compare recorded runs; rerun one."""
 
 
 @run.command("list")
