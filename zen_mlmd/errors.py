@@ -144,8 +144,13 @@ class StepFailedError(ZenMLMDError):
         super().__init__(
             f"step {step_name!r} of run {run_name!r} failed: "
             f"{type(cause).__name__}: {cause}" + (f" (at {where})" if where else "")
-            + f". The traceback is recorded: `zen-mlmd run describe {run_name}`"
+            + f". Fix: read the recorded traceback with `zen-mlmd run describe {run_name}`"
         )
+
+
+class RunFailedError(ZenMLMDError):
+    """A run failed without a step to blame: an orchestrator's task died before
+    it could record its step. The message says where its log is."""
 
 
 def _innermost_user_frame(error: BaseException) -> str:
