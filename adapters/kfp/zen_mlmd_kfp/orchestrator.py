@@ -148,13 +148,13 @@ class KubeflowOrchestrator:
         run_name = validate_name("run", run_name or default_run_name(graph.name))
         artifact_store = self.stack.artifact_store.open()
         root = self.config.pipeline_root or os.path.join(artifact_store.root, "kfp_local")
-        store = self.stack.metadata_store.open()
         convention = get_convention(self.config.convention)
-        recorder = Recorder(store, artifact_store, convention=convention)
         with tempfile.TemporaryDirectory(prefix="zen_mlmd_kfp-") as tmp:
-            # Compile and check first: a pipeline that cannot run leaves no run behind.
+            # Compile and check first: a pipeline that cannot run leaves no trace in the store.
             package = self.compile(graph, os.path.join(tmp, f"{kfp_pipeline_name(graph.name)}.yaml"), root)
             check_importable_by_tasks(graph)
+            store = self.stack.metadata_store.open()
+            recorder = Recorder(store, artifact_store, convention=convention)
             recorder.start_run(graph.name, run_name, self.run_config(graph, root),
                                {"source": graph.source})
             self._say(f"Run {run_name!r} of pipeline {graph.name!r} through kfp.local")
