@@ -103,6 +103,11 @@ def test_run_compare(cli, recorded):
                                             expect=2).output
 
 
-def test_empty_store(cli):
+def test_empty_store(cli, config_dir):
+    # a fresh install: the default store's file does not exist, and reading does not create it
+    database = config_dir / "local_stores" / "default" / "metadata.db"
+    assert "does not exist (nothing was recorded in this store yet" in cli("run", "list", expect=1).output
+    assert not database.exists()
+    cli("metadata-store", "init")
     assert cli("run", "list").stdout.strip() == "No runs recorded yet."
     assert "No pipelines recorded yet" in cli("pipeline", "list").stdout

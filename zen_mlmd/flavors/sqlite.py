@@ -119,9 +119,9 @@ class SQLiteFlavor(MetadataStoreFlavor):
             if mode == "readonly":
                 return failed(f"{path} does not exist (nothing was recorded in this store yet, "
                               "or its path is wrong)",
-                              "record a run in it first, or correct its path (`zen-mlmd "
-                              "metadata-store update NAME --path FILE`); reading never creates "
-                              "a store")
+                              "record a run in it first (connection_mode readwrite_opencreate "
+                              "creates it), or correct its path (`zen-mlmd metadata-store update "
+                              "NAME --path FILE`); reading never creates a store")
             if mode != "readwrite_opencreate":
                 return failed(f"{path} does not exist and connection_mode={mode} does not create it",
                               "correct the path, or use connection_mode=readwrite_opencreate")

@@ -298,7 +298,8 @@ class MetadataStore:
                 f"{text}. {check}"
             )
         else:
-            error = StoreError(f"{self.store_name}: {method_name} failed: {text}")
+            error = StoreError(f"{self.store_name}: {method_name} failed: {text}. {check}; if the "
+                               "store answers, the request itself was refused (see MLMD's reason)")
         error.mlmd_error = exc
         return error
 

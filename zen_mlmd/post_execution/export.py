@@ -118,7 +118,9 @@ def to_svg(graph: LineageGraph, path: str | os.PathLike) -> str:
     result = subprocess.run([dot, "-Tsvg", "-o", path], input=to_dot(graph),
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise GraphvizError(f"`dot -Tsvg` failed ({result.returncode}): {result.stderr.strip()}")
+        raise GraphvizError(f"`dot -Tsvg` failed ({result.returncode}): {result.stderr.strip()}. "
+                            "Fix: export DOT instead (--format dot) and check it with `dot` by "
+                            "hand; a graph zen-mlmd wrote that dot refuses is a bug to report")
     return path
 
 
