@@ -183,12 +183,15 @@ class Pipeline:
             **parameters: the pipeline function's parameters.
 
         Returns:
-            What the orchestrator returns: the `local` one returns the recorded
-            run, as the post-execution API reads it (other flavors document
-            theirs: `kubeflow` returns a `RunSummary` locally, a KFP run id
-            when it submits to a cluster).
+            The recorded run as the post-execution API reads it
+            (`zen_mlmd.post_execution.Run`: `name`, `status`, `steps`, ...),
+            whatever the orchestrator: `local` and `kubeflow` with `local=true`
+            alike. A `kubeflow` orchestrator that submits to a cluster returns
+            a `SubmittedRun` (`name`, `status` "submitted", no steps yet).
 
         Raises:
+            ConfigError: a parameter value that is not of its annotated type
+                (nothing is recorded).
             StepFailedError: a step raised; the run is recorded as failed.
             UnknownNameError: the stack's orchestrator flavor is not installed.
             ConfigError: the orchestrator's options are invalid (nothing runs).
