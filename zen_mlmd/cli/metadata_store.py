@@ -283,11 +283,10 @@ def check(name: str | None, timeout: float, as_json: bool) -> None:
 @metadata_store.command("init")
 @click.argument("name", required=False)
 def init(name: str | None) -> None:
-    """Create the MLMD schema of a new store; an existing store is left as it is.
+    """Create a new store's MLMD tables; leave an existing store as it is.
 
-    NAME defaults to the active stack's metadata store. The first recorded
-    run does the same; create the store first when several writers start at
-    once, or to find out now that it can be created.
+    NAME defaults to the active stack's store. The first run would create
+    them too: do it first when several writers start at once.
     """
     from zen_mlmd.mlmd.store import library_schema_version
 

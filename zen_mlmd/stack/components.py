@@ -167,18 +167,11 @@ class MetadataStoreComponent:
     def open(self, *, read_only: bool = False, allow_upgrade: bool = False) -> "MetadataStore":
         """Connect to the store with MLMD, for reading or for writing.
 
-        This is the one place stores are opened, and the intent is explicit:
-
-        - ``read_only=True`` (the post-execution API and every reading
-          command): nothing is ever created or changed. A database store is
-          first checked with the flavor's preflight, which writes nothing: a
-          missing SQLite file, a file or database without MLMD's tables (where
-          MLMD would create them) is a `StoreNotCreatedError` naming the
-          place and the fix. SQLite is then opened in MLMD's READONLY mode,
-          and the returned store refuses every write call.
-        - ``read_only=False`` (recording, `metadata-store init`/`upgrade`):
-          MLMD creates the schema of a new store (and SQLite's file and
-          directory).
+        The one place stores are opened, with the intent explicit:
+        ``read_only=True`` (the post-execution API, every reading command)
+        never creates or changes anything (see `zen_mlmd.stack.read_only`);
+        ``read_only=False`` (recording, `metadata-store init`/`upgrade`) lets
+        MLMD create the schema of a new store (and SQLite's file).
 
         A `kubeflow` store with `kubernetes_context` and no `host` is reached
         through ``kubectl port-forward`` (see `zen_mlmd.stack.port_forward`):
@@ -210,7 +203,9 @@ class MetadataStoreComponent:
             if read_only:
                 config = self.flavor.read_only_config(config)
                 if self.flavor.is_database:
-                    self._require_existing_store(config)
+                    from zen_mlmd.stack.read_only import require_existing_store
+
+                    require_existing_store(self, config)
             elif self.flavor.preflight_required(config):
                 self._require_preflight()
             try:
@@ -239,33 +234,6 @@ class MetadataStoreComponent:
         # closing the store, collecting it, or the process ending (atexit) stops the forward
         store.on_close(weakref.finalize(store, forward.stop))
         return store
-
-    def _require_existing_store(self, config: "FlavorConfig") -> None:
-        """Before a read: the preflight (which writes nothing) must find an MLMD schema.
-
-        MLMD creates its schema (and for MySQL and PostgreSQL the database) when
-        it opens an empty one: a read must never get that far.
-        """
-        from zen_mlmd.errors import PreflightError, StoreNotCreatedError
-
-        report = self.flavor.preflight(config)
-        where = f"metadata store {self.name!r} ({report.target})"
-        if not report.ok:
-            raise PreflightError(f"{where}: {report.problem}"
-                                 + (f". Fix: {report.fix}" if report.fix else ""))
-        version = report.details.get("schema_version")
-        if version == "new":
-            raise StoreNotCreatedError(
-                f"{where} holds no MLMD store yet: nothing was recorded there, and reading "
-                f"never creates one. Fix: check that {self.name!r} points where your runs are "
-                f"recorded (`zen-mlmd metadata-store describe {self.name}`), or record a run "
-                f"in it first")
-        if version is None:
-            raise PreflightError(
-                f"{where}: could not check that it holds an MLMD store "
-                f"({'; '.join(report.warnings) or 'the preflight did not read its schema'}), "
-                "and MLMD would create one on a read. Fix: resolve the preflight's warning "
-                f"(`zen-mlmd metadata-store check {self.name}`)")
 
     def _require_preflight(self) -> None:
         """Run the preflight a flavor requires (it checks what MLMD cannot, e.g. a
