@@ -52,13 +52,20 @@ def annotations_of(func: Callable) -> dict[str, Any]:
     return found
 
 
+def _is_scalar(annotation: Any) -> bool:
+    try:
+        return annotation in _SCALARS
+    except TypeError:  # an unhashable object used as an annotation
+        return False
+
+
 def is_checked(annotation: Any) -> bool:
     """Whether values for `annotation` are converted and checked (see the module docstring)."""
-    if annotation in _SCALARS or annotation is list:
+    if _is_scalar(annotation) or annotation is list:
         return True
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is list:
-        return len(args) == 1 and args[0] in _SCALARS
+        return len(args) == 1 and _is_scalar(args[0])
     if origin in (typing.Union, types.UnionType):
         others = [a for a in args if a is not type(None)]
         return len(others) == 1 and len(args) == 2 and is_checked(others[0])
@@ -67,7 +74,7 @@ def is_checked(annotation: Any) -> bool:
 
 def describe(annotation: Any) -> str:
     """How an expected type reads in an error: ``int (a whole number, e.g. 100)``."""
-    if annotation in _SCALARS:
+    if _is_scalar(annotation):
         return f"{annotation.__name__} ({_SCALARS[annotation]})"
     if annotation is list:
         return "list (a JSON list, e.g. [1, 2])"
@@ -117,7 +124,7 @@ def from_text(owner: str, name: str, text: str, annotation: Any) -> Any:
     if inner is not None and text.strip().lower() in ("null", "none"):
         return None
     target = inner if inner is not None else annotation
-    if target is str or (target in _SCALARS and is_checked(annotation)):
+    if target is str or (_is_scalar(target) and is_checked(annotation)):
         return convert(owner, name, text, annotation)
     try:
         value = json.loads(text)
@@ -129,16 +136,10 @@ def from_text(owner: str, name: str, text: str, annotation: Any) -> Any:
     return convert(owner, name, value, annotation)
 
 
-def convert_all(owner: str, func: Callable, values: Mapping[str, Any],
-                skip: Callable[[Any], bool] = lambda value: False) -> dict[str, Any]:
-    """Every value of `values` converted by `func`'s annotation for it (`convert`).
-
-    Args:
-        skip: values to pass on unchecked (a step's input artifacts).
-    """
+def convert_all(owner: str, func: Callable, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every value of `values` converted by `func`'s annotation for it (`convert`)."""
     annotations = annotations_of(func)
-    return {name: value if skip(value) or name not in annotations
-            else convert(owner, name, value, annotations[name])
+    return {name: convert(owner, name, value, annotations[name]) if name in annotations else value
             for name, value in values.items()}
 
 
@@ -152,7 +153,7 @@ def _optional_inner(annotation: Any) -> Any:
 
 
 def _short(annotation: Any) -> str:
-    if annotation in _SCALARS or annotation is list:
+    if _is_scalar(annotation) or annotation is list:
         return annotation.__name__
     if typing.get_origin(annotation) is list:
         return f"list[{typing.get_args(annotation)[0].__name__}]"
