@@ -130,3 +130,11 @@ def test_the_rendered_picture_fits_a_screen(tmp_path):
     assert width <= 800 and height <= 1000, (width, height)
     texts = [element.text for element in root.iter() if element.tag.endswith("text")]
     assert texts.count(f"run {first.name}") == 1
+
+
+def test_long_generated_names_break_where_their_parts_join():
+    from zen_mlmd.post_execution.export import _wrap
+
+    assert _wrap("preprocess_the_training_features_step") == ["preprocess_the_training_", "features_step"]
+    assert _wrap("zen_mlmd.ClassificationMetrics #1234") == ["zen_mlmd.", "ClassificationMetrics", "#1234"]
+    assert _wrap("x" * 30) == ["x" * 24, "x" * 6]

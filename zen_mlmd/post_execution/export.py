@@ -80,12 +80,24 @@ def runs_of(graph: LineageGraph) -> dict[str, list[LineageNode]]:
 
 
 def _wrap(text: str, width: int = LABEL_WIDTH) -> list[str]:
-    import textwrap
+    """`text` in lines of at most `width` characters, broken after ``_ . - `` or a space.
 
-    # break at '_', '.', '-' too: generated names have no spaces
-    spaced = text.replace("_", "_\u200b").replace(".", ".\u200b")
-    lines = textwrap.wrap(spaced, width, break_long_words=True, break_on_hyphens=True) or [""]
-    return [line.replace("\u200b", "") for line in lines]
+    Generated names have no spaces (``preprocess_training_features``), so
+    they break where their parts join; a part longer than a line is cut.
+    """
+    import re
+
+    lines = [""]
+    for part in re.findall(r"[^_.\-\s]+[_.\-\s]*|[_.\-\s]+", text):
+        while len(part) > width:  # a single part longer than a line
+            if lines[-1]:
+                lines.append("")
+            lines[-1], part = part[:width], part[width:]
+            lines.append("")
+        if len(lines[-1]) + len(part.rstrip()) > width and lines[-1]:
+            lines.append("")
+        lines[-1] += part
+    return [line.strip() for line in lines if line.strip()] or [""]
 
 
 def _node_lines(node: LineageNode) -> list[str]:
