@@ -143,8 +143,6 @@ class KubeflowOrchestrator:
         from zen_mlmd.mlmd.convention import get_convention
         from zen_mlmd.tracking.recorder import Recorder
 
-        from zen_mlmd_kfp import recording
-
         run_name = validate_name("run", run_name or default_run_name(graph.name))
         artifact_store = self.stack.artifact_store.open()
         root = self.config.pipeline_root or os.path.join(artifact_store.root, "kfp_local")
@@ -214,7 +212,7 @@ class KubeflowOrchestrator:
     # -- pieces ------------------------------------------------------------------------
     def _record_unfinished(self, store, recorder, graph: PipelineGraph, run_name: str,
                            convention) -> None:
-        """Record every step kfp.local did not reach as CANCELED, and end the run.
+        """Record every step kfp.local did not reach as CANCELED; end the run if it is open.
 
         kfp.local stops at the first failed task: the steps after it (and a
         step whose task died before recording anything) would otherwise be
@@ -242,8 +240,11 @@ class KubeflowOrchestrator:
             start = run.step_start(invocation.name, invocation.step.type_name, invocation.parameters)
             run.cancel_step(start, reason)
             self._say(f"  step {invocation.name}: canceled ({reason.removeprefix('not run: ')})")
-        if not ended or missing:
-            run.finish("failed")
+        if not ended:
+            # a task that died after publishing its step may have left the run open
+            unfinished = missing or any(state != "COMPLETE" and state != "CACHED"
+                                        for state in recorded.values())
+            run.finish("failed" if unfinished else "completed")
 
     def _say(self, text: str) -> None:
         if not self.quiet:
