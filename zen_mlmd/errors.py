@@ -117,6 +117,11 @@ class StoreNotCreatedError(PreflightError):
     database, or one without MLMD's tables): reads never create one."""
 
 
+class StoreNotStartedError(StoreNotCreatedError):
+    """A store whose file zen_mlmd places itself (the default store, or one
+    registered without a path) before its first run: it has no records yet."""
+
+
 class SchemaVersionError(ZenMLMDError):
     """The database schema does not match this ml-metadata library version."""
 

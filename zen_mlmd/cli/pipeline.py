@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from zen_mlmd.cli import output
-from zen_mlmd.cli.run import format_time, iso, read_session, store_option
+from zen_mlmd.cli.run import format_time, iso, listing_session, read_session, store_option
 
 
 @click.group("pipeline")
@@ -19,7 +19,8 @@ def list_pipelines(store_name: str | None, as_json: bool) -> None:
     """List recorded pipelines, oldest first (reads only)."""
     from zen_mlmd.post_execution import get_pipelines
 
-    found = get_pipelines(read_session(store_name))
+    session = listing_session(store_name)
+    found = get_pipelines(session) if session is not None else []
     if as_json:
         output.print_json([{"name": p.name, "id": p.id, "created": iso(p.created_time),
                             "source": p.properties.get("source")} for p in found])

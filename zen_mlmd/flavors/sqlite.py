@@ -117,6 +117,7 @@ class SQLiteFlavor(MetadataStoreFlavor):
 
         if not os.path.exists(path):
             if mode == "readonly":
+                details["missing"] = True
                 return failed(f"{path} does not exist (nothing was recorded in this store yet, "
                               "or its path is wrong)",
                               "record a run in it first (connection_mode readwrite_opencreate "

@@ -11,9 +11,10 @@ write call (`MetadataStore(read_only=True)`).
 """
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
-from zen_mlmd.errors import PreflightError, StoreNotCreatedError
+from zen_mlmd.errors import PreflightError, StoreNotCreatedError, StoreNotStartedError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from zen_mlmd.flavors.base import FlavorConfig
@@ -30,6 +31,12 @@ def require_existing_store(component: "MetadataStoreComponent", config: "FlavorC
     """
     report = component.flavor.preflight(config)
     where = f"metadata store {component.name!r} ({report.target})"
+    if report.details.get("missing") and _managed_by_zen_mlmd(report.details.get("path", "")):
+        # a store whose file zen_mlmd places itself (the default store, or one
+        # registered without a path) simply has no records yet
+        raise StoreNotStartedError(
+            f"{where} holds no records yet: nothing was recorded in it. Fix: run a pipeline "
+            "on a stack that uses it (`zen-mlmd pipeline run FILE:PIPELINE`)")
     if not report.ok:
         raise PreflightError(f"{where}: {report.problem}" + (f". Fix: {report.fix}" if report.fix else ""))
     version = report.details.get("schema_version")
@@ -44,3 +51,11 @@ def require_existing_store(component: "MetadataStoreComponent", config: "FlavorC
             f"({'; '.join(report.warnings) or 'the preflight did not read its schema'}), and MLMD "
             f"would create one on a read. Fix: resolve the preflight's warning "
             f"(`zen-mlmd metadata-store check {component.name}`)")
+
+
+def _managed_by_zen_mlmd(path: str) -> bool:
+    """Whether `path` is a file zen_mlmd chose under its config directory."""
+    from zen_mlmd.flavors.sqlite import default_config_dir
+
+    managed = os.path.realpath(os.path.join(default_config_dir(), "local_stores"))
+    return bool(path) and os.path.realpath(path).startswith(managed + os.sep)
