@@ -21,13 +21,13 @@ def _since(value: str | None) -> _dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=_dt.timezone.utc)
 
 
-def _open(store_name: str | None):
+def _open(store_name: str | None, read_only: bool):
     from zen_mlmd.stack import StackRegistry
 
     registry = StackRegistry()
     component = (registry.get_metadata_store(store_name) if store_name
                  else registry.get_active_stack().metadata_store)
-    return component.open()
+    return component.open(read_only=read_only)
 
 
 def _progress(label: str):
@@ -56,7 +56,7 @@ def export_command(fmt: str, output_path: str | None, url: str | None, namespace
     if fmt == "openlineage" and not (output_path or url):
         raise click.UsageError("--format openlineage needs --output FILE or --url URL")
     since_time = _since(since)
-    with _open(store_name) as store:
+    with _open(store_name, read_only=True) as store:
         if fmt == "jsonl":
             from zen_mlmd.lifecycle.archive import export_archive
             from zen_mlmd.mlmd.store_reading import select_runs
@@ -97,7 +97,7 @@ def import_command(archive_path: str, store_name: str | None) -> None:
     from zen_mlmd.lifecycle.archive import check_archive, import_archive
 
     check_archive(archive_path)  # a bad file is refused before the store is opened
-    with _open(store_name) as store:
+    with _open(store_name, read_only=False) as store:
         with _progress("Importing records") as bar:
             def advance(what: str, count: int) -> None:
                 bar.length = (bar.length or 0) + count

@@ -37,7 +37,7 @@ def gc(older_than: str | None, keep_last: int | None, pipeline_name: str | None,
                                "--keep-last 0 selects every ended run")
     policy = RetentionPolicy(older_than=parse_age(older_than) if older_than else None,
                              keep_last=keep_last, pipeline=pipeline_name, status=status)
-    store, artifact_stores = open_store_and_artifacts(store_name)
+    store, artifact_stores = open_store_and_artifacts(store_name, read_only=dry_run)
     with store:
         if not dry_run and not yes:
             preview = collect_garbage(store, policy, artifact_stores=artifact_stores, dry_run=True)

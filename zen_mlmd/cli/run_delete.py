@@ -9,10 +9,11 @@ import click
 from zen_mlmd.cli import output
 
 
-def open_store_and_artifacts(store_name: str | None):
+def open_store_and_artifacts(store_name: str | None, read_only: bool = False):
     """The metadata store (named, or the active stack's) and every registered artifact store.
 
-    Files are removed only under a registered artifact store's root.
+    Files are removed only under a registered artifact store's root. A dry
+    run opens the store for reading only: it cannot change it.
     """
     from zen_mlmd.stack import StackRegistry
 
@@ -20,7 +21,7 @@ def open_store_and_artifacts(store_name: str | None):
     component = (registry.get_metadata_store(store_name) if store_name
                  else registry.get_active_stack().metadata_store)
     artifact_stores = [a.open() for a in registry.list_artifact_stores()]
-    return component.open(), artifact_stores
+    return component.open(read_only=read_only), artifact_stores
 
 
 def human_bytes(count: int) -> str:
@@ -82,7 +83,7 @@ def delete_command(run_names: tuple[str, ...], keep_artifacts: bool, dry_run: bo
     """
     from zen_mlmd.lifecycle import delete_runs
 
-    store, artifact_stores = open_store_and_artifacts(store_name)
+    store, artifact_stores = open_store_and_artifacts(store_name, read_only=dry_run)
     with store:
         if not dry_run and not yes:
             preview = delete_runs(store, list(run_names), artifact_stores=artifact_stores,

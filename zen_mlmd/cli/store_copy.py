@@ -39,7 +39,7 @@ def copy_command(source_name: str, destination_name: str, pipeline_name: str | N
         output.fail(f"metadata store {destination_name!r} ({destination_component.flavor_name}) is a "
                     "gRPC endpoint: records are copied with their ids and times only into a database. "
                     "Fix: copy into the database behind it (a sqlite, mysql or postgresql store)", code=2)
-    with source_component.open() as source, destination_component.open() as destination:
+    with source_component.open(read_only=True) as source, destination_component.open() as destination:
         selection = select_runs(source, pipeline_name) if pipeline_name else None
         with click.progressbar(length=0, label="Copying records", show_pos=True,
                                file=click.get_text_stream("stderr")) as bar:
