@@ -120,3 +120,18 @@ def test_run_delete_reports_kept_outputs_and_refuses_bad_input(run, recorded):
     assert "--older-than" in error_of(bad) and "30d" in error_of(bad)
     assert run("gc", expect=2).exit_code == 2  # no condition: refused, nothing deleted
     assert sorted(run_names(run)) == ["gc-b", "gc-c"]
+
+
+def test_a_store_that_cannot_be_reached_is_refused_clearly(run, tmp_path):
+    # nothing listens on port 1
+    run("metadata-store", "register", "down", "-f", "mysql", "--host", "127.0.0.1", "--port", "1",
+        "--database", "mlmd", "--user", "mlmd", "--password", "x")
+    for args in (("run", "delete", "some-run", "--store", "down", "--yes"),
+                 ("gc", "--keep-last", "1", "--store", "down", "--yes"),
+                 ("export", "--format", "jsonl", "--output", str(tmp_path / "x.jsonl"), "--store", "down"),
+                 ("metadata-store", "copy", "down", "default")):
+        result = run(*args, expect=1)
+        message = error_of(result)
+        assert "down" in message and "Fix:" in message, message
+        assert "password" not in message.replace("--password", "")
+    assert not (tmp_path / "x.jsonl").exists()
