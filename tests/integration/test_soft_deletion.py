@@ -79,3 +79,37 @@ def test_the_cli_says_rows_remain(plain_grpc, tmp_path):
     assert result.exit_code == 0, result.output
     assert "rows remain" in result.stderr
     assert [r.name for r in get_runs(store=store)] == []
+
+
+def test_the_servers_delete_extension_leaves_no_stale_reads_on_a_wal_sqlite_file(tmp_path):
+    """The extension deletes with Python's SQLite beside the server's own: reads stay current."""
+    import sqlite3
+
+    from zen_mlmd.server.deletion_service import RunDeletionService
+
+    path = tmp_path / "wal.sqlite"
+    database = pb.ConnectionConfig()
+    database.sqlite.filename_uri = str(path)
+    forwarder = StoreForwarder(open_store_handle(database))
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    deletion = RunDeletionService(database, after_delete=forwarder.reopen(database))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((forwarder.generic_handler(), deletion.generic_handler()))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        config = pb.MetadataStoreClientConfig(host="127.0.0.1", port=port, client_timeout_sec=10)
+        store = MetadataStore(config, store_name="served")
+        stack = LocalTestStack(store, tmp_path / "artifacts")
+        for name in ("wal-1", "wal-2"):
+            training.run(stack=stack, quiet=True, run_name=name, n=3 + len(name))
+        assert [r.name for r in get_runs(store=store)] == ["wal-2", "wal-1"]
+        report = delete_runs(store, ["wal-1"], artifact_stores=[stack.artifacts])
+        assert not report.soft
+        assert [r.name for r in get_runs(store=store)] == ["wal-2"]
+        assert mlmd.MetadataStore(config).get_context_by_type_and_name("pipeline_run", "wal-1") is None
+    finally:
+        server.stop(None).wait()
+        forwarder.close()
