@@ -26,14 +26,15 @@ import kfp_written_store  # noqa: E402  (the adapters' fixtures)
 from tfx_shapes import PortableTfxWriter  # noqa: E402
 
 
-def test_kfp_and_tfx_runs_are_deleted_with_everything_only_they_held(metadata_store, backend, tmp_path):
+def test_kfp_and_tfx_runs_are_deleted_with_everything_only_they_held(metadata_store, backend,
+                                                                      monkeypatch):
     store = metadata_store
     raw = plain_store(backend)
     kfp_runs = []
     for i in range(2):
-        kfp_written_store.RUN_ID = str(uuid.UUID(int=100 + i))
-        # the fixture creates its pipeline context: one pipeline per run here
-        kfp_written_store.PIPELINE = f"iris-kfp-{i}"
+        # the fixture names its run and its (new) pipeline by module constants; restored after
+        monkeypatch.setattr(kfp_written_store, "RUN_ID", str(uuid.UUID(int=100 + i)))
+        monkeypatch.setattr(kfp_written_store, "PIPELINE", f"iris-kfp-{i}")
         kfp_runs.append((kfp_written_store.RUN_ID, kfp_written_store.write_kfp_run(raw)))
     writer = PortableTfxWriter(raw, "tfx-pipe")
     tfx_executions = {}

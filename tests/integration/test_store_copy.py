@@ -33,15 +33,16 @@ from tfx_shapes import PortableTfxWriter  # noqa: E402
 NATIVE_RUNS, KFP_RUNS, TFX_RUNS = 160, 20, 20
 
 
-def write_source(tmp_path: Path):
+def write_source(tmp_path: Path, monkeypatch):
     """A SQLite store with 200 runs in three conventions; returns the open store."""
     store = sqlite_store(tmp_path / "source.sqlite")
     stack = LocalTestStack(store, tmp_path / "artifacts")
     for i in range(NATIVE_RUNS):  # every other run is served from the cache
         training.run(stack=stack, quiet=True, run_name=f"native-{i:03d}", n=4 + i // 2)
     for i in range(KFP_RUNS):
-        kfp_written_store.RUN_ID = str(uuid.UUID(int=i + 1))
-        kfp_written_store.PIPELINE = f"iris-kfp-{i}"
+        # the fixture names its run and pipeline by module constants: set per run, restored after
+        monkeypatch.setattr(kfp_written_store, "RUN_ID", str(uuid.UUID(int=i + 1)))
+        monkeypatch.setattr(kfp_written_store, "PIPELINE", f"iris-kfp-{i}")
         kfp_written_store.write_kfp_run(store.raw)
     writer = PortableTfxWriter(store.raw, "tfx-pipe")
     for i in range(TFX_RUNS):
@@ -79,8 +80,8 @@ def read_everything(store_name: str) -> dict:
 
 @pytest.mark.parametrize("backend", ["mysql", "postgresql"], indirect=True)
 def test_a_store_of_200_runs_copies_identically_and_an_interrupted_copy_resumes(
-        tmp_path, backend, metadata_store):
-    source = write_source(tmp_path)
+        tmp_path, backend, metadata_store, monkeypatch):
+    source = write_source(tmp_path, monkeypatch)
     register("source", "sqlite", {"path": str(tmp_path / "source.sqlite")})
     register("copy", backend.flavor, dict(backend.options))
     assert len(read_everything("source")["runs"]) == 200
