@@ -370,5 +370,6 @@ def serve(name: str, host: str, port: int, tls_cert: str | None, tls_key: str | 
                     "and write the store. Use --tls-cert and --tls-key.")
     click.echo(f"Metadata store {name!r} ({report.target}); press Ctrl+C to stop.")
     serve_forever(component.connection_config(), host=host, port=port,
-                  max_message_mb=max_message_mb, tls=tls, store_name=name, ready_file=ready_file)
+                  max_message_mb=max_message_mb, tls=tls, store_name=name, ready_file=ready_file,
+                  **component.flavor.store_options(component.config))
     click.echo("Stopped.")

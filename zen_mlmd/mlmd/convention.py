@@ -194,6 +194,23 @@ def quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def execution_run_name(execution: pb.Execution) -> str:
+    """The run name of a step execution written by zen_mlmd ("" if unknown).
+
+    Its `run_name` custom property where one is stored (native schema 1, the
+    Kubeflow Pipelines convention), else the execution name `<run>.<step>`
+    without the step name (`display_name`); TFX's executions give "".
+    """
+    props = execution.custom_properties
+    if "run_name" in props:
+        return props["run_name"].string_value
+    if "display_name" in props:
+        suffix = "." + props["display_name"].string_value
+        if len(execution.name) > len(suffix) and execution.name.endswith(suffix):
+            return execution.name[:-len(suffix)]
+    return ""
+
+
 def properties_of(node) -> dict[str, Any]:
     """Typed and custom properties of an MLMD node as one Python dict."""
     out = {name: from_value(value) for name, value in node.custom_properties.items()}

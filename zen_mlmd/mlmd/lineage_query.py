@@ -16,7 +16,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.errors import ConfigError, StoreError
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import INPUT_EVENTS, OUTPUT_EVENTS, get_convention
+from zen_mlmd.mlmd.convention import INPUT_EVENTS, OUTPUT_EVENTS, execution_run_name, get_convention
 from zen_mlmd.mlmd.store import MetadataStore, is_not_found
 
 DIRECTIONS = {
@@ -101,8 +101,7 @@ def query_lineage(store: MetadataStore, artifact_id: int, direction: str = "upst
         type_name = type_proto.name if type_proto is not None else execution.type
         steps[execution.id] = convention.decode_step(
             execution, type_name, events_by_execution.get(execution.id, ()))
-        run_name = execution.custom_properties.get("run_name")
-        step_runs[execution.id] = run_name.string_value if run_name is not None else ""
+        step_runs[execution.id] = execution_run_name(execution)
     events = []
     for event in graph.events:
         if event.artifact_id not in artifacts or event.execution_id not in steps:

@@ -6,8 +6,11 @@ Documented in docs/CONVENTIONS.md (a test checks the writer against it):
   name, child of its pipeline) and `node` (name = `<pipeline>.<step>`), as
   TFX names them;
 * one execution type per step (the step function's import path); state only
-  in `last_known_state`; `display_name` and `task_name` for the Kubeflow UI;
-  parameters as typed values in custom properties `param.<name>`;
+  in `last_known_state`; the step name in `display_name` (what MLMD and
+  Kubeflow UIs show) and nothing stored twice: the run and pipeline names
+  come from the execution name `<run>.<step>` and the contexts, the code
+  fingerprint from `cache_key_parts`; parameters as typed values in custom
+  properties `param.<name>`;
 * artifact types `zen_mlmd.<Kind>` with `base_type` and typed properties
   `materializer`, `data_type`, `content_hash`; state only in `Artifact.state`;
 * event paths as `[key, index]` pairs.
@@ -24,12 +27,16 @@ from zen_mlmd.mlmd.convention import (
     INPUT_EVENTS,
     OUTPUT_EVENTS,
     WritableConvention,
+    execution_run_name,
     group_events,
     properties_of,
     set_properties,
 )
 
-SCHEMA_VERSION = 1
+#: 2: lean step executions (no `task_name`, `step_name`, `pipeline_name`,
+#: `run_name`; `code_fingerprint` only when `cache_key_parts` has no code).
+#: Readers read both.
+SCHEMA_VERSION = 2
 PARAM_PREFIX = "param."
 
 #: Artifact kinds -> (MLMD type name, base type). Kept in step with
@@ -112,13 +119,14 @@ class NativeConvention(WritableConvention):
             last_known_state=pb.Execution.State.Value(state),
         )
         props = execution.custom_properties
+        # Only what no other field holds: the run and pipeline names are in the
+        # execution name and the contexts, the fingerprint in the key's parts.
+        fingerprint = step.code_fingerprint
+        if fingerprint and step.cache_key_parts.get("code") == fingerprint:
+            fingerprint = ""
         set_properties(props, {
             "display_name": step.name,
-            "task_name": step.name,
-            "step_name": step.name,
-            "pipeline_name": pipeline_name,
-            "run_name": run_name,
-            "code_fingerprint": step.code_fingerprint or None,
+            "code_fingerprint": fingerprint or None,
             "cache_key": step.cache_key or None,
             "cache_key_parts": dict(step.cache_key_parts) or None,
             **step.properties,
@@ -209,6 +217,11 @@ class NativeConvention(WritableConvention):
             inputs = {key: tuple(int(i) for i in ids) for key, ids in mapping.items()}
         state = EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
         terminal = state in (records.COMPLETE, records.FAILED, records.CACHED, records.CANCELED)
+        if "run_name" not in props:  # schema 2 keeps it only in the execution name
+            props["run_name"] = execution_run_name(execution)
+        parts = props.get("cache_key_parts")
+        if "code_fingerprint" not in fields and isinstance(parts, dict) and parts.get("code"):
+            fields["code_fingerprint"] = parts["code"]
         return records.StepRecord(
             id=execution.id,
             name=fields.get("step_name") or str(props.get("display_name") or execution.name),

@@ -19,6 +19,7 @@ from zen_mlmd.mlmd.convention import (
     EXECUTION_STATE_NAMES,
     Convention,
     all_conventions,
+    execution_run_name,
     get_convention,
 )
 from zen_mlmd.mlmd.convention import quote as _quote
@@ -165,7 +166,8 @@ class StoreReader:
 
         One filter query (`contexts_a.id IN (...)`) for all the runs, paged at
         100 executions per call. MLMD does not return an execution's contexts:
-        executions are matched to runs by their `run_name` property, and
+        executions are matched to runs by their run name (see
+        `execution_run_name`), and
         those of conventions without it (TFX) by their contexts, fetched in
         one lineage query per 100 executions, never one call per run.
         """
@@ -180,8 +182,7 @@ class StoreReader:
         run_of: dict[int, int] = {}
         unmatched = []
         for execution in executions:
-            run_name = execution.custom_properties.get("run_name")
-            run_id = id_by_name.get(run_name.string_value) if run_name is not None else None
+            run_id = id_by_name.get(execution_run_name(execution))
             if run_id is None:
                 unmatched.append(execution.id)
             else:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import Convention, get_convention
+from zen_mlmd.mlmd.convention import Convention, execution_run_name, get_convention
 
 if TYPE_CHECKING:
     from zen_mlmd.mlmd.reader import StoreReader
@@ -71,9 +71,7 @@ def _run_name_of(execution: pb.Execution, contexts: Sequence[pb.Context], conven
     run_context = next((c for c in contexts if c.type == convention.run_context_type), None)
     if run_context is not None:
         return run_context.name
-    if "run_name" in execution.custom_properties:
-        return execution.custom_properties["run_name"].string_value
-    return ""
+    return execution_run_name(execution)
 
 
 def contexts_of_executions(reader: "StoreReader", execution_ids: Sequence[int]) -> dict[int, list[pb.Context]]:

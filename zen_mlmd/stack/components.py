@@ -191,7 +191,8 @@ class MetadataStoreComponent:
                 self._require_preflight()
             try:
                 return MetadataStore(
-                    self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade
+                    self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade,
+                    **self.flavor.store_options(self.config),
                 )
             except StoreUnavailableError:
                 # MLMD's own message is often empty ("errno: , error: "): ask a
