@@ -94,15 +94,30 @@ class MemoryBackend(Backend):
 
 
 class SqliteBackend(Backend):
+    """One file per leg. zen_mlmd puts its file in WAL mode when it opens it, as it
+    does for every store it opens read-write; the raw MLMD leg keeps SQLite's
+    default rollback journal, as a user of plain ml-metadata gets it."""
+
     name = "sqlite"
-    size_method = "database file size"
+    size_method = "database file size (after a WAL checkpoint)"
 
     def mlmd_config(self, leg: str):
         return _sqlite_config(self.workdir / f"{leg}.sqlite")
 
     def size(self, leg: str) -> int | None:
         path = self.workdir / ("mlflow.db" if leg == "mlflow" else f"{leg}.sqlite")
-        return path.stat().st_size if path.exists() else 0
+        if not path.exists():
+            return 0
+        if Path(f"{path}-wal").exists():
+            # pages still in the write-ahead log belong to the database too
+            import sqlite3
+
+            connection = sqlite3.connect(path)
+            try:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                connection.close()
+        return path.stat().st_size
 
 
 class GrpcBackend(SqliteBackend):

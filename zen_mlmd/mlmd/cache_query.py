@@ -1,7 +1,7 @@
 """The cache lookup: ONE filter query on an artifact custom property.
 
 Published outputs carry the cache key of the step execution that produced
-them, that execution's id and their output name and index. Outputs only
+them and that execution's id; their name holds the output name and index. Outputs only
 become LIVE when their step completes (in the same transaction), so
 "LIVE artifacts with this key" are exactly the outputs of completed
 executions with this key. A condition on a single custom property stays
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zen_mlmd.mlmd.convention import properties_of
+from zen_mlmd.mlmd.convention import artifact_output, properties_of
 from zen_mlmd.mlmd.reader import PAGE_SIZE, _quote
 from zen_mlmd.mlmd.store import MetadataStore
 
@@ -52,8 +52,8 @@ def find_cached_outputs(store: MetadataStore, cache_key: str) -> CachedOutputs |
         values = properties_of(artifact)
         cached = CachedArtifact(artifact.id, artifact.uri, str(values.get("materializer", "")),
                                 str(values.get("data_type", "")))
-        grouped.setdefault(props["display_name"].string_value, []).append(
-            (props["output_index"].int_value, cached))
+        output, index = artifact_output(artifact)
+        grouped.setdefault(output, []).append((index, cached))
     return CachedOutputs(newest, {
         name: tuple(c for _, c in sorted(items, key=lambda item: item[0]))
         for name, items in grouped.items()

@@ -211,6 +211,25 @@ def execution_run_name(execution: pb.Execution) -> str:
     return ""
 
 
+def artifact_output(artifact: pb.Artifact) -> tuple[str, int]:
+    """(output name, index) of an output artifact written by zen_mlmd.
+
+    Its `display_name` / `output_index` custom properties where stored (native
+    schema 1; Kubeflow Pipelines keeps `display_name`), else its name
+    `<run>.<step>.<output>[.<index>]`: output names cannot be all digits, so
+    a last part made of digits is the index.
+    """
+    props = artifact.custom_properties
+    head, _, last = artifact.name.rpartition(".")
+    index = int(last) if last.isdigit() and head else 0
+    name = head.rpartition(".")[2] if index else last
+    if "display_name" in props:
+        name = props["display_name"].string_value
+    if "output_index" in props:
+        index = props["output_index"].int_value
+    return name, index
+
+
 def properties_of(node) -> dict[str, Any]:
     """Typed and custom properties of an MLMD node as one Python dict."""
     out = {name: from_value(value) for name, value in node.custom_properties.items()}

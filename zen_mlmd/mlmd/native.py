@@ -17,6 +17,7 @@ Documented in docs/CONVENTIONS.md (a test checks the writer against it):
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Sequence
 
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -27,15 +28,17 @@ from zen_mlmd.mlmd.convention import (
     INPUT_EVENTS,
     OUTPUT_EVENTS,
     WritableConvention,
+    artifact_output,
     execution_run_name,
     group_events,
     properties_of,
     set_properties,
 )
 
-#: 2: lean step executions (no `task_name`, `step_name`, `pipeline_name`,
-#: `run_name`; `code_fingerprint` only when `cache_key_parts` has no code).
-#: Readers read both.
+#: 2: nothing stored twice: step executions without `task_name`, `step_name`,
+#: `pipeline_name`, `run_name` (`code_fingerprint` only when `cache_key_parts`
+#: has no code); artifacts without `display_name`, `output_index` (in the
+#: artifact name). Readers read both.
 SCHEMA_VERSION = 2
 PARAM_PREFIX = "param."
 
@@ -163,11 +166,8 @@ class NativeConvention(WritableConvention):
             value = getattr(output, prop)
             if value:
                 artifact.properties[prop].string_value = value
-        set_properties(artifact.custom_properties, {
-            "display_name": output_name,
-            "size_bytes": output.size_bytes,
-            **output.properties,
-        })
+        # the output name and index are in the artifact name and the OUTPUT event
+        set_properties(artifact.custom_properties, {"size_bytes": output.size_bytes, **output.properties})
         return artifact
 
     def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
@@ -179,6 +179,15 @@ class NativeConvention(WritableConvention):
         return event
 
     # -- reading -----------------------------------------------------------------
+    def decode_artifact(self, artifact: pb.Artifact, artifact_type: pb.ArtifactType | None) -> records.ArtifactRecord:
+        record = super().decode_artifact(artifact, artifact_type)
+        if "display_name" in record.properties and "output_index" in record.properties:
+            return record
+        # schema 2 keeps them only in the artifact name: readers see them as before
+        output, index = artifact_output(artifact)
+        return dataclasses.replace(record, properties={
+            **record.properties, "display_name": output, "output_index": index})
+
     def decode_pipeline(self, context: pb.Context) -> records.PipelineRecord:
         return records.PipelineRecord(
             id=context.id, name=context.name,

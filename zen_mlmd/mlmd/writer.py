@@ -72,6 +72,8 @@ class StepHandle:
     run: RunHandle
     step: records.StepStart
     execution: pb.Execution
+    #: Started in a write with another step: its node context is linked at the run's end.
+    started_with_others: bool = False
 
     @property
     def execution_id(self) -> int:
@@ -88,6 +90,9 @@ class RunWriter:
     def __init__(self, store: MetadataStore, convention: WritableConvention | None = None):
         self.store = store
         self.convention = convention or NativeConvention()
+        # Node context ids by name: shared by every run of a pipeline, so known
+        # after a first run (as type ids are, for the life of the connection).
+        self._node_ids: dict[str, int] = {}
         if not isinstance(self.convention, WritableConvention):
             raise ConfigError(
                 "convention", self.convention.name, "zen_mlmd can read but not record runs in it",
@@ -171,6 +176,7 @@ class RunWriter:
         else:
             self.store.put_contexts([ended])
         run.run_context = ended
+        self._node_ids.update((node.name, node.id) for node in run.node_contexts.values() if node.id)
 
     # -- steps ---------------------------------------------------------------------
     def start_step(self, run: RunHandle, step: records.StepStart) -> StepHandle:
@@ -202,10 +208,10 @@ class RunWriter:
 
         `next_step` may name outputs of `handle` by `OutputRef`. MLMD links
         every execution of such a write to every context passed, so only the
-        contexts both steps share (pipeline, run) go in; the per-step ones
-        (node, execution_cache) and the inputs' attributions are written
-        when the run ends (`end_run`). Returns the output ids and the handle
-        of the started step.
+        contexts both steps share (pipeline, run) go in; each execution joins
+        its per-step ones (node, execution_cache) when the run ends
+        (`end_run`, see `zen_mlmd.mlmd.links`). Returns the output ids and
+        the handle of the started step.
         """
         c, run = self.convention, handle.run
         artifacts, refs = self._output_artifacts(handle, outputs)
@@ -216,27 +222,25 @@ class RunWriter:
         done = c.ended_execution(handle.execution, records.COMPLETE)
         started = self._execution(run, step, records.RUNNING)
         edges = [(0, i, c.event(pb.Event.OUTPUT, ref.output_name, ref.index)) for i, ref in enumerate(refs)]
-        inputs = []
         for name, index, item in _input_items(step):
             if isinstance(item, records.OutputRef):
                 edges.append((1, position[item], c.event(pb.Event.INPUT, name, index)))
             else:
                 edges.append((1, None, c.event(pb.Event.INPUT, name, index, item)))
-                inputs.append(item)
-        shared = [run.pipeline_context, run.run_context]
+        # By type and name, without id: MLMD then only looks each one up (with an
+        # id it would compare, and maybe rewrite, every property of the context).
+        shared = [pb.Context(type_id=ctx.type_id, name=ctx.name)
+                  for ctx in (run.pipeline_context, run.run_context)]
         [done.id, started.id], artifact_ids, _ = self.store.put_lineage_subgraph(
             [done, started], artifacts, shared, edges, reuse_context_if_already_exist=True)
         handle.execution = done
         ids = _published(run, refs, artifact_ids)
-        deferred = run.deferred
-        deferred.add(done.id, artifact_ids, self._step_contexts(run, handle.step.name, handle.step.cache_key))
-        new_inputs = [artifact_ids[position[ref]] for ref in _refs(step)]
-        deferred.add(started.id, [*inputs, *new_inputs], self._step_contexts(run, step.name, ""))
-        # Alone, MLMD attributes a step's inputs to all its contexts; this run's
-        # own outputs are attributed to its pipeline and run already.
-        own = set(run.published.values())
-        deferred.add(None, [i for i in inputs if i not in own], shared)
-        return ids, StepHandle(run, step, started)
+        # Each execution joins its own contexts when the run ends (see `links`);
+        # a step started alone is in its node context already.
+        run.deferred.add(done.id, self._step_contexts(run, handle.step.name, handle.step.cache_key,
+                                                      node=handle.started_with_others))
+        run.deferred.add(started.id, self._step_contexts(run, step.name, ""))
+        return ids, StepHandle(run, step, started, started_with_others=True)
 
     def fail_step(self, handle: StepHandle, error_type: str, error_message: str,
                   error_traceback: str = "") -> None:
@@ -301,13 +305,16 @@ class RunWriter:
         node = run.node_contexts.get(step_name)
         if node is None:
             node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
-            run.node_contexts[step_name] = node  # its id is filled in once written
+            if node.name in self._node_ids:  # else its id is filled in once written
+                node.id = self._node_ids[node.name]
+            run.node_contexts[step_name] = node
         return node
 
-    def _step_contexts(self, run: RunHandle, step_name: str, cache_key: str) -> list[pb.Context]:
+    def _step_contexts(self, run: RunHandle, step_name: str, cache_key: str,
+                       node: bool = True) -> list[pb.Context]:
         """The per-step contexts of a step (node; execution_cache once it has a key)."""
         contexts = []
-        if run.node_type_id:
+        if node and run.node_type_id:
             contexts.append(self._node_context(run, step_name))
         if cache_key and run.cache_type_id:
             contexts.append(self.convention.cache_context(run.cache_type_id, cache_key))
@@ -370,10 +377,6 @@ def _input_items(step: records.StepStart):
             if item not in seen:
                 seen.add(item)
                 yield name, index, item
-
-
-def _refs(step: records.StepStart) -> list[records.OutputRef]:
-    return [i for ids in step.inputs.values() for i in ids if isinstance(i, records.OutputRef)]
 
 
 def _names_an_artifact_twice(step: records.StepStart) -> bool:

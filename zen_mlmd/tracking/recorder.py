@@ -294,7 +294,9 @@ class StepRecorder:
             kind=ArtifactKind.parse(kind).value if kind is not None else written.kind.value,
             materializer=written.materializer, data_type=written.data_type,
             content_hash=written.content_hash, size_bytes=written.size_bytes,
-            properties={"producer_execution_id": self.execution_id, "output_index": index,
+            # the producer is also in the OUTPUT event: kept here so that a cache
+            # lookup reads everything it needs in one call
+            properties={"producer_execution_id": self.execution_id,
                         "cache_key": self._handle.step.cache_key or None},
         )
         self._saved.setdefault(output_name, []).append(output)
