@@ -71,3 +71,14 @@ def sqlite_store(path: str | os.PathLike) -> MetadataStore:
     config.sqlite.filename_uri = str(path)
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     return MetadataStore(config, store_name="sqlite-test")
+
+
+def journal_mode(path: str | os.PathLike) -> str:
+    """The journal mode of a SQLite file, as SQLite reports it ("wal", "delete", ...)."""
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return connection.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        connection.close()

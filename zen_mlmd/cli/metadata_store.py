@@ -17,6 +17,8 @@ VALUE_FLAGS: dict[str, tuple[str, str, str]] = {
     "--path": ("path", "FILE", "sqlite: the database file (stored absolute)."),
     "--connection-mode": ("connection_mode", "MODE",
                           "sqlite: readonly, readwrite or readwrite_opencreate."),
+    "--journal-mode": ("journal_mode", "MODE", "sqlite: wal (default) or delete (the rollback "
+                       "journal; keep it on network file systems, where WAL is unsafe)."),
     "--host": ("host", "HOST", "mysql, postgresql, kubeflow: server host name or IP."),
     "--hostaddr": ("hostaddr", "IP", "postgresql: server IP address (skips name lookup)."),
     "--socket": ("socket", "FILE", "mysql: Unix socket of the server (instead of --host)."),
