@@ -109,14 +109,12 @@ class SqliteBackend(Backend):
         if not path.exists():
             return 0
         if Path(f"{path}-wal").exists():
-            # pages still in the write-ahead log belong to the database too
-            import sqlite3
-
-            connection = sqlite3.connect(path)
-            try:
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            finally:
-                connection.close()
+            # Pages still in the write-ahead log belong to the database too. From
+            # another process: closing a second SQLite's handle on the file here
+            # would release the locks MLMD holds on it in this one.
+            code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    "c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall(); c.close()")
+            subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
         return path.stat().st_size
 
 

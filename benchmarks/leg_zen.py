@@ -95,8 +95,7 @@ class ZenLeg:
                     uri=f"{self.artifact_root}/{PIPELINE}/{run_name}/{name}/{out}", kind="data",
                     materializer="builtins.json", data_type="builtins.dict",
                     content_hash="sha256:" + "0" * 64, size_bytes=90,
-                    properties={"producer_execution_id": step.execution_id, "output_index": 0,
-                                "cache_key": key})
+                    properties={"producer_execution_id": step.execution_id, "cache_key": key})
                 for out in OUTPUTS
             }
             refs = step.publish(outputs, defer=True)

@@ -74,11 +74,17 @@ def sqlite_store(path: str | os.PathLike) -> MetadataStore:
 
 
 def journal_mode(path: str | os.PathLike) -> str:
-    """The journal mode of a SQLite file, as SQLite reports it ("wal", "delete", ...)."""
-    import sqlite3
+    """The journal mode of a SQLite file, as SQLite reports it ("wal", "delete", ...).
 
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return connection.execute("PRAGMA journal_mode").fetchone()[0]
-    finally:
-        connection.close()
+    Asked in another process: Python's SQLite closing a handle on a file that
+    MLMD has open in this process would release MLMD's locks on it (see
+    `zen_mlmd.mlmd.journal`).
+    """
+    import subprocess
+    import sys
+
+    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "print(c.execute('PRAGMA journal_mode').fetchone()[0])")
+    done = subprocess.run([sys.executable, "-c", code, os.fspath(path)], capture_output=True,
+                          text=True, check=True, timeout=60)
+    return done.stdout.strip()

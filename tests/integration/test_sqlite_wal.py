@@ -12,6 +12,7 @@ test_faults.py.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -63,9 +64,42 @@ def test_an_existing_store_is_switched_to_wal_and_back(tmp_path: Path):
     assert [t.name for t in store.get_context_types()] == ["made_by_plain_mlmd"]
     store.close()
     del store
+    gc.collect()  # the MLMD connection is closed: nothing uses the file any more
     # for a network file system: the rollback journal again
     _component(db, journal_mode="delete").open().get_context_types()
     assert journal_mode(db) == "delete"
+
+
+CHILD_WRITER = textwrap.dedent('''
+    import sys
+    from ml_metadata.proto import metadata_store_pb2 as pb
+    from zen_mlmd.stack.components import MetadataStoreComponent
+
+    store = MetadataStoreComponent("local", "sqlite", {"path": sys.argv[1]}).open()
+    type_id = store.type_id("context", pb.ContextType(name="written_elsewhere"))
+    store.put_contexts([pb.Context(type_id=type_id, name=f"{sys.argv[2]}-{i}") for i in range(50)])
+''')
+
+
+def test_opening_a_store_again_keeps_the_log_of_the_first_connection(tmp_path: Path):
+    """A second open in a process that has the store open leaves the file alone.
+
+    Were it read there (with a second copy of SQLite, or even a plain open),
+    closing that handle would release the first connection's locks, and the
+    next process to close its own connection would delete the write-ahead log
+    under it: "database disk image is malformed".
+    """
+    db = tmp_path / "shared.db"
+    first = _component(db).open()
+    first.get_context_types()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    for round_ in range(3):
+        again = _component(db).open()  # e.g. the next run of a long-lived process
+        subprocess.run([sys.executable, "-c", CHILD_WRITER, str(db), f"r{round_}"], env=env, check=True,
+                       timeout=WAIT_LIMIT)
+        for store in (first, again):
+            assert len(store.get_contexts_by_type("written_elsewhere")) == 50 * (round_ + 1)
+    assert Path(f"{db}-wal").exists() and Path(f"{db}-shm").exists()
 
 
 def test_the_journal_mode_option_is_validated(tmp_path: Path):

@@ -135,34 +135,67 @@ class SQLiteFlavor(MetadataStoreFlavor):
 
 
 def _read_schema(path: str, timeout: float, target: str, details: dict) -> PreflightReport:
-    import sqlite3
-
     from zen_mlmd.flavors.probes import schema_warnings
+
+    # `-shm` exists while the file is in use in WAL mode (see `_probe_in_child`)
+    in_use = os.path.exists(path + "-shm")
+    found = _probe_in_child(path, timeout) if in_use else probe_schema(path, timeout)
+    if "error" in found:
+        return PreflightReport(False, target, details,
+                               f"{path} cannot be read as an SQLite database: {found['error']}",
+                               "give the path of an MLMD SQLite store, or a new file")
+    if not found["tables"]:
+        details["schema_version"] = "new"
+        return PreflightReport(True, target, details)
+    if "MLMDEnv" not in found["tables"]:
+        return PreflightReport(False, target, details,
+                               f"{path} is an SQLite database but not an MLMD store "
+                               "(it has no MLMDEnv table)",
+                               "give the path of an MLMD store, or a new file")
+    version = found["version"]
+    details["schema_version"] = version if version is not None else "new"
+    return PreflightReport(True, target, details, warnings=tuple(schema_warnings(version)))
+
+
+def probe_schema(path: str, timeout: float) -> dict:
+    """{"tables": [...], "version": MLMD schema version or None}, or {"error": ...}."""
+    import sqlite3
 
     uri = pathlib.Path(path).as_uri() + "?mode=ro"
     try:
         connection = sqlite3.connect(uri, uri=True, timeout=timeout)
         try:
-            tables = {row[0] for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
-                details["schema_version"] = "new"
-                return PreflightReport(True, target, details)
-            if "MLMDEnv" not in tables:
-                return PreflightReport(False, target, details,
-                                       f"{path} is an SQLite database but not an MLMD store "
-                                       "(it has no MLMDEnv table)",
-                                       "give the path of an MLMD store, or a new file")
-            row = connection.execute("SELECT schema_version FROM MLMDEnv").fetchone()
+            tables = sorted(row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"))
+            row = (connection.execute("SELECT schema_version FROM MLMDEnv").fetchone()
+                   if "MLMDEnv" in tables else None)
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
-        return PreflightReport(False, target, details,
-                               f"{path} cannot be read as an SQLite database: {exc}",
-                               "give the path of an MLMD SQLite store, or a new file")
-    version = row[0] if row else None
-    details["schema_version"] = version if version is not None else "new"
-    return PreflightReport(True, target, details, warnings=tuple(schema_warnings(version)))
+        return {"error": str(exc)}
+    return {"tables": tables, "version": row[0] if row else None}
+
+
+def _probe_in_child(path: str, timeout: float) -> dict:
+    """`probe_schema` in another process.
+
+    A file in use in WAL mode may be open through MLMD in this process too;
+    closing a second SQLite library's handle on it here would release this
+    process's locks on it (POSIX), and another process could then delete
+    the write-ahead log under MLMD (see `zen_mlmd.mlmd.journal`).
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from zen_mlmd.flavors.sqlite import probe_schema; "
+            "print(json.dumps(probe_schema(sys.argv[1], float(sys.argv[2]))))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, path, str(timeout)], capture_output=True,
+                              text=True, timeout=timeout + 30)
+        return json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return {"error": f"could not read it from a helper process: {exc}"}
 
 
 def _nearest_existing(directory: str) -> str:

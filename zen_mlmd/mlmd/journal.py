@@ -11,6 +11,14 @@ WAL needs shared memory between the processes using the file: it is unsafe
 on network file systems (NFS, SMB), where `delete` (SQLite's default
 rollback journal) must be kept. A reader of a WAL file needs write access to
 its directory (for `-wal` and `-shm`), even when it opens the store read-only.
+
+The mode is set with Python's own SQLite, a second copy of SQLite in the
+process. Closing any handle on a database file releases every POSIX lock the
+process holds on it, MLMD's included; a WAL connection holds a lock for as
+long as it is open, and a process that then finds no lock at all takes
+itself for the last user and deletes the write-ahead log and its index. So
+the file is never opened here while it is in use in WAL mode (its `-shm`
+file exists): it is in WAL mode then, and stays so.
 """
 from __future__ import annotations
 
@@ -44,9 +52,10 @@ def set_journal_mode(connection_config, mode: str = DEFAULT_JOURNAL_MODE) -> Non
     """Put the SQLite file of a read-write `connection_config` in `mode` (nothing for others).
 
     A missing file is created empty in `mode` when the config may create it
-    (MLMD then creates its schema in it). Switching a file out of WAL needs
-    every other connection to it closed; if that, or taking the lock, fails
-    the file keeps its mode and a warning is logged: the store still works.
+    (MLMD then creates its schema in it). A file in use in WAL mode is left
+    alone. Switching a file out of WAL needs every other connection to it
+    closed; if that, or taking the lock, fails the file keeps its mode and a
+    warning is logged: the store still works.
 
     Raises:
         ValueError: `mode` is not one of `JOURNAL_MODES`.
@@ -55,6 +64,11 @@ def set_journal_mode(connection_config, mode: str = DEFAULT_JOURNAL_MODE) -> Non
         raise ValueError(f"journal mode {mode!r}: use one of {', '.join(JOURNAL_MODES)}")
     path = sqlite_path(connection_config)
     if path is None:
+        return
+    if in_use_with_wal(path):  # maybe through MLMD in this very process: hands off
+        if mode != "wal":
+            _logger.warning("%s is in use in WAL mode; it stays in WAL mode until every "
+                            "connection to it is closed", path)
         return
     current = _mode_in_header(path)
     if current == mode or (current is None and mode == "delete"):
@@ -73,6 +87,14 @@ def set_journal_mode(connection_config, mode: str = DEFAULT_JOURNAL_MODE) -> Non
     except sqlite3.Error as exc:
         _logger.warning("could not set the journal mode of %s to %s (%s); it stays %s",
                         path, mode, exc, current or "SQLite's default")
+
+
+def in_use_with_wal(path: str) -> bool:
+    """Whether a connection has the SQLite file open in WAL mode (its `-shm` file exists).
+
+    Also after a process using it was killed, until the next connection closes.
+    """
+    return os.path.exists(path + "-shm")
 
 
 def _mode_in_header(path: str) -> str | None:

@@ -85,7 +85,8 @@ def test_artifacts_and_events_follow_kfp(recorded):
     props = metrics.custom_properties
     assert props["display_name"].string_value == "metrics"
     assert {"materializer", "data_type", "content_hash", "cache_key",
-            "producer_execution_id", "output_index"} <= set(props)
+            "producer_execution_id"} <= set(props)
+    assert "output_index" not in props  # the index is in the artifact's name
     events = raw.get_events_by_artifact_ids([metrics.id])
     assert [[s.key for s in e.path.steps] for e in events] == [["metrics"]]  # ONE path step
     for event in raw.get_events_by_execution_ids([e.id for e in raw.get_executions()]):

@@ -99,7 +99,8 @@ def finish_if_last(run: RunRecorder, convention, step_names: set[str]) -> bool:
     for execution in executions:
         if not convention.is_step_type(types[execution.type_id].name):
             continue
-        name = execution.custom_properties.get("task_name") or execution.custom_properties.get("step_name")
+        props = execution.custom_properties  # KFP's task_name; the native convention's display_name
+        name = props.get("task_name") or props.get("step_name") or props.get("display_name")
         if name is not None:
             states[name.string_value] = EXECUTION_STATE_NAMES.get(execution.last_known_state)
     if not step_names <= set(states) or any(states[n] not in _ENDED_STATES for n in step_names):
