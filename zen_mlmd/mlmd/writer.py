@@ -12,9 +12,8 @@
 * a cache hit: ONE `put_execution` (CACHED, OUTPUT events to the original
   artifacts, the original execution id);
 * end a run: one `put_contexts` (one `put_execution` ending the root
-  execution and updating the run context, where there is a root execution);
-  after combined writes, the run's step links to its per-step contexts too
-  (see `zen_mlmd.mlmd.links`).
+  execution and updating the run context, where there is one); after
+  combined writes, the links they left out too (`zen_mlmd.mlmd.links`).
 
 The convention decides the type names, the protos and which contexts a step
 is linked to; the call sequence is the same for every convention.
@@ -22,6 +21,7 @@ Handles keep the protos; callers outside `zen_mlmd.mlmd` never see them.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -93,6 +93,8 @@ class RunWriter:
         # Node context ids by name: shared by every run of a pipeline, so known
         # after a first run (as type ids are, for the life of the connection).
         self._node_ids: dict[str, int] = {}
+        # Type ids by artifact kind / step type: no type proto built per write.
+        self._type_ids: dict[tuple[str, str], int] = {}
         if not isinstance(self.convention, WritableConvention):
             raise ConfigError(
                 "convention", self.convention.name, "zen_mlmd can read but not record runs in it",
@@ -129,7 +131,7 @@ class RunWriter:
         self.store.put_parent_contexts([
             pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
         ])
-        handle = RunHandle(pipeline_name, run_name, _as_written(pipeline_context), run_context, node_type, c)
+        handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
         if c.cache_context_type:
             handle.cache_type_id = self.store.type_id("context", c.context_type(c.cache_context_type))
         if c.root_execution_type:
@@ -235,8 +237,7 @@ class RunWriter:
             [done, started], artifacts, shared, edges, reuse_context_if_already_exist=True)
         handle.execution = done
         ids = _published(run, refs, artifact_ids)
-        # Each execution joins its own contexts when the run ends (see `links`);
-        # a step started alone is in its node context already.
+        # each joins its own contexts at the run's end; one started alone is in its node already
         run.deferred.add(done.id, self._step_contexts(run, handle.step.name, handle.step.cache_key,
                                                       node=handle.started_with_others))
         run.deferred.add(started.id, self._step_contexts(run, step.name, ""))
@@ -325,16 +326,23 @@ class RunWriter:
         artifacts, refs = [], []
         for output_name, items in outputs.items():
             for index, output in enumerate(items):
-                type_id = self.store.type_id("artifact", c.artifact_type(output.kind))
+                type_id = self._type_id("artifact", output.kind)
                 artifacts.append(c.output_artifact(type_id, run.run_name, handle.step.name, output_name,
                                                    index, output))
                 refs.append(records.OutputRef(handle.execution_id, output_name, index))
         return artifacts, refs
 
     def _execution(self, run: RunHandle, step: records.StepStart, state: str) -> pb.Execution:
-        c = self.convention
-        type_id = self.store.type_id("execution", c.execution_type(step.type_name))
-        return c.run_step_execution(type_id, run, step, state)
+        return self.convention.run_step_execution(self._type_id("execution", step.type_name), run, step, state)
+
+    def _type_id(self, kind: str, name: str) -> int:
+        """The id of the artifact type of a kind, or of the execution type of a step type."""
+        type_id = self._type_ids.get((kind, name))
+        if type_id is None:
+            c = self.convention
+            type_proto = c.artifact_type(name) if kind == "artifact" else c.execution_type(name)
+            type_id = self._type_ids[(kind, name)] = self.store.type_id(kind, type_proto)
+        return type_id
 
     def _resolved(self, run: RunHandle, step: records.StepStart, pending=()) -> records.StepStart:
         """`step` with its `OutputRef` inputs replaced by artifact ids, where known.
@@ -358,7 +366,7 @@ class RunWriter:
                     item = run.published[item]
                 resolved.append(item)
             inputs[name] = tuple(resolved)
-        return records.StepStart(**{**step.__dict__, "inputs": inputs})
+        return dataclasses.replace(step, inputs=inputs)
 
     def _input_events(self, step: records.StepStart) -> list:
         # MLMD keeps one event per (artifact, execution, type), whatever its
@@ -390,12 +398,3 @@ def _published(run: RunHandle, refs: Sequence[records.OutputRef], artifact_ids) 
         run.published[ref] = artifact_id
         grouped.setdefault(ref.output_name, []).append(artifact_id)
     return {name: tuple(ids) for name, ids in grouped.items()}
-
-
-def _as_written(context: pb.Context) -> pb.Context:
-    """A stored context without its output-only fields, fit to be passed back to MLMD."""
-    clean = pb.Context()
-    clean.CopyFrom(context)
-    for name in ("type", "create_time_since_epoch", "last_update_time_since_epoch"):
-        clean.ClearField(name)
-    return clean
