@@ -279,3 +279,22 @@ def test_one_artifact_feeding_two_inputs(stack):
     EXECUTED.clear()
     self_comparison.run(stack=stack, quiet=True, run_name="self-compare-2")
     assert EXECUTED == []  # and it caches like any other step
+
+
+def test_a_held_back_publish_that_fails_fails_its_step_and_cancels_its_dependants(stack):
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    # zen_mlmd's Model type exists with another property type: publishing fit's
+    # model fails inside MLMD, in the write that also starts the next step
+    stack.store.raw.put_artifact_type(pb.ArtifactType(name="zen_mlmd.Model",
+                                                      properties={"materializer": pb.INT}))
+    with pytest.raises(StepFailedError) as info:
+        training.run(stack=stack, quiet=True, run_name="unpublishable")
+    assert info.value.step_name == "fit"
+    assert EXECUTED == ["load", "fit", "describe"]  # score never ran
+    data = run_data(stack.store, "unpublishable")
+    assert data.run.recorded_status == "failed"
+    steps = steps_by_name(data)
+    assert {n: s.state for n, s in steps.items()} == {
+        "load": COMPLETE, "fit": FAILED, "score": CANCELED, "describe": COMPLETE}
+    assert steps["fit"].outputs == {} and "materializer" in steps["fit"].error_message
