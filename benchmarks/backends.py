@@ -189,7 +189,8 @@ class MysqlBackend(Backend):
         token = secrets.token_hex(4)
         self.databases = {leg: f"zb_{leg}_{token}" for leg in (*MLMD_LEGS, "mlflow")}
         with self._connect() as conn, conn.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{self.databases['mlflow']}`")
+            # MLflow's migrations use utf8mb4 collations; MariaDB defaults to latin1
+            cursor.execute(f"CREATE DATABASE `{self.databases['mlflow']}` CHARACTER SET utf8mb4")
 
     def _connect(self, database: str | None = None):
         import pymysql
