@@ -2,7 +2,7 @@
 
 Speed rules are held by counting MLMD calls on the store's connection
 (`MetadataStore.calls`), never by timing. Which step functions actually ran
-is seen through `EXECUTED`, a list every step appends to. Caching is tested
+is seen through `EXECUTED`, the steps' log (`RAN`). Caching is tested
 in test_caching.py; the steps both use are in recording_pipelines.py.
 """
 from __future__ import annotations

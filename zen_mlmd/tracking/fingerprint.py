@@ -238,18 +238,19 @@ class _Walk:
         parts = [self.reference(base) or b"?" for base in cls.__bases__]
         if type(cls) is not type:
             parts.append(b"metaclass " + (self.reference(type(cls)) or b"?"))
-        attributes = vars(cls)
-        parts.append(repr(list(attributes)).encode())
-        self._entry(label, b"\n".join(parts), "code")
         is_enum = isinstance(cls, enum.EnumMeta)
+        # dunder values other than code are machinery (__dict__, __doc__, the __slotnames__
+        # that copy adds later, ...); descriptors of __slots__ and Enum's _sunder_ names too
+        attributes = [(attr, value) for attr, value in list(vars(cls).items())
+                      if not isinstance(value, _MACHINERY_TYPES) and not (is_enum and _is_sunder(attr))
+                      and (_is_code(value) or not (attr.startswith("__") and attr.endswith("__")))]
+        parts.append(repr([attr for attr, _ in attributes]).encode())
+        self._entry(label, b"\n".join(parts), "code")
         name = label[len("class "):]
-        for attr, value in list(attributes.items()):
-            dunder = attr.startswith("__") and attr.endswith("__")
-            if isinstance(value, _MACHINERY_TYPES) or (is_enum and _is_sunder(attr)):
-                continue
+        for attr, value in attributes:
             if _is_code(value):
                 self.reference(value)
-            elif not dunder:  # other dunder values are machinery (__dict__, __doc__, ...)
+            else:
                 self._value("class attribute", f"{self._short(name)}.{attr}", value)
         for item in getattr(cls, "__dataclass_fields__", {}).values():
             factory = getattr(item, "default_factory", dataclasses.MISSING)
@@ -298,12 +299,14 @@ class _Walk:
             if imported.level:
                 name = importlib.util.resolve_name("." * imported.level + name,
                                                    namespace.get("__package__"))
-            module = sys.modules.get(name) or _import_user_module(name)
+            origin = _import_origin(name)
+            if origin != code_origin.USER:
+                # named, never read: whether it happens to be imported already must not matter
+                self._entry(f"module {name}", self._named_text(name, origin, name.partition(".")[0]))
+                return
+            module = sys.modules.get(name) or importlib.import_module(name)
         except (ImportError, ValueError) as exc:
             self._entry(f"module {name}", f"not importable: {type(exc).__name__}".encode())
-            return
-        if module is None:
-            self._entry(f"module {name}", b"installed")
             return
         if imported.names is None:
             self.reference(module)
@@ -327,7 +330,7 @@ class _Walk:
         except RecursionError:
             self._uncacheable(kind, name, Unfingerprintable(value, "", "nested too deeply"))
             digest = b"unfingerprintable: too deep"
-        if _is_code(value) or isinstance(value, types.ModuleType):
+        if _is_binding(value):
             self._entry(label, digest)  # the code itself is followed under its own label
         else:
             self._entry(label, digest, "value", lambda: preview(value))
@@ -460,25 +463,33 @@ class _Walk:
                                 code_origin.package_of(module))
 
 
-def _import_user_module(name: str):
-    """The module `name` if it is the user's (imported now if needed); None if installed."""
-    import importlib
+def _import_origin(name: str) -> str:
+    """The origin of a module a function imports, found without importing anything."""
     import importlib.util
 
-    spec = importlib.util.find_spec(name)
+    top = name.partition(".")[0]
+    if name in sys.modules:
+        return code_origin.module_origin(name)
+    if top in sys.stdlib_module_names:
+        return code_origin.PYTHON
+    spec = importlib.util.find_spec(top)  # a top-level name: nothing is imported to find it
     if spec is None:
-        raise ImportError(f"no module named {name!r}")
-    origin = code_origin.file_origin(spec.origin) if spec.origin and spec.has_location \
-        else code_origin.module_origin(name)
-    if origin != code_origin.USER:
-        return None
-    return importlib.import_module(name)
+        raise ImportError(f"no module named {top!r}")
+    location = spec.origin if spec.has_location else next(iter(spec.submodule_search_locations or ()), "")
+    return code_origin.file_origin(location) if location else code_origin.USER
 
 
 def _is_code(value) -> bool:
     return isinstance(value, (types.FunctionType, type, staticmethod, classmethod, property,
                               functools.partial, functools.cached_property, types.MethodType,
                               types.BuiltinFunctionType)) or _is_step(value)
+
+
+def _is_binding(value) -> bool:
+    """A name bound to code (followed under its own label), rather than to data."""
+    return isinstance(value, (types.FunctionType, type, types.ModuleType, staticmethod, classmethod,
+                              property, functools.cached_property, types.BuiltinFunctionType)) \
+        or _is_step(value)
 
 
 def _is_step(value) -> bool:

@@ -13,6 +13,7 @@ computed from the full canonical encoding.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Mapping
 
 MAX_LEAVES = 12
@@ -45,6 +46,9 @@ def _walk(value: Any, path: str, leaves: dict[str, str], active: set[int]) -> No
 
 
 def _items(value: Any) -> list[tuple[str, Any]] | None:
+    if isinstance(value, functools.partial):
+        return ([("func", value.func)] + [(f"args[{i}]", a) for i, a in enumerate(value.args)]
+                + [(k, v) for k, v in value.keywords.items()])
     if isinstance(value, dict):
         return [(k if isinstance(k, str) and k.isidentifier() else f"[{k!r}]", v)
                 for k, v in value.items()]
