@@ -71,15 +71,21 @@ class CodeInfo:
     dynamic: bool
 
 
-_SCANNED: "weakref.WeakKeyDictionary[types.CodeType, CodeInfo]" = weakref.WeakKeyDictionary()
+# id(code) -> (weak reference to the code, its CodeInfo). Keyed by id, not by the code
+# object: hashing a code object hashes its bytecode, every time (a WeakKeyDictionary
+# doubled the cost of a scan). The entry goes when the code object does, and the weak
+# reference tells a recycled id from the original.
+_SCANNED: dict[int, tuple[weakref.ref, CodeInfo]] = {}
 
 
 def scan(code: types.CodeType) -> CodeInfo:
     """The `CodeInfo` of a code object (cached while the code object lives)."""
-    info = _SCANNED.get(code)
-    if info is None:
-        info = _scan(code)
-        _SCANNED[code] = info
+    key = id(code)
+    entry = _SCANNED.get(key)
+    if entry is not None and entry[0]() is code:
+        return entry[1]
+    info = _scan(code)
+    _SCANNED[key] = (weakref.ref(code, lambda _, key=key: _SCANNED.pop(key, None)), info)
     return info
 
 
