@@ -11,8 +11,8 @@ addresses), and data that can behave differently gives different bytes:
 * dicts keep their insertion order, which code iterating them sees; sets and
   frozensets are sorted by their items' encodings, since their order is
   not the program's to choose (it follows string hashing, random per process);
-* dataclasses (their fields and any other instance attributes), enums (type,
-  name, value), named tuples and subclasses of the built-in types carry their
+* dataclasses (their fields and any other instance attributes) and pydantic
+  models (their fields, extra and private values), enums (type, name, value), named tuples and subclasses of the built-in types carry their
   type's identity; numpy arrays and pandas objects are encoded by content
   (dtype, shape, index, values). numpy and pandas are never imported here: an
   object of theirs can only exist once they are;
@@ -164,7 +164,10 @@ class Encoder:
             _text(out, b"s", str(v._name_))
             self._encode(v._value_, out, path + ".value", active)
         elif dataclasses.is_dataclass(v) and not isinstance(v, type):
-            self._dataclass(v, out, path, active)
+            self._dataclass(v, out, path, active, [f.name for f in dataclasses.fields(v)])
+        elif hasattr(t, "__pydantic_fields__") and isinstance(getattr(v, "__dict__", None), dict):
+            # a pydantic model: its fields are its __dict__, plus extra and private values
+            self._dataclass(v, out, path, active, [], ("__pydantic_extra__", "__pydantic_private__"))
         elif isinstance(v, (int, float, str, bytes, complex)):  # subclasses of plain types
             out += b"<" + self._type_ref(t, v, path) + b">"
             base = next(b for b in (bool, int, float, str, bytes, complex) if isinstance(v, b))
@@ -183,10 +186,11 @@ class Encoder:
                 raise Unfingerprintable(v, path)
             out += b"@%d:" % len(identity) + identity
 
-    def _dataclass(self, v: Any, out: bytearray, path: str, active: list) -> None:
+    def _dataclass(self, v: Any, out: bytearray, path: str, active: list, names: list[str],
+                   more: tuple[str, ...] = ()) -> None:
+        """Type, then `names`, the other instance attributes and the `more` ones."""
         out += b"D" + self._type_ref(type(v), v, path)
-        names = [f.name for f in dataclasses.fields(v)]
-        extra = [n for n in getattr(v, "__dict__", {}) if n not in names]
+        extra = [n for n in getattr(v, "__dict__", {}) if n not in names] + list(more)
         out += b"%d{" % (len(names) + len(extra))
         if any(item is v for item in active):
             out += b"R;"

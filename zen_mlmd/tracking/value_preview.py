@@ -58,6 +58,8 @@ def _items(value: Any) -> list[tuple[str, Any]] | None:
         return list(zip(value._fields, value))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    if hasattr(type(value), "__pydantic_fields__") and isinstance(getattr(value, "__dict__", None), dict):
+        return list(vars(value).items())
     return None
 
 
