@@ -73,8 +73,12 @@ class Identities:
         if type(obj).__module__ == "typing" or isinstance(obj, (types.GenericAlias, types.UnionType)):
             return b"typing " + repr(obj).encode()
         owner = getattr(obj, "__objclass__", None)
-        if isinstance(owner, type):  # str.upper and other slot wrappers
-            return self._require(owner) + b"." + str(getattr(obj, "__name__", "")).encode()
+        if isinstance(owner, type):  # str.upper, (1).__add__ and other slot wrappers
+            identity = self._require(owner) + b"." + str(getattr(obj, "__name__", "")).encode()
+            bound = getattr(obj, "__self__", None)
+            if bound is not None and not isinstance(bound, (type, types.ModuleType)):
+                identity += b" of " + self.encoder.encode(bound)
+            return identity
         wrapped = getattr(obj, "__wrapped__", None)
         kind_origin = code_origin.module_origin(type(obj).__module__)
         if wrapped is not None and kind_origin != code_origin.USER:  # functools.lru_cache, ...

@@ -73,7 +73,10 @@ def module_origin(module_name: str | None) -> str:
     module = sys.modules.get(module_name)
     path = getattr(module, "__file__", None) if module is not None else None
     if module is not None and not path:
-        # a namespace package or a module made at run time: the user's, unless Python's own
+        locations = list(getattr(module, "__path__", None) or ())
+        if locations:  # a namespace package: where its first part lives
+            return file_origin(locations[0])
+        # a module made at run time: the user's, unless Python's own
         return PYTHON if module_name in sys.builtin_module_names else USER
     return file_origin(path) if path else USER
 
