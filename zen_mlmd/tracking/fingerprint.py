@@ -322,12 +322,13 @@ class _Walk(Identities):
             return
         try:
             digest = self.encoder.digest(value)
-        except Unfingerprintable as exc:
+        except (Unfingerprintable, RecursionError) as exc:
+            if isinstance(exc, RecursionError):
+                exc = Unfingerprintable(value, "", "nested too deeply")
             self._uncacheable(kind, name, exc)
-            digest = f"unfingerprintable {type_name(exc.value)}".encode()
-        except RecursionError:
-            self._uncacheable(kind, name, Unfingerprintable(value, "", "nested too deeply"))
-            digest = b"unfingerprintable: too deep"
+            what = f"<cannot be fingerprinted: {type_name(exc.value)}>"
+            self._entry(label, what.encode(), "value", {"": what})
+            return
         if is_binding(value):
             self._entry(label, digest)  # the code itself is followed under its own label
         else:
