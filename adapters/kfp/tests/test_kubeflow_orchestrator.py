@@ -120,7 +120,8 @@ def test_kfp_tasks_verify_cached_outputs_and_run_uncacheable_steps(sqlite_stack,
             changed.write("[7]")
 
     second = orchestrator.run(guarded_pipeline.build(), run_name="guarded-2")
-    assert second.steps == {"make_numbers": "completed", "guarded": "completed", "summarize": "cached"}
+    assert {s.name: s.status for s in second.steps} == {
+        "make_numbers": "completed", "guarded": "completed", "summarize": "cached"}
     assert sorted(subprocess_path.read_text().split()) == [
         "guarded", "guarded", "make_numbers", "make_numbers", "summarize"]
     steps = {s.name: s for s in reader.read_run(reader.get_run("guarded-2")).steps}
