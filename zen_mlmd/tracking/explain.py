@@ -59,13 +59,13 @@ def _explain_step(store, run: records.RunRecord, step: records.StepRecord, data:
     if step.state == records.CANCELED:
         return CacheExplanation(step.name, "not run", (step.error_message or "canceled",))
     enabled = _cache_enabled(run.config, step.name)
-    previous = step_history(store, run.pipeline_name, step.name, before_execution_id=step.id, limit=10)
-    previous = [p for p in previous if p.state in (records.COMPLETE, records.CACHED)]
-    current_parts = step.properties.get("cache_key_parts") or {}
     uncacheable = str(step.properties.get(UNCACHEABLE_PROPERTY) or "")
     if enabled and uncacheable:
         return CacheExplanation(step.name, "uncacheable",
                                 tuple(uncacheable.splitlines()) + (UNCACHEABLE_FIX,))
+    previous = step_history(store, run.pipeline_name, step.name, before_execution_id=step.id, limit=10)
+    previous = [p for p in previous if p.state in (records.COMPLETE, records.CACHED)]
+    current_parts = step.properties.get("cache_key_parts") or {}
     if not previous:
         reasons = explain_miss(current_parts, None)
         return CacheExplanation(step.name, "miss" if enabled else "disabled", tuple(reasons))
