@@ -12,7 +12,6 @@ Only the `mlmd` package and conventions build MLMD protos.
 from __future__ import annotations
 
 import abc
-import warnings
 from functools import lru_cache
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -66,6 +65,31 @@ class Convention(abc.ABC):
         """Like `decode_step`, given the execution's contexts (see `wants_step_contexts`)."""
         return self.decode_step(execution, type_name, events)
 
+    def screen_runs(self, store: Any, runs: Sequence[records.RunRecord],
+                    pipeline_name: str | None) -> list[records.RunRecord]:
+        """The runs among `runs` (decoded contexts this convention claimed) that are runs.
+
+        A writer may record contexts of its run type that are not runs of
+        their own (TFX's sub-pipeline run contexts), or give a run several
+        parent pipelines. A convention drops those here and fills in the
+        pipeline names it knows better; `pipeline_name` (when listing one
+        pipeline's runs) drops runs of other pipelines. Called once per page
+        of listed runs: it may cost a few MLMD calls (`store` is the open
+        `MetadataStore`), never one per run.
+        """
+        return list(runs)
+
+    def name_steps(self, store: Any, steps: Sequence[records.StepRecord], *,
+                   whole_run: bool) -> tuple[records.StepRecord, ...]:
+        """Decoded steps renamed where a name needs the other steps of the run.
+
+        TFX names the repeated executions of an async pipeline's node by
+        their order (`node[k]`). With `whole_run` False, `steps` are only some
+        of their runs' steps (the producer of one artifact): a convention may
+        then read what it needs with a bounded number of calls on `store`.
+        """
+        return tuple(steps)
+
     def is_step_type(self, execution_type_name: str) -> bool:
         """Whether executions of this type are pipeline steps (not DAG rows)."""
         return True
@@ -105,14 +129,30 @@ class Convention(abc.ABC):
         )
 
     def event_key(self, event: pb.Event) -> tuple[str, int]:
-        """(name, index) of an event's path: `[key, index]` pairs or one key."""
-        key, index = "", 0
+        """(name, index) of an event's path: its first pair (see `event_keys`)."""
+        return self.event_keys(event)[0]
+
+    def event_keys(self, event: pb.Event) -> list[tuple[str, int]]:
+        """Every (name, index) pair of an event's path.
+
+        Paths are `[key, index]` pairs, or one key (Kubeflow Pipelines). TFX
+        gives an artifact that feeds several inputs of one execution ONE event
+        listing every pair (`[left, 0, right, 0]`, tfx `event_lib.add_event_path`);
+        a key without an index stands for index 0.
+        """
+        pairs: list[tuple[str, int]] = []
+        key: str | None = None
         for step in event.path.steps:
             if step.HasField("key"):
+                if key is not None:
+                    pairs.append((key, 0))
                 key = step.key
             elif step.HasField("index"):
-                index = step.index
-        return key, index
+                pairs.append((key or "", step.index))
+                key = None
+        if key is not None:
+            pairs.append((key, 0))
+        return pairs or [("", 0)]
 
 
 class WritableConvention(Convention):
@@ -214,8 +254,8 @@ def group_events(events: Sequence[pb.Event], convention: Convention, kinds: set[
     grouped: dict[str, list[tuple[int, int]]] = {}
     for event in events:
         if event.type in kinds:
-            key, index = convention.event_key(event)
-            grouped.setdefault(key, []).append((index, event.artifact_id))
+            for key, index in convention.event_keys(event):
+                grouped.setdefault(key, []).append((index, event.artifact_id))
     # by name: MLMD returns events in no particular order
     return {key: tuple(aid for _, aid in sorted(grouped[key])) for key in sorted(grouped)}
 
@@ -225,34 +265,56 @@ OUTPUT_EVENTS = {pb.Event.OUTPUT, pb.Event.DECLARED_OUTPUT, pb.Event.INTERNAL_OU
 
 
 # -- the registry of conventions ---------------------------------------------------
+ENTRY_POINT_GROUP = "zen_mlmd.conventions"
+_BUILTINS = {"native": "zen_mlmd.mlmd.native:NativeConvention"}
+
+
 @lru_cache(maxsize=None)
-def _registry() -> dict[str, Convention]:
+def _registry() -> dict[str, Any]:
+    """Native, then the plugins of `zen_mlmd.conventions` by name (`zen_mlmd.plugins`)."""
     from importlib.metadata import entry_points
 
     from zen_mlmd.mlmd.native import NativeConvention
+    from zen_mlmd.plugins import load_flavor_plugins
 
-    found: dict[str, Convention] = {NativeConvention.name: NativeConvention()}
-    for entry in entry_points(group="zen_mlmd.conventions"):
-        try:
-            cls = entry.load()
-            instance = cls()
-            if not isinstance(instance, Convention):
-                raise TypeError(f"{cls!r} is not a zen_mlmd Convention")
-        except Exception as exc:  # a broken plugin must not break the reader
-            warnings.warn(f"skipping convention plugin {entry.name!r}: {exc}", stacklevel=2)
-            continue
-        found.setdefault(instance.name, instance)
-    return found
+    plugins = load_flavor_plugins(
+        entry_points(group=ENTRY_POINT_GROUP), kind="convention", builtins=_BUILTINS,
+        check_class=_convention_class_problem)
+    return {NativeConvention.name: NativeConvention(), **plugins}
+
+
+def _convention_class_problem(loaded) -> str | None:
+    if not (isinstance(loaded, type) and issubclass(loaded, Convention)):
+        return f"{loaded!r} is not a zen_mlmd Convention subclass"
+    return None
+
+
+def reload_conventions() -> None:
+    """Forget the conventions found so far; the next lookup reads the entry points again."""
+    _registry.cache_clear()
 
 
 def get_convention(name: str = "native") -> Convention:
-    """A registered convention by name (native, kfp, tfx, ...)."""
+    """A registered convention by name (native, kfp, tfx, ...).
+
+    Raises:
+        UnknownNameError: no convention has that name; the message lists them.
+        PluginConflictError: two installed plugins register that name.
+    """
+    from zen_mlmd.plugins import resolve
+
     conventions = _registry()
     if name not in conventions:
         raise UnknownNameError("convention", name, conventions)
-    return conventions[name]
+    return resolve(conventions, name)
 
 
 def all_conventions() -> list[Convention]:
-    """Every registered convention, native first."""
-    return list(_registry().values())
+    """Every registered convention, native first, then plugins by name.
+
+    A name registered by two plugins is left out with a warning: its runs
+    are not read until one of the plugins is removed.
+    """
+    from zen_mlmd.plugins import usable
+
+    return list(usable(_registry()).values())

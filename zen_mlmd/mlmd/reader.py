@@ -123,7 +123,7 @@ class StoreReader:
                     owner = self._claimer(context, sharing)
                     if owner is not None and owner in listed:
                         runs.append(owner.decode_run(context, pipeline_name or ""))
-                yield from self._with_pipeline_names(runs)
+                yield from self._with_pipeline_names(self._screened(runs, pipeline_name))
 
     def get_run(self, name: str) -> records.RunRecord | None:
         present = self._conventions_present()
@@ -132,8 +132,21 @@ class StoreReader:
             owner = context is not None and self._claimer(
                 context, [c for c in present if c.run_context_type == run_type])
             if owner:
-                return self._with_pipeline_names([owner.decode_run(context, "")])[0]
+                runs = self._screened([owner.decode_run(context, "")], None)
+                if runs:
+                    return self._with_pipeline_names(runs)[0]
         return None
+
+    def _screened(self, runs: list[records.RunRecord], pipeline_name: str | None) -> list[records.RunRecord]:
+        """`runs` as each one's convention screens them (`Convention.screen_runs`), in order."""
+        kept: set[int] = set()
+        replaced: dict[int, records.RunRecord] = {}
+        for convention_name in dict.fromkeys(r.convention for r in runs):
+            group = [r for r in runs if r.convention == convention_name]
+            for run in get_convention(convention_name).screen_runs(self.store, group, pipeline_name):
+                kept.add(run.id)
+                replaced[run.id] = run
+        return [replaced[r.id] for r in runs if r.id in kept]
 
     def _with_pipeline_names(self, runs: list[records.RunRecord]) -> list[records.RunRecord]:
         """Pipeline names from parent contexts for runs that do not carry one.

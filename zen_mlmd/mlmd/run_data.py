@@ -59,9 +59,11 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
                 execution, type_name, execution_events, contexts.get(execution.id, ()))
         return convention.decode_step(execution, type_name, execution_events)
 
-    steps = tuple(_with_original(decode(e, events_by_execution.get(e.id, ())), producers)
-                  for e in sorted(executions, key=lambda e: e.id))
-    original_steps = {e.id: decode(e, ()) for e in outside}
+    steps = convention.name_steps(store, [
+        _with_original(decode(e, events_by_execution.get(e.id, ())), producers)
+        for e in sorted(executions, key=lambda e: e.id)], whole_run=True)
+    original_steps = {s.id: s for s in convention.name_steps(
+        store, [decode(e, ()) for e in outside], whole_run=False)}
     original_runs = {e.id: _run_name_of(e, contexts.get(e.id, ()), convention) for e in outside}
     original_runs = {eid: name for eid, name in original_runs.items() if name}
     return records.RunData(run, steps, artifacts, producers, original_steps, original_runs)
