@@ -110,7 +110,7 @@ def load_flavor_plugins(
         name = getattr(flavor_class, "name", None)
         source = _source(entry_point)
         if name != entry_point.name:
-            _skip(kind, entry_point, f"the class's name is {name!r}: register it under that name")
+            _skip(kind, entry_point, f"the class's flavor name is {name!r}: register it under that name")
         elif name in builtins or name in found:
             first = taken_by.get(name) or f"the built-in {builtins[name] if isinstance(builtins, dict) else name}"
             previous = found.get(name)

@@ -48,6 +48,10 @@ class StoreReader:
         self.store = store
 
     # -- conventions ---------------------------------------------------------------
+    def conventions_present(self) -> list[Convention]:
+        """Conventions whose run context type exists in this store (see `_conventions_present`)."""
+        return self._conventions_present()
+
     def _conventions_present(self) -> list[Convention]:
         """Conventions whose run context type exists in this store, by `claim_priority`.
 
@@ -249,39 +253,48 @@ class StoreReader:
 
     # -- single artifacts ----------------------------------------------------------
     def artifact_context(self, artifact_id: int) -> "ArtifactContext | None":
-        """One artifact, the step that produced it and that step's artifacts (five calls).
+        """One artifact, the step that produced it and that step's artifacts.
 
-        Returns None when no artifact has this id.
+        The producer is decoded by the convention that wrote its run (TFX,
+        Kubeflow Pipelines, native), so its step and run are named as
+        `get_run` names them. A bounded number of calls (about eight, see
+        `zen_mlmd.mlmd.step_owners`). Returns None when no artifact has this id.
         """
-        convention = get_convention("native")
-        found = self.get_artifacts([artifact_id], convention)
-        if artifact_id not in found:
+        found = self.store.get_artifacts_by_id([artifact_id])
+        if not found:
             return None
-        producers = self.producers([artifact_id], convention)
-        if artifact_id not in producers:
-            return ArtifactContext(found[artifact_id], None, "", found)
-        execution_id = producers[artifact_id][0]
-        step = self.steps_by_id([execution_id]).get(execution_id)
-        if step is None:
-            return ArtifactContext(found[artifact_id], None, "", found)
+        native = get_convention("native")
+        producers = self.producers([artifact_id], native)
+        owned = self.steps_with_owners([producers[artifact_id][0]] if artifact_id in producers else [])
+        convention = next(iter(owned.conventions.values()), native)
+        if not owned.steps:
+            artifacts = self._decode_artifacts(found, convention)
+            return ArtifactContext(artifacts[artifact_id], None, "", artifacts)
+        [(execution_id, step)] = owned.steps.items()
         wanted = {aid for ids in (*step.inputs.values(), *step.outputs.values()) for aid in ids}
-        found.update(self.get_artifacts(sorted(wanted - set(found)), convention))
-        return ArtifactContext(found[artifact_id], step, str(step.properties.get("run_name", "")), found)
+        others = self.store.get_artifacts_by_id(sorted(wanted - {artifact_id})) if wanted - {artifact_id} else []
+        artifacts = self._decode_artifacts([*found, *others], convention)
+        return ArtifactContext(artifacts[artifact_id], step, owned.runs[execution_id], artifacts)
+
+    def _decode_artifacts(self, artifacts, convention: Convention) -> dict[int, records.ArtifactRecord]:
+        types = self.store.types_by_id("artifact", {a.type_id for a in artifacts})
+        return {a.id: convention.decode_artifact(a, types.get(a.type_id)) for a in artifacts}
 
     # -- single steps --------------------------------------------------------------
     def steps_by_id(self, execution_ids: Iterable[int]) -> dict[int, records.StepRecord]:
-        """Steps with their events, by execution id (two calls)."""
+        """Steps with their events, by execution id, each in its run's convention."""
+        return dict(self.steps_with_owners(execution_ids).steps)
+
+    def steps_with_owners(self, execution_ids: Iterable[int]):
+        """Steps with their events, their run names and conventions (`step_owners.OwnedSteps`)."""
+        from zen_mlmd.mlmd.step_owners import OwnedSteps, decode_owned_steps
+
         ids = sorted(set(execution_ids))
         if not ids:
-            return {}
+            return OwnedSteps({}, {}, {})
         executions = self.store.get_executions_by_id(ids)
-        types = self.store.types_by_id("execution", {e.type_id for e in executions})
-        events: dict[int, list[pb.Event]] = {}
-        for event in self.store.get_events_by_execution_ids(ids):
-            events.setdefault(event.execution_id, []).append(event)
-        convention = get_convention("native")
-        return {e.id: convention.decode_step(e, types[e.type_id].name, events.get(e.id, ()))
-                for e in executions}
+        events = self.store.get_events_by_execution_ids(ids) if executions else []
+        return decode_owned_steps(self, executions, events)
 
 
 def _all_matching(filter_query: str):
