@@ -49,8 +49,11 @@ def decode_owned_steps(reader: "StoreReader", executions: Sequence[pb.Execution]
     events_of: dict[int, list[pb.Event]] = {}
     for event in events:
         events_of.setdefault(event.execution_id, []).append(event)
-    contexts = contexts_of_executions(reader, [e.id for e in executions])
-    owners = _owners(reader, contexts)
+    # zen_mlmd's own steps name themselves (`step_name`, `run_name`): only
+    # the others need their contexts, so native reads cost no extra call.
+    foreign = [e.id for e in executions if "step_name" not in e.custom_properties]
+    contexts = contexts_of_executions(reader, foreign) if foreign else {}
+    owners = _owners(reader, contexts) if contexts else {}
     native = get_convention("native")
     decoded: dict[Convention, list[records.StepRecord]] = {}
     run_names: dict[int, str] = {}
