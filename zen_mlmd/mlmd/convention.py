@@ -42,6 +42,10 @@ class Convention(abc.ABC):
     #: `pipeline_run`) are asked in descending priority whether they wrote a
     #: context; the first that `claims_context` it decodes it.
     claim_priority: ClassVar[int] = 0
+    #: A run context named by an id (Kubeflow Pipelines' run ID) whose run
+    #: also has a name of its own keeps that name in its `external_id`
+    #: (unique in MLMD): readers find the run by either.
+    run_names_in_external_id: ClassVar[bool] = False
     #: The reader hands each execution's contexts to `decode_step_with_contexts`
     #: (TFX names a step only through its `node` context).
     wants_step_contexts: ClassVar[bool] = False
@@ -89,6 +93,39 @@ class Convention(abc.ABC):
         then read what it needs with a bounded number of calls on `store`.
         """
         return tuple(steps)
+
+    def place_steps(self, steps: Sequence[records.StepRecord],
+                    structure: Sequence[pb.Execution]) -> tuple[records.StepRecord, ...]:
+        """The steps of a whole run, named by their place in it (no MLMD call).
+
+        `structure` holds the run's executions that are not steps (Kubeflow
+        Pipelines' DAG executions of sub-pipelines, loops and iterations). A
+        step inside them is named by its path from the root, `/`-joined, an
+        iteration of a loop as `name[i]`: `for-loop-2[1]/train`. A convention
+        may also drop executions that record a step a second time.
+        """
+        return tuple(steps)
+
+    def artifact_with_producer(self, artifact: records.ArtifactRecord, producer: records.StepRecord,
+                               output_name: str) -> records.ArtifactRecord:
+        """`artifact` completed with what its producing step recorded about it.
+
+        Kubeflow Pipelines' artifacts carry only KFP's own properties; where
+        zen_mlmd recorded such a run, what it knows about each output
+        (materializer, data type, content hash) is on the execution.
+        """
+        return artifact
+
+    def pipeline_context_name(self, pipeline_name: str) -> str:
+        """The name of the pipeline context of the pipeline called `pipeline_name`."""
+        return pipeline_name
+
+    def context_types(self) -> frozenset[str]:
+        """Every context type this convention writes or reads."""
+        names = {self.pipeline_context_type, self.run_context_type}
+        for attribute in ("node_context_type", "cache_context_type", "component_run_context_type"):
+            names.add(getattr(self, attribute, None))
+        return frozenset(n for n in names if n)
 
     def is_step_type(self, execution_type_name: str) -> bool:
         """Whether executions of this type are pipeline steps (not DAG rows)."""
@@ -211,6 +248,31 @@ class WritableConvention(Convention):
     def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
         """An INPUT/OUTPUT event for input or output `key`, list position `index`."""
 
+    def describe_outputs(self, execution: pb.Execution,
+                         outputs: Mapping[str, Sequence[records.OutputArtifact]]) -> None:
+        """Record facts about a step's published `outputs` on its ended `execution` (in place).
+
+        Called once per publish, before the one `put_execution`. Conventions
+        whose artifacts must carry only their own tool's properties keep
+        zen_mlmd's facts here; by default they are on the artifacts.
+        """
+
+    def output_metadata(self, kind: str, value: Any) -> dict[str, Any]:
+        """Properties an output of `kind` holding `value` gets as its metadata (none by default).
+
+        Kubeflow Pipelines records a metrics output's numbers on the artifact.
+        """
+        return {}
+
+    def find_cached_outputs(self, store: Any, cache_key: str):
+        """The outputs of the newest completed execution with `cache_key` (`cache_query.CachedOutputs`).
+
+        One MLMD call: a filter on the `cache_key` zen_mlmd puts on artifacts.
+        """
+        from zen_mlmd.mlmd.cache_query import find_cached_outputs
+
+        return find_cached_outputs(store, cache_key)
+
     def node_context(self, type_id: int, pipeline_name: str, step_name: str) -> pb.Context:
         """The context of a step across runs; called only when `node_context_type` is set."""
         raise NotImplementedError(f"{type(self).__name__} sets node_context_type: define node_context")
@@ -219,9 +281,13 @@ class WritableConvention(Convention):
         """The context of executions with `cache_key`; only with `cache_context_type`."""
         return pb.Context(type_id=type_id, name=cache_key)
 
-    def root_execution(self, type_id: int, pipeline_name: str, run_name: str,
+    def root_execution(self, type_id: int, pipeline_name: str, run_id: str,
                        config: Mapping[str, Any]) -> pb.Execution:
-        """The run-level execution; called only when `root_execution_type` is set."""
+        """The run-level execution; called only when `root_execution_type` is set.
+
+        `run_id` is the name of the run's context (the run name, or the
+        run's id where the convention names run contexts by id).
+        """
         raise NotImplementedError(f"{type(self).__name__} sets root_execution_type: define root_execution")
 
     def ended_root_execution(self, execution: pb.Execution, status: str) -> pb.Execution:

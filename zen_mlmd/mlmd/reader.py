@@ -57,11 +57,10 @@ class StoreReader:
 
         Conventions sharing a context type (native and TFX both use
         `pipeline_run`) are asked in that order whether they wrote a context.
+        One call, however many conventions are installed.
         """
-        present = [
-            c for c in all_conventions()
-            if self.store.cached_type_id("context", c.run_context_type) is not None
-        ]
+        types = {t.name for t in self.store.get_context_types()}
+        present = [c for c in all_conventions() if c.run_context_type in types]
         return sorted(present, key=lambda c: -c.claim_priority)
 
     @staticmethod
@@ -97,9 +96,12 @@ class StoreReader:
         return found
 
     def get_pipeline(self, name: str) -> records.PipelineRecord | None:
+        """The pipeline called `name` (or whose context a convention names after it)."""
         present = self._conventions_present()
-        for context_type in dict.fromkeys(c.pipeline_context_type for c in present):
-            context = self.store.get_context_by_type_and_name(context_type, name)
+        lookups = dict.fromkeys((c.pipeline_context_type, n) for c in present
+                                for n in (name, c.pipeline_context_name(name)))
+        for context_type, context_name in lookups:
+            context = self.store.get_context_by_type_and_name(context_type, context_name)
             owner = context is not None and self._claimer(
                 context, [c for c in present if c.pipeline_context_type == context_type])
             if owner:
@@ -139,7 +141,35 @@ class StoreReader:
                 runs = self._screened([owner.decode_run(context, "")], None)
                 if runs:
                     return self._with_pipeline_names(runs)[0]
+        return self._run_by_external_id(name, present)
+
+    def _run_by_external_id(self, name: str, present: Sequence[Convention]) -> records.RunRecord | None:
+        """A run whose context is named by an id and keeps `name` in `external_id` (one call)."""
+        by_type = {c.run_context_type: c for c in present if c.run_names_in_external_id}
+        if not by_type:
+            return None
+        for context in self.store.get_contexts_by_external_ids([name]):
+            owner = self._claimer(context, [by_type[context.type]]) if context.type in by_type else None
+            if owner is not None:
+                runs = self._screened([owner.decode_run(context, "")], None)
+                if runs:
+                    return self._with_pipeline_names(runs)[0]
         return None
+
+    def unrecognised_contexts(self) -> dict[str, int]:
+        """Contexts of types no installed convention reads: count by type name.
+
+        Two calls, plus one per 100 such contexts: meant for telling a user
+        why a store shows no runs, not for listings.
+        """
+        known = {t for c in all_conventions() for t in c.context_types()}
+        unknown = sorted(t.name for t in self.store.get_context_types() if t.name not in known)
+        counts: dict[str, int] = {}
+        if unknown:
+            listed = ", ".join(_quote(name) for name in unknown)
+            for context in self._paged_contexts(f"type IN ({listed})"):
+                counts[context.type] = counts.get(context.type, 0) + 1
+        return counts
 
     def _screened(self, runs: list[records.RunRecord], pipeline_name: str | None) -> list[records.RunRecord]:
         """`runs` as each one's convention screens them (`Convention.screen_runs`), in order."""
@@ -274,6 +304,10 @@ class StoreReader:
         wanted = {aid for ids in (*step.inputs.values(), *step.outputs.values()) for aid in ids}
         others = self.store.get_artifacts_by_id(sorted(wanted - {artifact_id})) if wanted - {artifact_id} else []
         artifacts = self._decode_artifacts([*found, *others], convention)
+        for name, ids in step.outputs.items():  # what the producer recorded about its outputs
+            for output_id in ids:
+                if output_id in artifacts:
+                    artifacts[output_id] = convention.artifact_with_producer(artifacts[output_id], step, name)
         return ArtifactContext(artifacts[artifact_id], step, owned.runs[execution_id], artifacts)
 
     def _decode_artifacts(self, artifacts, convention: Convention) -> dict[int, records.ArtifactRecord]:

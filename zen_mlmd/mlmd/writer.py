@@ -100,7 +100,8 @@ class RunWriter:
         run_type = self.store.type_id("context", c.context_type(c.run_context_type))
         node_type = (self.store.type_id("context", c.context_type(c.node_context_type))
                      if c.node_context_type else 0)
-        pipeline_context = self._pipeline_context(pipeline_type, pipeline_name, pipeline_properties or {})
+        pipeline_context = self._pipeline_context(
+            pipeline_type, c.pipeline_context_name(pipeline_name), pipeline_properties or {})
         run_context = c.run_context(run_type, pipeline_name, run_name, config, owner)
         try:
             [run_context.id] = self.store.put_contexts([run_context])
@@ -120,7 +121,7 @@ class RunWriter:
             handle.cache_type_id = self.store.type_id("context", c.context_type(c.cache_context_type))
         if c.root_execution_type:
             root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
-            root = c.root_execution(root_type, pipeline_name, run_name, config)
+            root = c.root_execution(root_type, pipeline_name, run_context.name, config)
             root.id, _, _ = self.store.put_execution(
                 root, [], [pipeline_context, run_context],
                 reuse_context_if_already_exist=True, force_reuse_context=True,
@@ -175,6 +176,7 @@ class RunWriter:
                 pairs.append((artifact, c.event(pb.Event.OUTPUT, output_name, index)))
                 names.append(output_name)
         execution = c.ended_execution(handle.execution, records.COMPLETE)
+        c.describe_outputs(execution, outputs)
         artifact_ids = self._put(run, handle.step.name, execution, pairs, want_artifacts=True,
                                  cache_key=handle.step.cache_key)
         handle.execution = execution

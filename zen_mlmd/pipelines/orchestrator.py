@@ -179,9 +179,8 @@ class LocalOrchestrator:
         return "completed", None
 
     def _try_cache(self, run, inv, start, state, artifact_store) -> bool:
-        from zen_mlmd.mlmd.cache_query import find_cached_outputs
-
-        cached = find_cached_outputs(run.store, start.cache_key)
+        # each convention keeps what the cache needs where its own tools expect it
+        cached = get_convention(self.convention).find_cached_outputs(run.store, start.cache_key)
         wanted = {o.name for o in inv.step.outputs}
         if cached is None or set(cached.outputs) != wanted:
             return False

@@ -30,12 +30,9 @@ import sys
 from typing import Any, Mapping
 
 from zen_mlmd.errors import ConfigError, MaterializerError
-from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.cache_query import find_cached_outputs
 from zen_mlmd.tracking.caching import compute_cache_key, output_identity
 from zen_mlmd.tracking.fingerprint import code_fingerprint
 
-from zen_mlmd_kfp.convention import BOOKKEEPING
 from zen_mlmd_kfp.task_spec import TaskSpec
 
 #: Key of the zen_mlmd description in a KFP artifact's metadata.
@@ -57,13 +54,16 @@ class UpstreamArtifact:
 
 
 def run_task(task_json: str, run_name: str, kfp_job: str,
-             inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+             inputs: Mapping[str, Any], outputs: Mapping[str, Any], kfp_run_id: str = "") -> None:
     """Run and record one step in a KFP task (see the module docstring).
 
     Args:
         task_json: the `TaskSpec` the compiler wrote for this task.
         run_name: the zen_mlmd run name; "" names the run after the KFP job.
         kfp_job: the KFP job (pipeline run resource) name.
+        kfp_run_id: the KFP run ID; in the `kfp` convention the run's
+            context is named by it (`kfp.local` makes up ids of its own, but
+            there the launcher has started the run already, found by name).
         inputs: KFP input artifacts by KFP input name.
         outputs: KFP output artifacts by KFP output name.
 
@@ -86,7 +86,10 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path).open()
     convention = get_convention(spec.convention)
     recorder = Recorder(store, artifact_store, convention=convention)
-    config = {**spec.run_config, "kfp": {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}}
+    kfp = {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}
+    if kfp_run_id:
+        kfp["run_id"] = kfp_run_id
+    config = {**spec.run_config, "kfp": kfp}
     run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
                                         {"source": spec.pipeline_source})
 
@@ -104,7 +107,7 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     )
     names = set(spec.step_names)
 
-    cached = find_cached_outputs(store, key.value) if spec.enable_cache else None
+    cached = convention.find_cached_outputs(store, key.value) if spec.enable_cache else None
     wanted = {o.name for o in step.outputs}
     if cached is not None and set(cached.outputs) == wanted and all(
             artifact_store.exists(a.uri) for arts in cached.outputs.values() for a in arts):
@@ -126,8 +129,6 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
         for output_spec, value in zip(step.outputs, values):
             written = step_recorder.save_output(output_spec.name, value, kind=output_spec.kind,
                                                 materializer=output_spec.materializer)
-            if convention.name == "kfp":
-                written = with_metric_values(written, value)
             saved[output_spec.name] = (written, value)
         ids = step_recorder.publish({name: written for name, (written, _) in saved.items()})
     except Exception as exc:
@@ -163,15 +164,6 @@ def import_step(ref: str):
     if not hasattr(target, "outputs") or not hasattr(target, "func"):
         raise ConfigError("step", ref, "is not a zen_mlmd @step", "point the pipeline at @step functions")
     return target
-
-
-def with_metric_values(output: records.OutputArtifact, value: Any) -> records.OutputArtifact:
-    """`output` with the numbers of a METRICS dict as properties (KFP's metrics metadata)."""
-    if output.kind.upper() != "METRICS" or not isinstance(value, Mapping):
-        return output
-    metrics = {k: v for k, v in value.items() if isinstance(k, str) and k not in BOOKKEEPING
-               and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return dataclasses.replace(output, properties={**metrics, **output.properties})
 
 
 def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[UpstreamArtifact]]:
