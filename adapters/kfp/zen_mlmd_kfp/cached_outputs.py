@@ -1,11 +1,12 @@
-"""The cache lookup of runs recorded in the Kubeflow Pipelines convention: ONE lineage query.
+"""The cache lookup of runs recorded in the Kubeflow Pipelines convention: two filter queries.
 
 A KFP artifact carries only KFP's properties (`zen_mlmd_kfp.writing`): the
-cache key is the producing execution's `cache_fingerprint`, as KFP's driver
-keeps it, and what zen_mlmd knows about the outputs is in the execution's
-`zen_mlmd_outputs`. One `get_lineage_subgraph` call starts from the
-COMPLETE executions with the key and takes, one hop away, their events and
-artifacts; the newest execution that zen_mlmd recorded wins.
+cache key is on the producing execution, in `cache_fingerprint` where KFP's
+driver keeps its own, and what zen_mlmd knows about the outputs is in the
+execution's `zen_mlmd_outputs`. One query finds the newest COMPLETE
+execution with the key (a condition on one custom property, flat as history
+grows, as the native lookup); a second its OUTPUT artifacts, named by their
+`display_name`.
 """
 from __future__ import annotations
 
@@ -15,45 +16,42 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd.cache_query import CachedArtifact, CachedOutputs
 from zen_mlmd.mlmd.convention import quote
-from zen_mlmd.mlmd.store import is_not_found
 from zen_mlmd.mlmd.values import from_value
 from zen_mlmd_kfp.writing import OUTPUTS_PROPERTY
 
+PAGE_SIZE = 100
+
 
 def find_cached_outputs(store: Any, cache_key: str) -> CachedOutputs | None:
-    """The newest completed execution's LIVE outputs for `cache_key` (one MLMD call)."""
-    query = pb.LineageSubgraphQueryOptions(max_num_hops=1)
-    query.starting_executions.filter_query = (
-        f"custom_properties.cache_fingerprint.string_value = {quote(cache_key)} "
-        f"AND last_known_state = COMPLETE")
-    try:
-        graph = store.get_lineage_subgraph(query, ["executions", "events", "artifacts"])
-    except Exception as error:
-        if is_not_found(error):  # MLMD: no execution has the key
-            return None
-        raise
-    ours = [e for e in graph.executions
-            if OUTPUTS_PROPERTY in e.custom_properties and e.last_known_state == pb.Execution.COMPLETE]
-    if not ours:
+    """The newest completed execution's LIVE outputs for `cache_key` (two MLMD calls)."""
+    from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
+
+    executions = store.get_executions(list_options=ListOptions(
+        limit=PAGE_SIZE, order_by=OrderByField.ID, is_asc=False,
+        filter_query=f"custom_properties.cache_fingerprint.string_value = {quote(cache_key)} "
+                     f"AND last_known_state = COMPLETE"))
+    # KFP's own executions may share a fingerprint format: only zen_mlmd's describe outputs
+    newest = next((e for e in executions if OUTPUTS_PROPERTY in e.custom_properties), None)
+    if newest is None:
         return None
-    newest = max(ours, key=lambda e: e.id)
     facts = from_value(newest.custom_properties[OUTPUTS_PROPERTY])
-    artifacts = {a.id: a for a in graph.artifacts}
-    by_name: dict[str, list[int]] = {}
-    for event in graph.events:
-        if event.execution_id == newest.id and event.type == pb.Event.OUTPUT and event.path.steps:
-            by_name.setdefault(event.path.steps[0].key, []).append(event.artifact_id)
-    outputs: dict[str, tuple[CachedArtifact, ...]] = {}
-    for name, ids in by_name.items():
+    artifacts = store.get_artifacts(list_options=ListOptions(
+        filter_query=f"events_0.execution_id = {newest.id} AND events_0.type = OUTPUT"))
+    by_name: dict[str, list[pb.Artifact]] = {}
+    for artifact in sorted(artifacts, key=lambda a: a.id):
+        if artifact.state != pb.Artifact.LIVE:
+            return None  # an output was deleted: not a usable cache entry
+        by_name.setdefault(artifact.custom_properties["display_name"].string_value, []).append(artifact)
+    outputs = {}
+    for name, found in by_name.items():
         described = facts.get(name) if isinstance(facts, dict) else None
-        found = []
         # one put_execution created a list output's artifacts in order: ids ascend with the index
-        for index, artifact_id in enumerate(sorted(ids)):
-            artifact = artifacts.get(artifact_id)
-            if artifact is None or artifact.state != pb.Artifact.LIVE:
-                return None
-            fact = described[index] if isinstance(described, list) and index < len(described) else {}
-            found.append(CachedArtifact(artifact.id, artifact.uri, str(fact.get("materializer") or ""),
-                                        str(fact.get("data_type") or "")))
-        outputs[name] = tuple(found)
+        outputs[name] = tuple(
+            CachedArtifact(a.id, a.uri, str(_fact(described, i).get("materializer") or ""),
+                           str(_fact(described, i).get("data_type") or ""))
+            for i, a in enumerate(found))
     return CachedOutputs(newest.id, outputs)
+
+
+def _fact(described: Any, index: int) -> dict:
+    return described[index] if isinstance(described, list) and index < len(described) else {}
