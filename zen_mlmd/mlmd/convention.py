@@ -42,10 +42,6 @@ class Convention(abc.ABC):
     #: `pipeline_run`) are asked in descending priority whether they wrote a
     #: context; the first that `claims_context` it decodes it.
     claim_priority: ClassVar[int] = 0
-    #: A run context named by an id (Kubeflow Pipelines' run ID) whose run
-    #: also has a name of its own keeps that name in its `external_id`
-    #: (unique in MLMD): readers find the run by either.
-    run_names_in_external_id: ClassVar[bool] = False
     #: The reader hands each execution's contexts to `decode_step_with_contexts`
     #: (TFX names a step only through its `node` context).
     wants_step_contexts: ClassVar[bool] = False
@@ -115,6 +111,14 @@ class Convention(abc.ABC):
         (materializer, data type, content hash) is on the execution.
         """
         return artifact
+
+    def find_run_context(self, store: Any, name: str) -> pb.Context | None:
+        """The run context of the run called `name` where its context has another name (one or two calls).
+
+        Kubeflow Pipelines names a run context by the run ID; zen_mlmd's
+        run name is then kept elsewhere. None by default.
+        """
+        return None
 
     def pipeline_context_name(self, pipeline_name: str) -> str:
         """The name of the pipeline context of the pipeline called `pipeline_name`."""
@@ -281,16 +285,17 @@ class WritableConvention(Convention):
         """The context of executions with `cache_key`; only with `cache_context_type`."""
         return pb.Context(type_id=type_id, name=cache_key)
 
-    def root_execution(self, type_id: int, pipeline_name: str, run_id: str,
-                       config: Mapping[str, Any]) -> pb.Execution:
+    def root_execution(self, type_id: int, pipeline_name: str, run_name: str, run_id: str,
+                       config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Execution:
         """The run-level execution; called only when `root_execution_type` is set.
 
         `run_id` is the name of the run's context (the run name, or the
-        run's id where the convention names run contexts by id).
+        run's id where the convention names run contexts by id). It is
+        written in one transaction with the run context.
         """
         raise NotImplementedError(f"{type(self).__name__} sets root_execution_type: define root_execution")
 
-    def ended_root_execution(self, execution: pb.Execution, status: str) -> pb.Execution:
+    def ended_root_execution(self, execution: pb.Execution, status: str, end_ms: int) -> pb.Execution:
         """The run-level execution once the run ended; only with `root_execution_type`."""
         raise NotImplementedError(f"{type(self).__name__} sets root_execution_type: define it")
 

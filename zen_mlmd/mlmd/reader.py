@@ -141,17 +141,14 @@ class StoreReader:
                 runs = self._screened([owner.decode_run(context, "")], None)
                 if runs:
                     return self._with_pipeline_names(runs)[0]
-        return self._run_by_external_id(name, present)
+        return self._run_known_by(name, present)
 
-    def _run_by_external_id(self, name: str, present: Sequence[Convention]) -> records.RunRecord | None:
-        """A run whose context is named by an id and keeps `name` in `external_id` (one call)."""
-        by_type = {c.run_context_type: c for c in present if c.run_names_in_external_id}
-        if not by_type:
-            return None
-        for context in self.store.get_contexts_by_external_ids([name]):
-            owner = self._claimer(context, [by_type[context.type]]) if context.type in by_type else None
-            if owner is not None:
-                runs = self._screened([owner.decode_run(context, "")], None)
+    def _run_known_by(self, name: str, present: Sequence[Convention]) -> records.RunRecord | None:
+        """A run whose context has another name than the run (`Convention.find_run_context`)."""
+        for convention in present:
+            context = convention.find_run_context(self.store, name)
+            if context is not None:
+                runs = self._screened([convention.decode_run(context, "")], None)
                 if runs:
                     return self._with_pipeline_names(runs)[0]
         return None

@@ -79,8 +79,13 @@ def dag(client: Client, run_id: str, parent: pb.Execution, task_name: str, total
 
 def container(client: Client, run_id: str, parent: pb.Execution, task_name: str, parameters: dict[str, Any],
               inputs: dict[str, list[int]], outputs: dict[str, tuple[str, dict[str, Any]]],
-              fails: bool = False, cached_from: int | None = None, pod: str = "") -> pb.Execution:
-    """container.go `Container` and launcher_v2.go `Execute` (or cache.go `reuseCachedOutputs`)."""
+              fails: bool = False, cached_from: int | None = None, pod: str = "",
+              user_code=None) -> pb.Execution:
+    """container.go `Container` and launcher_v2.go `Execute` (or cache.go `reuseCachedOutputs`).
+
+    `user_code(pod_name)` stands for the task's own program, which the
+    launcher runs between pre-publishing the pod and recording the outputs.
+    """
     pipeline = client.get_pipeline(PIPELINE, run_id, "", "", "", "")
     client.get_execution(parent.id)  # mlmd.GetDAG
     created = client.create_execution(pipeline, ExecutionConfig(
@@ -98,6 +103,8 @@ def container(client: Client, run_id: str, parent: pb.Execution, task_name: str,
     execution, _ = client.get_execution(created.id)
     pod_name = pod or f"{PIPELINE}-{run_id[:5]}-{task_name}-{created.id}"
     execution = client.pre_publish_execution(execution, pod_name, f"uid-{created.id}", NAMESPACE)
+    if user_code is not None:  # executeV2 -> execute: the user's command
+        user_code(pod_name)
     recorded = []
     output_parameters = None
     if not fails:

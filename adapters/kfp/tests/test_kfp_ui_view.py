@@ -44,7 +44,8 @@ def assert_kfp_ui_shows(raw, run_name: str, steps: dict[str, str]) -> dict:
 
     `steps` maps each step name to its expected KFP task key.
     """
-    [context] = [c for c in raw.get_contexts_by_type("system.PipelineRun") if c.external_id == run_name]
+    [zen_root] = [e for e in raw.get_executions_by_type("system.DAGExecution") if e.external_id == run_name]
+    context = raw.get_context_by_type_and_name("system.PipelineRun", zen_root.name[len("run/"):])
     uuid.UUID(context.name)  # named by a KFP run ID, a UUID
     executions = raw.get_executions_by_context(context.id)
     types = {t.id: t.name for t in raw.get_execution_types()}

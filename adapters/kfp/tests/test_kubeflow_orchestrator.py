@@ -107,7 +107,8 @@ def test_the_kfp_convention_records_a_kfp_local_run_kubeflow_tools_can_read(sqli
     config = KubeflowOrchestratorConfig(local=True, convention="kfp")
     KubeflowOrchestrator(sqlite_stack, config, quiet=True).run(traced.build(), run_name="traced-kfp")
     raw = sqlite_stack.metadata_store.open().raw
-    [run] = raw.get_contexts_by_external_ids(["traced-kfp"])  # the run context is named by a run ID
+    [root] = [e for e in raw.get_executions_by_type("system.DAGExecution") if e.external_id == "traced-kfp"]
+    run = raw.get_context_by_type_and_name("system.PipelineRun", root.name[len("run/"):])
     executions = raw.get_executions_by_context(run.id)
     names = {e.custom_properties["display_name"].string_value: e for e in executions}
     assert set(names) == {"", "make_numbers", "make_numbers_2", "make_numbers_3", "summarize"}

@@ -47,9 +47,13 @@ def subprocess_path(monkeypatch, tmp_path):
 
 
 def run_contexts(stack, type_name: str, external: bool = False) -> list[str]:
-    """Names of the contexts of a type; with `external`, the run names KFP run contexts keep."""
+    """Names of the contexts of a type; with `external`, the run names KFP runs keep on their root DAGs."""
     with stack.metadata_store.open() as store:
-        return sorted(c.external_id if external else c.name for c in store.raw.get_contexts_by_type(type_name))
+        if external:
+            runs = {c.name for c in store.raw.get_contexts_by_type(type_name)}
+            return sorted(e.external_id for e in store.raw.get_executions_by_type("system.DAGExecution")
+                          if e.name[len("run/"):] in runs)
+        return sorted(c.name for c in store.raw.get_contexts_by_type(type_name))
 
 
 def test_a_kubeflow_stack_runs_the_quickstart_through_pipeline_run(registry, subprocess_path):

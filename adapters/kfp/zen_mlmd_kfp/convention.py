@@ -38,6 +38,7 @@ from zen_mlmd.mlmd.convention import (
     OUTPUT_EVENTS,
     WritableConvention,
     properties_of,
+    quote,
 )
 from zen_mlmd_kfp import dag_paths
 from zen_mlmd_kfp.writing import (
@@ -49,6 +50,7 @@ from zen_mlmd_kfp.writing import (
     PIPELINE_CONTEXT,
     ROOT_DAG_PREFIX,
     RUN_CONTEXT,
+    RUN_NAME,
     STEP_TYPE,
     KfpWriting,
 )
@@ -57,8 +59,6 @@ __all__ = ["BOOKKEEPING", "CONTAINER_EXECUTION", "DAG_EXECUTION", "IMPORTER_EXEC
            "KfpConvention", "PIPELINE_CONTEXT", "ROOT_DAG_PREFIX", "RUN_CONTEXT", "metric_values"]
 
 IMPORTER_EXECUTION = "system.ImporterExecution"
-#: Run context properties that are zen_mlmd's, not the run's.
-_ZEN_RUN_PROPERTIES = ("pipeline_name", "status", "end_time", "config", "owner")
 #: Artifact properties the UI does not show as metrics (`ReservedArtifactProperties.ts`).
 UI_HIDDEN = frozenset({"display_name", "store_session_info"})
 _TERMINAL = frozenset({records.COMPLETE, records.FAILED, records.CACHED, records.CANCELED})
@@ -71,7 +71,6 @@ class KfpConvention(KfpWriting, WritableConvention):
     pipeline_context_type = PIPELINE_CONTEXT
     run_context_type = RUN_CONTEXT
     root_execution_type = DAG_EXECUTION
-    run_names_in_external_id = True
 
     # -- runs ---------------------------------------------------------------------
     def runs_filter(self, pipeline_name: str | None) -> str:
@@ -84,25 +83,38 @@ class KfpConvention(KfpWriting, WritableConvention):
         )
 
     def decode_run(self, context: pb.Context, pipeline_name: str) -> records.RunRecord:
-        """A run: named by zen_mlmd's run name where zen_mlmd recorded it, else by its KFP run ID."""
-        props = properties_of(context)
-        zen = {key: props.pop(key, None) for key in _ZEN_RUN_PROPERTIES}
-        end = zen["end_time"]
+        """A run as its context tells it: named by its KFP run ID (see `screen_runs`)."""
         return records.RunRecord(
             id=context.id,
-            name=context.external_id or context.name,
-            # as the pipeline context is named; "" = from the parent context
-            pipeline_name=self.pipeline_context_name(pipeline_name or str(zen["pipeline_name"] or "")),
+            name=context.name,
+            pipeline_name=self.pipeline_context_name(pipeline_name) if pipeline_name else "",
             created_ms=context.create_time_since_epoch,
             updated_ms=context.last_update_time_since_epoch,
-            recorded_status=str(zen["status"] or ""),
-            end_ms=int(end) if isinstance(end, (int, float)) else None,
-            config=zen["config"] or {},
-            owner=zen["owner"] or {},
-            properties=props,
+            properties=properties_of(context),
             convention=self.name,
             run_id=context.name,
         )
+
+    def screen_runs(self, store: Any, runs: Sequence[records.RunRecord],
+                    pipeline_name: str | None) -> list[records.RunRecord]:
+        """Runs zen_mlmd recorded given their run name, config, owner and status from their root DAGs.
+
+        One call per page of runs (their root DAGs `run/<run id>`).
+        """
+        if not runs:
+            return []
+        listed = ", ".join(quote(ROOT_DAG_PREFIX + r.run_id) for r in runs)
+        roots = {e.name[len(ROOT_DAG_PREFIX):]: e for e in _executions(
+            store, f"type = {quote(DAG_EXECUTION)} AND name IN ({listed})")}
+        return [_with_root(run, roots.get(run.run_id), self) for run in runs]
+
+    def find_run_context(self, store: Any, name: str) -> pb.Context | None:
+        """The run context of the run zen_mlmd named `name`: its root DAG keeps the name (two calls)."""
+        root = next(iter(_executions(store, f"type = {quote(DAG_EXECUTION)} AND external_id = {quote(name)}")),
+                    None)
+        if root is None or not root.name.startswith(ROOT_DAG_PREFIX):
+            return None
+        return store.get_context_by_type_and_name(RUN_CONTEXT, root.name[len(ROOT_DAG_PREFIX):])
 
     # -- steps --------------------------------------------------------------------
     def is_step_type(self, execution_type_name: str) -> bool:
@@ -188,6 +200,26 @@ class KfpConvention(KfpWriting, WritableConvention):
         from zen_mlmd_kfp.cached_outputs import find_cached_outputs
 
         return find_cached_outputs(store, cache_key)
+
+
+def _with_root(run: records.RunRecord, root: pb.Execution | None, convention: KfpConvention) -> records.RunRecord:
+    """`run` with what zen_mlmd keeps on its root DAG (unchanged for KFP's own runs)."""
+    if root is None or RUN_NAME not in root.custom_properties:
+        return run
+    props = properties_of(root)
+    end = props.get("end_time")
+    return dataclasses.replace(
+        run, name=str(props[RUN_NAME]),
+        pipeline_name=run.pipeline_name or convention.pipeline_context_name(str(props.get("pipeline_name") or "")),
+        recorded_status=str(props.get("status") or ""),
+        end_ms=int(end) if isinstance(end, (int, float)) else None,
+        config=props.get("config") or {}, owner=props.get("owner") or {})
+
+
+def _executions(store: Any, filter_query: str) -> list[pb.Execution]:
+    from ml_metadata.metadata_store.metadata_store import ListOptions
+
+    return store.get_executions(list_options=ListOptions(filter_query=filter_query))
 
 
 def metric_values(artifact: records.ArtifactRecord) -> dict[str, Any]:

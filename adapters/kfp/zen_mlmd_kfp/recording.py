@@ -6,12 +6,12 @@ first creates it; creating is idempotent under races), records its own step,
 and the task that completes the last step ends the run.
 
 In the `kfp` convention the run context is named by the KFP run ID and
-keeps zen_mlmd's run name in `external_id`: a task finds the run by its name
-(the launcher of a `kfp.local` run, or an earlier task, started it), else by
-the run ID. On a cluster KFP's own driver has created the run context and
-its root DAG `run/<run id>` before any task runs: the first task adopts that
-context (adds the run name, config and owner), so the run is one run, with
-one root DAG, whoever recorded it.
+the root DAG `run/<run id>` keeps zen_mlmd's run name (in `external_id`):
+a task finds the run by its name (the launcher of a `kfp.local` run, or an
+earlier task, started it), else by the run ID. On a cluster KFP's own
+driver has created the run context and the root DAG before any task runs:
+the first task adopts that root DAG (adds the run name, config and owner),
+so the run is one run, with one root DAG, whoever recorded it.
 """
 from __future__ import annotations
 
@@ -78,14 +78,12 @@ def attach_run(recorder: Recorder, pipeline_name: str, run_name: str, wait: bool
 
 
 def find_run_context(store: MetadataStore, convention, run_name: str, run_id: str = "") -> pb.Context | None:
-    """The run context of `run_name`: by name, by the name kept in `external_id`, or by run ID."""
+    """The run context of `run_name`: by its name, as the convention knows it, or by its run ID."""
     context = store.get_context_by_type_and_name(convention.run_context_type, run_name)
-    if context is None and getattr(convention, "run_names_in_external_id", False):
-        found = [c for c in store.get_contexts_by_external_ids([run_name])
-                 if c.type == convention.run_context_type]
-        context = found[0] if found else None
-        if context is None and run_id:
-            context = store.get_context_by_type_and_name(convention.run_context_type, run_id)
+    if context is None:
+        context = convention.find_run_context(store, run_name)
+    if context is None and run_id:
+        context = store.get_context_by_type_and_name(convention.run_context_type, run_id)
     return context
 
 
@@ -97,30 +95,31 @@ def _handle(store: MetadataStore, convention, pipeline_name: str, run_name: str,
         convention.pipeline_context_type, convention.pipeline_context_name(pipeline_name))
     if run_context is None or pipeline_context is None:
         return None
-    if getattr(convention, "run_names_in_external_id", False) and not run_context.external_id:
-        run_context = _adopt(store, convention, run_context, pipeline_name, run_name, config)
     node_type = 0
     if convention.node_context_type:
         node_type = store.type_id("context", convention.context_type(convention.node_context_type))
     handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, convention)
     if convention.root_execution_type:
-        handle.root_execution = store.get_execution_by_type_and_name(
+        root = store.get_execution_by_type_and_name(
             convention.root_execution_type, ROOT_DAG_PREFIX + run_context.name)
-        if handle.root_execution is None:
+        if root is None:
             return None
+        if not root.external_id:  # KFP's own root DAG, on a cluster: zen_mlmd's run joins it
+            root = _adopt(store, convention, root, pipeline_name, run_name, config)
+        handle.root_execution = root
     return handle
 
 
-def _adopt(store: MetadataStore, convention, context: pb.Context, pipeline_name: str, run_name: str,
-           config: Mapping[str, Any]) -> pb.Context:
-    """KFP's run context with zen_mlmd's run name, config and owner (one write).
+def _adopt(store: MetadataStore, convention, root: pb.Execution, pipeline_name: str, run_name: str,
+           config: Mapping[str, Any]) -> pb.Execution:
+    """KFP's root DAG with zen_mlmd's run name, config and owner (one write).
 
     Raises:
         AlreadyExistsError: another run already has this name.
     """
-    adopted = convention.adopted_run_context(context, pipeline_name, run_name, config, current_owner())
+    adopted = convention.adopted_root_execution(root, pipeline_name, run_name, config, current_owner())
     try:
-        store.put_contexts([adopted])
+        store.put_execution(adopted, [], [])
     except Exception as exc:
         if is_already_exists(exc):
             raise AlreadyExistsError(
@@ -133,7 +132,13 @@ def _adopt(store: MetadataStore, convention, context: pb.Context, pipeline_name:
 def run_has_ended(store: MetadataStore, run_name: str, convention) -> bool:
     """Whether the run's end (its status) is recorded already."""
     context = find_run_context(store, convention, run_name)
-    return context is not None and "status" in context.custom_properties
+    if context is None:
+        return False
+    if convention.root_execution_type:
+        root = store.get_execution_by_type_and_name(convention.root_execution_type,
+                                                    ROOT_DAG_PREFIX + context.name)
+        return root is not None and "status" in root.custom_properties
+    return "status" in context.custom_properties
 
 
 def finish_if_last(run: RunRecorder, convention, step_names: set[str]) -> bool:

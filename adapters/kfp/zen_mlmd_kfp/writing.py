@@ -7,11 +7,12 @@ the v2 UI that reads them (`frontend/src/mlmd/MlmdUtils.ts`,
 `frontend/src/components/viewers/MetricsVisualizations.tsx`):
 
 * the run context is named by the KFP run ID (the cluster's, or a new UUID)
-  and keeps zen_mlmd's run name in `external_id`; it carries `namespace`,
-  `resource_name`, `pipeline_root` (`<root>/<pipeline>/<run id>`) and
-  `store_session_info`; the pipeline context is named as KFP's compiler
-  names the pipeline (`k8s_name`);
-* the root DAG `run/<run id>` has `task_name` and `display_name` "";
+  and carries `namespace`, `resource_name`, `pipeline_root`
+  (`<root>/<pipeline>/<run id>`) and `store_session_info`; the pipeline
+  context is named as KFP's compiler names the pipeline (`k8s_name`);
+* the root DAG `run/<run id>` has `task_name` and `display_name` ""; it
+  also keeps zen_mlmd's run name (its `external_id`, unique), config, owner
+  and end status, where KFP's own writes never overwrite them;
 * a step is a `system.ContainerExecution` with `task_name` = its KFP task
   key, `display_name` = the step name, `parent_dag_id` = the root DAG,
   `namespace`, `pod_name`, `pod_uid`, `image`, `inputs`, `outputs`;
@@ -48,6 +49,8 @@ OUTPUTS_PROPERTY = "zen_mlmd_outputs"
 INPUTS_PROPERTY = "zen_mlmd_inputs"
 #: Execution property marking a step zen_mlmd recorded: its function's import path.
 STEP_TYPE = "step_type"
+#: Execution property: zen_mlmd's run name (on the root DAG and every step).
+RUN_NAME = "run_name"
 #: Output properties that are zen_mlmd's bookkeeping (the recorder's), never metadata.
 BOOKKEEPING = frozenset({
     "display_name", "materializer", "data_type", "content_hash", "size_bytes", "kind",
@@ -79,9 +82,16 @@ class KfpWriting:
 
     def run_context(self, type_id: int, pipeline_name: str, run_name: str,
                     config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Context:
+        """The run context as KFP's driver makes it (`GetPipeline`): named by the run ID, KFP's properties only.
+
+        On a cluster KFP's launcher writes the run context it read before a
+        task ran with every task it publishes (`PublishExecution` passes it
+        to `PutExecution`, which rewrites it): nothing of zen_mlmd's would
+        stay there. zen_mlmd's facts about the run are on the root DAG.
+        """
         kfp = dict(config.get("kfp") or {})
         run_id = str(kfp.get("run_id") or uuid.uuid4())
-        context = pb.Context(type_id=type_id, name=run_id, external_id=run_name)
+        context = pb.Context(type_id=type_id, name=run_id)
         root = str(kfp.get("pipeline_root") or _artifact_root(config))
         set_execution_properties(context.custom_properties, {
             "namespace": str(kfp.get("namespace") or ""),
@@ -90,38 +100,43 @@ class KfpWriting:
             if root else "",
             "store_session_info": names.store_session_info(root) if root else "",
         })
-        return self.adopted_run_context(context, pipeline_name, run_name, config, owner)
-
-    def adopted_run_context(self, context: pb.Context, pipeline_name: str, run_name: str,
-                            config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Context:
-        """A run context (KFP's own, on a cluster) with zen_mlmd's run name, config and owner added."""
-        adopted = pb.Context()
-        adopted.CopyFrom(context)
-        adopted.external_id = run_name
-        set_execution_properties(adopted.custom_properties, {"pipeline_name": pipeline_name})
-        set_properties(adopted.custom_properties, {"config": dict(config), "owner": dict(owner)})
-        return adopted
+        return context
 
     def ended_run_context(self, context: pb.Context, status: str, end_ms: int) -> pb.Context:
         ended = pb.Context()
-        ended.CopyFrom(context)
-        # A double: milliseconds overflow MLMD's 32-bit int column on MySQL/PostgreSQL.
-        set_properties(ended.custom_properties, {"status": status, "end_time": float(end_ms)})
+        ended.CopyFrom(context)  # the end is recorded on the root DAG
         return ended
 
-    def root_execution(self, type_id: int, pipeline_name: str, run_id: str,
-                       config: Mapping[str, Any]) -> pb.Execution:
+    def root_execution(self, type_id: int, pipeline_name: str, run_name: str, run_id: str,
+                       config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Execution:
+        """The root DAG `run/<run id>` (`RootDAG`: empty task and display names), with zen_mlmd's facts."""
         execution = pb.Execution(type_id=type_id, name=ROOT_DAG_PREFIX + run_id,
                                  last_known_state=pb.Execution.RUNNING)
         set_execution_properties(execution.custom_properties, {"display_name": "", "task_name": ""})
         execution.custom_properties["inputs"].CopyFrom(struct_value(config.get("parameters") or {}))
-        return execution
+        return self.adopted_root_execution(execution, pipeline_name, run_name, config, owner)
 
-    def ended_root_execution(self, execution: pb.Execution, status: str) -> pb.Execution:
+    def adopted_root_execution(self, execution: pb.Execution, pipeline_name: str, run_name: str,
+                               config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Execution:
+        """A root DAG (KFP's own, on a cluster) with zen_mlmd's run name, config and owner.
+
+        KFP never updates its root DAG after creating it. The run name is its
+        `external_id`, which MLMD keeps unique among executions.
+        """
+        adopted = pb.Execution()
+        adopted.CopyFrom(execution)
+        adopted.external_id = run_name
+        set_execution_properties(adopted.custom_properties, {RUN_NAME: run_name, "pipeline_name": pipeline_name})
+        set_properties(adopted.custom_properties, {"config": dict(config), "owner": dict(owner)})
+        return adopted
+
+    def ended_root_execution(self, execution: pb.Execution, status: str, end_ms: int) -> pb.Execution:
         ended = pb.Execution()
         ended.CopyFrom(execution)
         succeeded = status.lower() in _SUCCEEDED_RUN_STATUSES
         ended.last_known_state = pb.Execution.COMPLETE if succeeded else pb.Execution.FAILED
+        # A double: milliseconds overflow MLMD's 32-bit int column on MySQL/PostgreSQL.
+        set_properties(ended.custom_properties, {"status": status, "end_time": float(end_ms)})
         return ended
 
     # -- steps ------------------------------------------------------------------------
@@ -130,17 +145,18 @@ class KfpWriting:
         props = execution.custom_properties
         root = getattr(run, "root_execution", None)
         extra = dict(step.properties)
+        root_props = properties_of(root) if root is not None else {}
         run_props = properties_of(run.run_context)
         set_execution_properties(props, {
             "display_name": step.name,
-            "task_name": task_key(run_props.get("config"), step.name),
+            "task_name": task_key(root_props.get("config"), step.name),
             "parent_dag_id": root.id if root is not None else None,
             "pod_name": str(extra.pop("pod_name", "") or ""),
             "pod_uid": str(extra.pop("pod_uid", "") or ""),
             "namespace": str(run_props.get("namespace") or ""),
             "image": str(extra.pop("image", "") or ""),
             "cache_fingerprint": step.cache_key or None,
-            "run_name": run.run_name,
+            RUN_NAME: run.run_name,
             STEP_TYPE: step.type_name,
             "code_fingerprint": step.code_fingerprint or None,
         })
