@@ -90,6 +90,17 @@ def test_a_local_orchestrator_run_in_the_kfp_convention_passes_the_ui_view(tmp_p
     assert [a.id for a in summarize.inputs["parts"]] == [
         run.steps["make_numbers_2"].outputs["numbers"].id, run.steps["make_numbers_3"].outputs["numbers"].id]
     assert summarize.outputs["total"].read() == {"total": 10.0, "parts": 2.0}
+    # `run describe` accepts the run name and the KFP run ID, and shows both
+    from click.testing import CliRunner
+
+    from zen_mlmd.cli.main import cli
+
+    monkeypatch.setenv("ZEN_MLMD_CONFIG_DIR", str(tmp_path / "config"))
+    for name in ("traced-local", run.run_id):
+        described = CliRunner().invoke(cli, ["run", "describe", name, "--store", "db"])
+        assert described.exit_code == 0, described.output
+        assert "Run 'traced-local' of pipeline 'traced'" in described.output
+        assert "run id:" in described.output and run.run_id in described.output
 
 
 def test_a_kfp_local_run_records_the_task_keys_kfps_compiler_gave_its_tasks(sqlite_stack, subprocess_path):  # noqa: F811
