@@ -62,7 +62,11 @@ def test_the_run_is_listed_once_with_one_root_dag(cluster_run):
     assert reader.get_run("nightly").id == reader.get_run(RUN_ID).id == run.id
     assert [e.id for e in raw.get_executions_by_type("system.DAGExecution")] == [root.id]
     [context] = raw.get_contexts_by_type("system.PipelineRun")
-    assert context.custom_properties["resource_name"].string_value == "run-resource"  # KFP's, kept
+    # KFP's launcher rewrote the run context with each task it published: only KFP's
+    # properties are there, zen_mlmd's run name and config are on the root DAG
+    assert context.custom_properties["resource_name"].string_value == "run-resource"
+    assert set(context.custom_properties) == {"namespace", "resource_name", "pipeline_root", "store_session_info"}
+    assert raw.get_executions_by_id([root.id])[0].external_id == "nightly"
 
 
 def test_each_task_is_one_step_although_kfp_and_zen_mlmd_both_recorded_it(cluster_run):
@@ -82,3 +86,44 @@ def test_the_kfp_ui_still_shows_the_run(cluster_run):
     raw, _, _ = cluster_run
     view = view_run(raw, RUN_ID)
     assert {k: t.state for k, t in view.tasks.items()} == {"make-numbers": "COMPLETE", "summarize": "COMPLETE"}
+
+
+def test_a_run_claimed_by_two_conventions_is_listed_once(cluster_run, monkeypatch):
+    """Another installed convention reading `system.PipelineRun` too: the run is still listed once."""
+    from zen_mlmd.mlmd import convention as registry
+    from zen_mlmd_kfp.convention import KfpConvention
+
+    class AlsoKfp(KfpConvention):
+        name = "also_kfp"
+        claim_priority = -1
+
+    _, store, _ = cluster_run
+    installed = dict(registry._registry())
+    monkeypatch.setattr(registry, "_registry", lambda: {**installed, "also_kfp": AlsoKfp()})
+    runs = list(StoreReader(store).iter_runs())
+    assert [(r.name, r.convention) for r in runs] == [("nightly", "kfp")]
+
+
+def test_a_run_recorded_natively_on_a_cluster_is_listed_once(foreign_store, tmp_path):
+    """The default convention is native: KFP's driver still records the run in KFP's convention."""
+    raw, store = foreign_store
+    client = Client(raw)
+    native = get_convention("native")
+    artifacts = ArtifactStore(str(tmp_path / "artifacts"))
+
+    def zen_task(pod_name: str) -> None:  # task_entrypoint.run_task, native convention
+        recorder = Recorder(store, artifacts, convention=native)
+        run = recording.start_or_attach_run(recorder, "training_pipeline", "nightly-native", {})
+        assert recording.mark_kfp_run(store, RUN_ID, run.name, native.name)
+        step = run.start_step("make_numbers", "pkg.make_numbers", properties={"pod_name": pod_name})
+        step.save_output("output", [1, 2, 3])
+        step.publish()
+        recording.finish_if_last(run, native, {"make_numbers"})
+
+    _, root = root_dag(client, RUN_ID, {"count": 4.0})
+    container(client, RUN_ID, root, "make-numbers", {"count": 4.0}, {}, {"output": ("system.Dataset", {})},
+              user_code=zen_task)
+    reader = StoreReader(store)
+    assert [(r.name, r.convention) for r in reader.iter_runs()] == [("nightly-native", "native")]
+    assert reader.get_run(RUN_ID) is None  # KFP's own record of it is not a second run
+    assert recording.mark_kfp_run(store, "no-such-run", "x", "native") is False  # kfp.local: nothing to mark

@@ -167,3 +167,14 @@ def test_the_cache_finds_kfp_recorded_outputs_in_two_calls(recorded):
     assert cached.outputs["data"][0].materializer == "builtins.json"
     assert cached.outputs["data"][0].data_type == "builtins.list"
     assert convention.find_cached_outputs(store, "no-such-key") is None
+
+
+def test_an_artifact_read_alone_is_read_with_its_materializer(recorded, tmp_path):
+    from zen_mlmd.post_execution import get_artifact
+    from zen_mlmd.post_execution.session import ReadSession
+
+    store, _, data_ids = recorded
+    artifact = get_artifact(data_ids["data"][0], ReadSession(store, ArtifactStore(str(tmp_path / "artifacts"))))
+    assert (artifact.name, artifact.materializer, artifact.run_name) == ("data", "builtins.json", "run-1")
+    assert artifact.producer_step.name == "load"
+    assert artifact.read() == [1, 2, 3]

@@ -48,6 +48,7 @@ from zen_mlmd_kfp.writing import (
     INPUTS_PROPERTY,
     OUTPUTS_PROPERTY,
     PIPELINE_CONTEXT,
+    RECORDED_IN,
     ROOT_DAG_PREFIX,
     RUN_CONTEXT,
     RUN_NAME,
@@ -99,14 +100,18 @@ class KfpConvention(KfpWriting, WritableConvention):
                     pipeline_name: str | None) -> list[records.RunRecord]:
         """Runs zen_mlmd recorded given their run name, config, owner and status from their root DAGs.
 
-        One call per page of runs (their root DAGs `run/<run id>`).
+        One call per page of runs (their root DAGs `run/<run id>`). A KFP run
+        whose tasks zen_mlmd recorded in another convention (native, on a
+        cluster) is left out: it is listed once, as that convention's run.
         """
         if not runs:
             return []
         listed = ", ".join(quote(ROOT_DAG_PREFIX + r.run_id) for r in runs)
         roots = {e.name[len(ROOT_DAG_PREFIX):]: e for e in _executions(
             store, f"type = {quote(DAG_EXECUTION)} AND name IN ({listed})")}
-        return [_with_root(run, roots.get(run.run_id), self) for run in runs]
+        # a run zen_mlmd recorded natively on a cluster is listed (once) as its native run
+        return [_with_root(run, roots.get(run.run_id), self) for run in runs
+                if RECORDED_IN not in getattr(roots.get(run.run_id), "custom_properties", {})]
 
     def find_run_context(self, store: Any, name: str) -> pb.Context | None:
         """The run context of the run zen_mlmd named `name`: its root DAG keeps the name (two calls)."""

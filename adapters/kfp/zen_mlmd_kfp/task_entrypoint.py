@@ -92,6 +92,8 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     config = {**spec.run_config, "kfp": kfp}
     run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
                                         {"source": spec.pipeline_source})
+    if kfp_run_id and convention.name != "kfp":
+        recording.mark_kfp_run(store, kfp_run_id, run.name, convention.name)  # listed once
 
     upstream = _upstream(spec, inputs)
     fingerprint = code_fingerprint(step.func)
