@@ -6,7 +6,6 @@ import sys
 
 import pytest
 from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd.store import MetadataStore, in_memory_connection_config
 from zen_mlmd.stack.components import ArtifactStoreComponent, MetadataStoreComponent, OrchestratorComponent
@@ -14,6 +13,7 @@ from zen_mlmd.stack.stack import Stack
 
 # the fixture writers next to the tests (kfp_v2_client, kfp_v2_runs, ...) import each other
 sys.path.insert(0, os.path.dirname(__file__))
+from kfp_v2_client import sqlite_config  # noqa: E402
 
 
 @pytest.fixture
@@ -30,13 +30,6 @@ def sqlite_stack(tmp_path) -> Stack:
         ArtifactStoreComponent("kfp-test-artifacts", str(tmp_path / "artifacts")),
         OrchestratorComponent("kfp-test-orchestrator", "kubeflow"),
     )
-
-
-def sqlite_config(path) -> pb.ConnectionConfig:
-    config = pb.ConnectionConfig()
-    config.sqlite.filename_uri = str(path)
-    config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    return config
 
 
 @pytest.fixture

@@ -79,6 +79,14 @@ def struct_value_to_mlmd_value(value: Any) -> pb.Value:
     return struct_of({"struct": value})
 
 
+def sqlite_config(path) -> pb.ConnectionConfig:
+    """A SQLite store file (KFP's code and zen_mlmd then open it separately)."""
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return config
+
+
 def generate_output_uri(pipeline_root: str, *paths: str) -> str:
     """client.go `GenerateOutputURI` (the query string of the root kept)."""
     root, _, query = pipeline_root.partition("?")

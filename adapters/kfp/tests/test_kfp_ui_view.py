@@ -119,3 +119,22 @@ def test_a_kfp_local_run_records_the_task_keys_kfps_compiler_gave_its_tasks(sqli
     assert pipeline.name == spec["pipelineInfo"]["name"] == "traced"
     [root] = raw.get_executions_by_type("system.DAGExecution")
     assert root.last_known_state == pb.Execution.COMPLETE  # zen_mlmd ends what it starts
+
+
+def test_on_a_cluster_kfps_own_metrics_record_would_hold_the_numbers_only(sqlite_stack, subprocess_path):  # noqa: F811
+    """KFP's launcher records a task's output artifacts from its executor output
+    (`launcher_v2.go` `uploadOutputArtifacts` -> `RecordArtifact`): a Metrics output's
+    metadata must be its numbers, or the UI shows zen_mlmd's bookkeeping as metrics.
+    kfp.local writes the same executor output file; a consumer still finds its input."""
+    import glob
+    import json
+
+    from metrics_pipeline import scored
+
+    config = KubeflowOrchestratorConfig(local=True, convention="kfp")
+    run = KubeflowOrchestrator(sqlite_stack, config, quiet=True).run(scored.build(), run_name="scored-1")
+    assert run.steps["report"].outputs["output"].read() == "accuracy 0.90"
+    [output] = glob.glob(f"{sqlite_stack.artifact_store.path}/kfp_local/scored-*/score/executor_output.json")
+    with open(output, encoding="utf-8") as handle:
+        [metrics] = json.load(handle)["artifacts"]["scores"]["artifacts"]
+    assert metrics["metadata"] == {"accuracy": 0.9, "loss": 0.1}

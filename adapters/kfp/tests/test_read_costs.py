@@ -17,8 +17,7 @@ from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.tracking.recorder import Recorder
 
-from conftest import sqlite_config
-from kfp_v2_client import Client
+from kfp_v2_client import Client, sqlite_config
 from kfp_v2_runs import RUN_1, training_run
 
 

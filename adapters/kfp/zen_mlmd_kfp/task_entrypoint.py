@@ -171,7 +171,7 @@ def import_step(ref: str):
 def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[UpstreamArtifact]]:
     found: dict[str, list[tuple[int, UpstreamArtifact]]] = {}
     for kfp_input, (name, index) in spec.kfp_inputs.items():
-        described = (inputs[kfp_input].metadata or {}).get(METADATA_KEY)
+        described = (inputs[kfp_input].metadata or {}).get(METADATA_KEY) or _pointer(inputs[kfp_input])
         if not described:
             raise ConfigError(
                 f"{spec.step_name}.{name}", kfp_input, "the input artifact was not produced by a zen_mlmd task",
@@ -209,16 +209,30 @@ def _describe_output(kfp_output, artifact: UpstreamArtifact, value: Any) -> None
         "data_type": artifact.data_type, "cache_key": artifact.producer_cache_key,
         "output": artifact.output_name, "identity": artifact.identity,
     }
-    kfp_output.metadata[METADATA_KEY] = description
-    if isinstance(value, Mapping) and hasattr(kfp_output, "log_metric"):
-        for name, number in value.items():
-            if isinstance(number, (int, float)) and not isinstance(number, bool):
-                kfp_output.log_metric(str(name), number)
+    if hasattr(kfp_output, "log_metric"):
+        # KFP's UI shows every property of a Metrics artifact as a metric: its
+        # metadata holds the numbers only; consumers read the pointer file
+        if isinstance(value, Mapping):
+            for name, number in value.items():
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    kfp_output.log_metric(str(name), number)
+    else:
+        kfp_output.metadata[METADATA_KEY] = description
     # KFP uploads whatever is at the output's path: a pointer to the contents
     # in the zen_mlmd artifact store.
     os.makedirs(os.path.dirname(kfp_output.path) or ".", exist_ok=True)
     with open(kfp_output.path, "w", encoding="utf-8") as pointer:
         json.dump(description, pointer)
+
+
+def _pointer(kfp_input) -> dict | None:
+    """The description a producing task wrote into its output's file (`_describe_output`)."""
+    try:
+        with open(kfp_input.path, encoding="utf-8") as pointer:
+            described = json.load(pointer)
+    except (OSError, ValueError, TypeError):
+        return None
+    return described if isinstance(described, dict) and "artifact_id" in described else None
 
 
 def _materializer_name(materializer) -> str:
