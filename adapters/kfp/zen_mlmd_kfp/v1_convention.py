@@ -79,7 +79,7 @@ class KfpV1Convention(Convention):
                       if k.startswith(PARAMETER_PREFIX)}
         outputs = _by_key(events, OUTPUT_EVENTS)
         state = EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
-        if state in (records.UNKNOWN, "UNKNOWN") and outputs:
+        if state == records.UNKNOWN and outputs:
             state = records.COMPLETE  # outputs are written once the pod has them
         return records.StepRecord(
             id=execution.id, name=str(props.get("component_id") or execution.name or execution.id),
