@@ -223,11 +223,9 @@ def test_listing_pages_100_runs_per_call(store):
     assert store.calls["GetContexts"] == 1
     store.reset_counts()
     assert [r.name for r in pipeline_.runs] == names[::-1]
-    # three pages of native runs, and the one query of TFX's async runs (they are
-    # `pipeline` contexts, a type the native convention uses too)
-    assert store.calls["GetContexts"] == 3 + 1
+    assert store.calls["GetContexts"] == 3
     # no call per run: one more to see which conventions have contexts here
-    assert store.total_calls == 3 + 1 + store.calls["GetContextTypes"] == 5
+    assert store.total_calls == 3 + store.calls["GetContextTypes"] == 4
 
 
 def test_run_statuses_of_a_page_cost_one_query(store, stack):
@@ -246,7 +244,7 @@ def test_iterating_runs_and_their_statuses_costs_one_query_per_page(store, stack
     statuses = [r.status for r in get_pipeline("bare", store).runs]  # no len() first
     assert statuses == ["completed"] * 30
     assert store.calls["GetExecutions"] == 1
-    assert store.calls["GetContexts"] == 1 + 1  # a page of runs; TFX's async runs (`pipeline` contexts)
+    assert store.calls["GetContexts"] == 1
 
 
 def test_a_bad_step_name_is_refused_before_anything_runs(store, stack):
