@@ -3,9 +3,10 @@
 * A store opened through the sqlite flavor is in WAL mode; `journal_mode:
   delete` keeps (or puts back) SQLite's rollback journal; a read-only open
   changes nothing; our gRPC server does the same for the file it serves.
-* A reader in another process lists runs and reads the newest one again and
-  again while a writer process records: every read succeeds (no "database is
-  locked") and the reader sees the store grow.
+* A reader in another process, opening the store read-only as reading
+  commands do (`open(read_only=True)`, again and again), lists runs and
+  reads the newest one while a writer process records: every open and read
+  succeeds (no "database is locked") and the reader sees the store grow.
 The concurrency test (test_concurrency.py) checks that its writers shared a
 WAL file; the retries that wait for another writer's lock are in
 test_faults.py.
@@ -153,14 +154,19 @@ READER = textwrap.dedent('''
     from zen_mlmd.stack.components import MetadataStoreComponent
 
     db, ready, done, result = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
-    store = MetadataStoreComponent("local", "sqlite", {"path": db, "connection_mode": "readonly"}).open()
-    reader = StoreReader(store)
+    def open_reader():
+        # as every reading command opens a store (preflight included)
+        return StoreReader(MetadataStoreComponent("local", "sqlite", {"path": db}).open(read_only=True))
+
+    reader = open_reader()
     reader.list_pipelines()
     ready.touch()
     seen, errors, reads = [], [], 0
     while True:
         finished = done.exists()
         try:
+            if reads % 5 == 4:  # opened again while the writer writes
+                reader = open_reader()
             runs = list(reader.iter_runs("busy"))
             newest = reader.read_run(runs[0]) if runs else None
             seen.append([len(runs), len(newest.steps) if newest else 0])

@@ -28,12 +28,11 @@ from zen_mlmd.mlmd.convention import (
     INPUT_EVENTS,
     OUTPUT_EVENTS,
     WritableConvention,
-    artifact_output,
-    execution_run_name,
     group_events,
     properties_of,
     set_properties,
 )
+from zen_mlmd.mlmd.record_names import artifact_output, execution_run_name
 
 #: 2: nothing stored twice: step executions without `task_name`, `step_name`,
 #: `pipeline_name`, `run_name` (`code_fingerprint` only when `cache_key_parts`

@@ -116,10 +116,22 @@ class RunWriter:
         run_type = self.store.type_id("context", c.context_type(c.run_context_type))
         node_type = (self.store.type_id("context", c.context_type(c.node_context_type))
                      if c.node_context_type else 0)
-        pipeline_context = self._pipeline_context(pipeline_type, pipeline_name, pipeline_properties or {})
+        pipeline_context = self._pipeline_context(
+            pipeline_type, c.pipeline_context_name(pipeline_name), pipeline_properties or {})
         run_context = c.run_context(run_type, pipeline_name, run_name, config, owner)
+        root = None
         try:
-            [run_context.id] = self.store.put_contexts([run_context])
+            if c.root_execution_type:
+                # One transaction: the run context and its root execution (which
+                # may be what makes the run name unique) exist together or not at all.
+                root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
+                root = c.root_execution(root_type, pipeline_name, run_name, run_context.name, config, owner)
+                root.id, _, [_, run_context.id] = self.store.put_execution(
+                    root, [], [pipeline_context, run_context],
+                    reuse_context_if_already_exist=True, force_reuse_context=True,
+                )
+            else:
+                [run_context.id] = self.store.put_contexts([run_context])
         except Exception as exc:
             if is_already_exists(exc):
                 raise AlreadyExistsError(
@@ -132,16 +144,9 @@ class RunWriter:
             pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
         ])
         handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
+        handle.root_execution = root
         if c.cache_context_type:
             handle.cache_type_id = self.store.type_id("context", c.context_type(c.cache_context_type))
-        if c.root_execution_type:
-            root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
-            root = c.root_execution(root_type, pipeline_name, run_name, config)
-            root.id, _, _ = self.store.put_execution(
-                root, [], [pipeline_context, run_context],
-                reuse_context_if_already_exist=True, force_reuse_context=True,
-            )
-            handle.root_execution = root
         return handle
 
     def _pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
@@ -165,10 +170,11 @@ class RunWriter:
         (one `put_lineage_subgraph` that also ends the run, then one
         `put_attributions_and_associations`).
         """
-        ended = self.convention.ended_run_context(run.run_context, status, now_ms())
+        end_ms = now_ms()
+        ended = self.convention.ended_run_context(run.run_context, status, end_ms)
         if run.root_execution is not None:
             # One transaction: the root execution ends and the context is updated.
-            root = self.convention.ended_root_execution(run.root_execution, status)
+            root = self.convention.ended_root_execution(run.root_execution, status, end_ms)
             if run.deferred:
                 run.deferred.write(self.store, [])
             self.store.put_execution(root, [], [ended], reuse_context_if_already_exist=True)
@@ -197,6 +203,7 @@ class RunWriter:
         pairs = [(artifact, c.event(pb.Event.OUTPUT, ref.output_name, ref.index))
                  for artifact, ref in zip(artifacts, refs)]
         execution = c.ended_execution(handle.execution, records.COMPLETE)
+        c.describe_outputs(execution, outputs)
         artifact_ids = self._put(handle.run, handle.step.name, execution, pairs, want_artifacts=True,
                                  cache_key=handle.step.cache_key)
         handle.execution = execution
@@ -219,9 +226,11 @@ class RunWriter:
         artifacts, refs = self._output_artifacts(handle, outputs)
         position = {ref: i for i, ref in enumerate(refs)}
         step = self._resolved(run, next_step, pending=position)
-        if _names_an_artifact_twice(step):  # its input mapping needs the ids: two writes
+        if _names_pending(step) and c.start_records_input_ids(step.inputs):
+            # its execution keeps the input ids themselves: they must exist first, two writes
             return self.publish_step(handle, outputs), self.start_step(run, step)
         done = c.ended_execution(handle.execution, records.COMPLETE)
+        c.describe_outputs(done, outputs)
         started = self._execution(run, step, records.RUNNING)
         edges = [(0, i, c.event(pb.Event.OUTPUT, ref.output_name, ref.index)) for i, ref in enumerate(refs)]
         for name, index, item in _input_items(step):
@@ -351,7 +360,7 @@ class RunWriter:
             ConfigError: an input names an output that is not published (and
                 is not in `pending`, the outputs written in the same call).
         """
-        if not any(isinstance(i, records.OutputRef) for ids in step.inputs.values() for i in ids):
+        if not _names_pending(step):
             return step
         inputs = {}
         for name, ids in step.inputs.items():
@@ -387,9 +396,8 @@ def _input_items(step: records.StepStart):
                 yield name, index, item
 
 
-def _names_an_artifact_twice(step: records.StepStart) -> bool:
-    items = [i for ids in step.inputs.values() for i in ids]
-    return len(items) != len(set(items))
+def _names_pending(step: records.StepStart) -> bool:
+    return any(isinstance(i, records.OutputRef) for ids in step.inputs.values() for i in ids)
 
 
 def _published(run: RunHandle, refs: Sequence[records.OutputRef], artifact_ids) -> dict[str, tuple[int, ...]]:
