@@ -211,3 +211,14 @@ def _listing_queries(store, read):
     finally:
         store.raw._call = call
 
+
+def test_lineage_names_tfx_artifacts_and_shows_no_sub_pipeline_nodes(tfx_store):
+    # TFX's artifacts have no name; the sub-pipeline as a node, its begin and
+    # end nodes are TFX's own executions, not steps (`get_run` hides them too)
+    session = ReadSession(open_reader(tfx_store.path).store)
+    run = get_run(tfx_store.run_ids["subpipeline"][0], session)
+    model = run.steps["training/Fit"].outputs["model"]
+    assert str(model) == f"model (Model #{model.id})"
+    graph = model.lineage()
+    assert [n.name for n in graph.artifacts] == ["examples", "model"]
+    assert [n.name for n in graph.steps] == ["MakeExamples", "training/Fit"]
