@@ -2,7 +2,7 @@
 
 Speed rules are held by counting MLMD calls on the store's connection
 (`MetadataStore.calls`), never by timing. Which step functions actually ran
-is seen through `EXECUTED`, a list every step appends to. Caching is tested
+is seen through `EXECUTED`, the steps' log (`RAN`). Caching is tested
 in test_caching.py; the steps both use are in recording_pipelines.py.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recording_pipelines import EXECUTED, describe, fit, load, run_data, score, steps_by_name, training
+from recording_pipelines import EXECUTED, RAN, describe, fit, load, run_data, score, steps_by_name, training
 from recording_pipelines import executed_cleared, stack_fixture  # noqa: F401 (fixtures)
 from zen_mlmd.artifacts import Dataset, read_artifact
 from zen_mlmd.errors import AlreadyExistsError, StepFailedError
@@ -27,25 +27,25 @@ WIDTH = 10
 # One input/output vs WIDTH inputs/outputs: recording must cost the same.
 @step
 def make_one(n: int = 1):
-    EXECUTED.append("make_one")
+    RAN.info("make_one")
     return [n]
 
 
 @step
 def take_one(item: list):
-    EXECUTED.append("take_one")
+    RAN.info("take_one")
     return item
 
 
 @step(outputs=[f"part{i}" for i in range(WIDTH)])
 def make_many(n: int = 1):
-    EXECUTED.append("make_many")
+    RAN.info("make_many")
     return tuple([n, i] for i in range(WIDTH))
 
 
 @step
 def take_many(items: list):
-    EXECUTED.append("take_many")
+    RAN.info("take_many")
     return [x for item in items for x in item]
 
 
@@ -63,19 +63,19 @@ def wide(n: int = 1):
 # A step that fails after it saved one of its outputs.
 @step(outputs={"good": Dataset, "bad": Dataset})
 def explode(train: list):
-    EXECUTED.append("explode")
+    RAN.info("explode")
     return {"kept": train}, (lambda: None)  # the lambda cannot be pickled
 
 
 @step
 def after_explode(good: dict):
-    EXECUTED.append("after_explode")
+    RAN.info("after_explode")
     return good
 
 
 @step
 def after_after(value: dict):
-    EXECUTED.append("after_after")
+    RAN.info("after_after")
     return value
 
 
@@ -88,7 +88,7 @@ def fragile(n: int = 3):
 
 @step
 def boom(train: list):
-    EXECUTED.append("boom")
+    RAN.info("boom")
     raise ValueError(f"bad value {len(train)}")
 
 
@@ -104,7 +104,19 @@ def type_registrations(store) -> int:
 
 
 # -- the cost of recording -------------------------------------------------------------------
-def test_a_step_costs_two_put_executions_however_many_inputs_and_outputs(stack):
+def step_writes(calls) -> int:
+    """Writes of steps: PutExecution and PutLineageSubgraph, without the run's end."""
+    return calls["PutExecution"] + calls["PutLineageSubgraph"] - RUN_END["PutLineageSubgraph"]
+
+
+#: A run's own writes: its context and parent link at the start; at the end,
+#: the links its combined writes left out (one PutLineageSubgraph that also
+#: records the status, one PutAttributionsAndAssociations).
+RUN_START = {"PutContexts": 1, "PutParentContexts": 1}
+RUN_END = {"PutLineageSubgraph": 1, "PutAttributionsAndAssociations": 1}
+
+
+def test_a_linear_pipeline_of_s_steps_costs_s_plus_one_writes_however_wide(stack):
     store = stack.store
     narrow.run(stack=stack, quiet=True, run_name="narrow-warm")
     wide.run(stack=stack, quiet=True, run_name="wide-warm")
@@ -114,19 +126,35 @@ def test_a_step_costs_two_put_executions_however_many_inputs_and_outputs(stack):
         store.reset_counts()
         pipe.run(stack=stack, quiet=True, run_name=f"{pipe.name}-measured", enable_cache=False)
         costs[pipe.name] = dict(store.calls)
-        assert store.calls["PutExecution"] == 2 * 2, store.calls  # two steps, two writes each
+        writes = {k: v for k, v in store.calls.items() if k.startswith("Put")}
+        # two steps: the first start alone, publish 1 + start 2 together, the last publish alone
+        assert writes == {**RUN_START, "PutExecution": 2, "PutLineageSubgraph": 1 + 1,
+                          "PutAttributionsAndAssociations": 1}, store.calls
+        assert step_writes(store.calls) == 2 + 1
         assert type_registrations(store) == 0
 
-    narrow_writes = {k: v for k, v in costs["narrow"].items() if k.startswith("Put")}
-    wide_writes = {k: v for k, v in costs["wide"].items() if k.startswith("Put")}
-    assert wide_writes == narrow_writes
-    assert costs["wide"] == costs["narrow"]  # reads do not grow with width either
+    assert costs["wide"] == costs["narrow"]  # neither writes nor reads grow with width
 
     data = run_data(store, "wide-measured")
     steps = steps_by_name(data)
     assert len(steps["make_many"].outputs) == WIDTH
     assert steps["take_many"].inputs == {"items": tuple(steps["make_many"].outputs[f"part{i}"][0]
                                                         for i in range(WIDTH))}
+
+
+def test_a_layered_dag_costs_s_plus_one_step_writes(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="layered-warm")
+    store.reset_counts()
+    training.run(stack=stack, quiet=True, run_name="layered", n=5)  # caching on, every step misses
+    assert EXECUTED.count("describe") == 2
+    assert step_writes(store.calls) == 4 + 1, store.calls
+    steps = steps_by_name(run_data(store, "layered"))
+    assert [s.state for s in steps.values()] == [COMPLETE] * 4
+    # inputs published in an earlier write, and in the same write as the start
+    assert steps["describe"].inputs == {"train": steps["load"].outputs["train"]}
+    assert steps["score"].inputs == {"model": steps["fit"].outputs["model"],
+                                     "test": steps["load"].outputs["test"]}
 
 
 def test_the_recorder_writes_a_step_in_two_calls(metadata_store, tmp_path):
@@ -224,13 +252,13 @@ def test_a_duplicate_run_name_is_a_clear_error(stack):
 
 @step
 def make_pair(n: int = 2) -> list:
-    EXECUTED.append("make_pair")
+    RAN.info("make_pair")
     return list(range(n))
 
 
 @step
 def compare_lists(left: list, right: list) -> bool:
-    EXECUTED.append("compare_lists")
+    RAN.info("compare_lists")
     return left == right
 
 
@@ -251,3 +279,22 @@ def test_one_artifact_feeding_two_inputs(stack):
     EXECUTED.clear()
     self_comparison.run(stack=stack, quiet=True, run_name="self-compare-2")
     assert EXECUTED == []  # and it caches like any other step
+
+
+def test_a_held_back_publish_that_fails_fails_its_step_and_cancels_its_dependants(stack):
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    # zen_mlmd's Model type exists with another property type: publishing fit's
+    # model fails inside MLMD, in the write that also starts the next step
+    stack.store.raw.put_artifact_type(pb.ArtifactType(name="zen_mlmd.Model",
+                                                      properties={"materializer": pb.INT}))
+    with pytest.raises(StepFailedError) as info:
+        training.run(stack=stack, quiet=True, run_name="unpublishable")
+    assert info.value.step_name == "fit"
+    assert EXECUTED == ["load", "fit", "describe"]  # score never ran
+    data = run_data(stack.store, "unpublishable")
+    assert data.run.recorded_status == "failed"
+    steps = steps_by_name(data)
+    assert {n: s.state for n, s in steps.items()} == {
+        "load": COMPLETE, "fit": FAILED, "score": CANCELED, "describe": COMPLETE}
+    assert steps["fit"].outputs == {} and "materializer" in steps["fit"].error_message

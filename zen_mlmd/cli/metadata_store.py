@@ -17,6 +17,8 @@ VALUE_FLAGS: dict[str, tuple[str, str, str]] = {
     "--path": ("path", "FILE", "sqlite: the database file (stored absolute)."),
     "--connection-mode": ("connection_mode", "MODE",
                           "sqlite: readonly, readwrite or readwrite_opencreate."),
+    "--journal-mode": ("journal_mode", "MODE", "sqlite: wal (default) or delete (the rollback "
+                       "journal; keep it on network file systems, where WAL is unsafe)."),
     "--host": ("host", "HOST", "mysql, postgresql, kubeflow: server host name or IP."),
     "--hostaddr": ("hostaddr", "IP", "postgresql: server IP address (skips name lookup)."),
     "--socket": ("socket", "FILE", "mysql: Unix socket of the server (instead of --host)."),
@@ -400,7 +402,8 @@ def serve(name: str, host: str, port: int, tls_cert: str | None, tls_key: str | 
                     "and write the store. Use --tls-cert and --tls-key.")
     click.echo(f"Metadata store {name!r} ({report.target}); press Ctrl+C to stop.")
     serve_forever(component.connection_config(), host=host, port=port,
-                  max_message_mb=max_message_mb, tls=tls, store_name=name, ready_file=ready_file)
+                  max_message_mb=max_message_mb, tls=tls, store_name=name, ready_file=ready_file,
+                  **component.flavor.store_options(component.config))
     click.echo("Stopped.")
 
 

@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds in-flight calls get to finish on SIGTERM")
     parser.add_argument("--allow-upgrade", action="store_true",
                         help="migrate an older database schema (back it up first)")
+    parser.add_argument("--sqlite-journal", choices=("wal", "delete"), default="wal",
+                        help="journal mode of a SQLite database: wal (default) or delete "
+                             "(keep it on network file systems, where WAL is unsafe)")
     return parser
 
 
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             config, host=args.host, port=args.port, max_message_mb=args.max_message_mb,
             tls=_tls(args), max_workers=args.max_workers, allow_upgrade=args.allow_upgrade,
             store_name=Path(args.connection_config).name, grace=args.grace,
-            ready_file=args.ready_file,
+            ready_file=args.ready_file, sqlite_journal=args.sqlite_journal,
         )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

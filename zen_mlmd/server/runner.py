@@ -148,6 +148,7 @@ def start_server(
     max_workers: int = 8,
     allow_upgrade: bool = False,
     store_name: str = "",
+    sqlite_journal: str = "wal",
 ) -> RunningServer:
     """Serve MLMD's `MetadataStoreService` over a database-backed store.
 
@@ -168,6 +169,8 @@ def start_server(
         allow_upgrade: migrate an older database schema at start; never
             done otherwise.
         store_name: how error messages name the store.
+        sqlite_journal: the journal mode of a SQLite database, ``wal``
+            (default) or ``delete`` (see `zen_mlmd.mlmd.journal`).
 
     Returns:
         The running server.
@@ -189,7 +192,8 @@ def start_server(
     from zen_mlmd.server.service import SERVICE_NAME, StoreForwarder, open_store_handle
 
     forwarder = StoreForwarder(
-        open_store_handle(connection_config, allow_upgrade=allow_upgrade, store_name=store_name)
+        open_store_handle(connection_config, allow_upgrade=allow_upgrade, store_name=store_name,
+                          sqlite_journal=sqlite_journal)
     )
     max_bytes = int(max_message_mb * 1024 * 1024)
     server = grpc.server(
@@ -245,6 +249,7 @@ def serve_forever(
     store_name: str = "",
     grace: float = DEFAULT_GRACE_SECONDS,
     ready_file: str | os.PathLike | None = None,
+    sqlite_journal: str = "wal",
 ) -> None:
     """Run the server until SIGTERM or SIGINT, then stop it gracefully and return.
 
@@ -256,7 +261,7 @@ def serve_forever(
 
     Args:
         connection_config, host, port, max_message_mb, tls, max_workers,
-            allow_upgrade, store_name: as for `start_server`.
+            allow_upgrade, store_name, sqlite_journal: as for `start_server`.
         grace: seconds in-flight calls get to finish after a signal.
         ready_file: once serving, the bound port is written to this file
             (atomically: readers see the whole number or no file). A stale
@@ -290,6 +295,7 @@ def serve_forever(
         running = start_server(
             connection_config, host=host, port=port, max_message_mb=max_message_mb,
             tls=tls, max_workers=max_workers, allow_upgrade=allow_upgrade, store_name=store_name,
+            sqlite_journal=sqlite_journal,
         )
         print(f"serving MLMD on {running.address} (tls: {'on' if running.tls else 'off'})",
               flush=True)

@@ -210,7 +210,8 @@ class MetadataStoreComponent:
                 self._require_preflight()
             try:
                 return MetadataStore(self.flavor.connection_config(config), store_name=self.name,
-                                     allow_upgrade=allow_upgrade, read_only=read_only)
+                                     allow_upgrade=allow_upgrade, read_only=read_only,
+                                     **self.flavor.store_options(config))
             except StoreUnavailableError:
                 # MLMD's own message is often empty ("errno: , error: "): ask a
                 # real client for the cause, and report that instead

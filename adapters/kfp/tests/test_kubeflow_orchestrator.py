@@ -16,7 +16,7 @@ from zen_mlmd_kfp.orchestrator import KubeflowOrchestrator
 from zen_mlmd_kfp.task_spec import TaskSpec
 
 sys.path.insert(0, os.path.dirname(__file__))
-from side_effect_pipeline import traced  # noqa: E402
+from side_effect_pipeline import guarded_pipeline, traced  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
@@ -106,18 +106,44 @@ def test_cached_tasks_do_not_run_their_step_functions(sqlite_stack, subprocess_p
         "summarize": "completed"}
 
 
+def test_kfp_tasks_verify_cached_outputs_and_run_uncacheable_steps(sqlite_stack, subprocess_path):
+    """The task entrypoint shares the local orchestrator's cache rules (`tracking.step_cache`)."""
+    orchestrator = KubeflowOrchestrator(sqlite_stack, KubeflowOrchestratorConfig(local=True), quiet=True)
+    orchestrator.run(guarded_pipeline.build(), run_name="guarded-1")
+    assert sorted(subprocess_path.read_text().split()) == ["guarded", "make_numbers", "summarize"]
+    store = sqlite_stack.metadata_store.open()
+    reader = StoreReader(store)
+    first = {s.name: s for s in reader.read_run(reader.get_run("guarded-1")).steps}
+    [numbers] = store.get_artifacts_by_id(list(first["make_numbers"].outputs["numbers"]))
+    for name in os.listdir(numbers.uri):  # the cached output changes on disk
+        with open(os.path.join(numbers.uri, name), "w", encoding="utf-8") as changed:
+            changed.write("[7]")
+
+    second = orchestrator.run(guarded_pipeline.build(), run_name="guarded-2")
+    assert {s.name: s.status for s in second.steps} == {
+        "make_numbers": "completed", "guarded": "completed", "summarize": "cached"}
+    assert sorted(subprocess_path.read_text().split()) == [
+        "guarded", "guarded", "make_numbers", "make_numbers", "summarize"]
+    steps = {s.name: s for s in reader.read_run(reader.get_run("guarded-2")).steps}
+    assert "reads global '_LOCK' (_thread.lock)" in steps["guarded"].properties["uncacheable"]
+    assert steps["guarded"].cache_key == ""
+    assert "changed since it was written" in steps["make_numbers"].properties["cache_miss_reason"]
+
+
 def test_the_kfp_convention_records_a_kfp_local_run_kubeflow_tools_can_read(sqlite_stack, subprocess_path):
     config = KubeflowOrchestratorConfig(local=True, convention="kfp")
     KubeflowOrchestrator(sqlite_stack, config, quiet=True).run(traced.build(), run_name="traced-kfp")
     raw = sqlite_stack.metadata_store.open().raw
-    run = raw.get_context_by_type_and_name("system.PipelineRun", "traced-kfp")
+    [root] = [e for e in raw.get_executions_by_type("system.DAGExecution") if e.external_id == "traced-kfp"]
+    run = raw.get_context_by_type_and_name("system.PipelineRun", root.name[len("run/"):])
     executions = raw.get_executions_by_context(run.id)
     names = {e.custom_properties["display_name"].string_value: e for e in executions}
-    assert set(names) == {"run/traced-kfp", "make_numbers", "make_numbers_2", "make_numbers_3", "summarize"}
+    assert set(names) == {"", "make_numbers", "make_numbers_2", "make_numbers_3", "summarize"}
+    assert names[""].name == f"run/{run.name}"
     [metrics] = raw.get_artifacts_by_type("system.Metrics")
     assert metrics.custom_properties["total"].double_value == 10.0  # KFP's metrics metadata
     assert metrics.custom_properties["parts"].double_value == 2.0
-    assert names["run/traced-kfp"].last_known_state == pb.Execution.COMPLETE
+    assert names[""].last_known_state == pb.Execution.COMPLETE
 
 
 def test_a_failing_step_fails_the_run_and_names_the_step(sqlite_stack, subprocess_path, monkeypatch):

@@ -8,9 +8,11 @@ input and output artifacts. It
 2. starts the zen_mlmd run, or attaches to it when the launcher or another
    task started it;
 3. computes the step's cache key exactly as the local orchestrator does
-   (code fingerprint, parameters, the cache keys of the producers of its
-   inputs, declared outputs, artifact store root);
-4. on a cache hit records the step CACHED and does not call the step;
+   (`zen_mlmd.tracking.step_cache`: code fingerprint, parameters, the cache
+   keys of the producers of its inputs, declared outputs, artifact store
+   root); an uncacheable step says why and runs;
+4. on a cache hit (outputs verified in the artifact store) records the step
+   CACHED and does not call the step;
    otherwise records it RUNNING, runs it, saves its outputs through their
    materializers into the artifact store and records it COMPLETE (FAILED,
    with the run ended as failed, when it raises);
@@ -30,12 +32,9 @@ import sys
 from typing import Any, Mapping
 
 from zen_mlmd.errors import ConfigError, MaterializerError
-from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.cache_query import find_cached_outputs
-from zen_mlmd.tracking.caching import compute_cache_key, output_identity
-from zen_mlmd.tracking.fingerprint import code_fingerprint
+from zen_mlmd.tracking.caching import output_identity
+from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, look_up, step_key
 
-from zen_mlmd_kfp.convention import BOOKKEEPING
 from zen_mlmd_kfp.task_spec import TaskSpec
 
 #: Key of the zen_mlmd description in a KFP artifact's metadata.
@@ -57,13 +56,16 @@ class UpstreamArtifact:
 
 
 def run_task(task_json: str, run_name: str, kfp_job: str,
-             inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+             inputs: Mapping[str, Any], outputs: Mapping[str, Any], kfp_run_id: str = "") -> None:
     """Run and record one step in a KFP task (see the module docstring).
 
     Args:
         task_json: the `TaskSpec` the compiler wrote for this task.
         run_name: the zen_mlmd run name; "" names the run after the KFP job.
         kfp_job: the KFP job (pipeline run resource) name.
+        kfp_run_id: the KFP run ID; in the `kfp` convention the run's
+            context is named by it (`kfp.local` makes up ids of its own, but
+            there the launcher has started the run already, found by name).
         inputs: KFP input artifacts by KFP input name.
         outputs: KFP output artifacts by KFP output name.
 
@@ -86,28 +88,39 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path).open()
     convention = get_convention(spec.convention)
     recorder = Recorder(store, artifact_store, convention=convention)
-    config = {**spec.run_config, "kfp": {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}}
+    kfp = {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}
+    if kfp_run_id:
+        kfp["run_id"] = kfp_run_id
+    config = {**spec.run_config, "kfp": kfp}
     run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
                                         {"source": spec.pipeline_source})
+    if kfp_run_id and convention.name != "kfp":
+        recording.mark_kfp_run(store, kfp_run_id, run.name, convention.name)  # listed once
 
     upstream = _upstream(spec, inputs)
-    fingerprint = code_fingerprint(step.func)
     identities = {name: [a.identity for a in arts] for name, arts in upstream.items()}
     declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
-    key = compute_cache_key(fingerprint, spec.parameters, identities, declared, artifact_store.root)
+    key = step_key(step.func, spec.parameters, identities, declared, artifact_store.root)
+    properties = {"pod_name": socket.gethostname(), "image": spec.image or None,
+                  "kfp_job": kfp_job or None, **key.properties()}
+    names = set(spec.step_names)
+
+    cached = None
+    if spec.enable_cache and not key.cacheable:
+        _say(key.console_line(spec.step_name))
+    elif spec.enable_cache:
+        decision = look_up(store, artifact_store, key.value, {o.name for o in step.outputs}, convention)
+        cached = decision.hit
+        if decision.rejected:
+            _say(f"step {spec.step_name}: cached outputs not reused: {decision.rejected}")
+            if cached is None:
+                properties[MISS_REASON_PROPERTY] = decision.rejected
     start = run.step_start(
         spec.step_name, step.type_name, spec.parameters,
         {name: [a.artifact_id for a in arts] for name, arts in upstream.items()},
-        fingerprint, key.value, key.parts,
-        properties={"pod_name": socket.gethostname(), "image": spec.image or None,
-                    "kfp_job": kfp_job or None},
+        key.fingerprint.value, key.value, key.key.parts, properties=properties,
     )
-    names = set(spec.step_names)
-
-    cached = find_cached_outputs(store, key.value) if spec.enable_cache else None
-    wanted = {o.name for o in step.outputs}
-    if cached is not None and set(cached.outputs) == wanted and all(
-            artifact_store.exists(a.uri) for arts in cached.outputs.values() for a in arts):
+    if cached is not None:
         run.record_cached_step(start, cached.execution_id,
                                {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
         for name, arts in cached.outputs.items():
@@ -126,15 +139,14 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
         for output_spec, value in zip(step.outputs, values):
             written = step_recorder.save_output(output_spec.name, value, kind=output_spec.kind,
                                                 materializer=output_spec.materializer)
-            if convention.name == "kfp":
-                written = with_metric_values(written, value)
             saved[output_spec.name] = (written, value)
         ids = step_recorder.publish({name: written for name, (written, _) in saved.items()})
     except Exception as exc:
         step_recorder.fail(exc)
         run.finish("failed")
         raise
-    by_content = step.enable_cache is False  # not deterministic: name outputs by content
+    # not cached, so maybe not deterministic: consumers name its outputs by content
+    by_content = step.enable_cache is False or not key.cacheable
     for name, (written, value) in saved.items():
         identity = output_identity(key.value, name, written.content_hash if by_content else None)
         _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
@@ -165,19 +177,10 @@ def import_step(ref: str):
     return target
 
 
-def with_metric_values(output: records.OutputArtifact, value: Any) -> records.OutputArtifact:
-    """`output` with the numbers of a METRICS dict as properties (KFP's metrics metadata)."""
-    if output.kind.upper() != "METRICS" or not isinstance(value, Mapping):
-        return output
-    metrics = {k: v for k, v in value.items() if isinstance(k, str) and k not in BOOKKEEPING
-               and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return dataclasses.replace(output, properties={**metrics, **output.properties})
-
-
 def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[UpstreamArtifact]]:
     found: dict[str, list[tuple[int, UpstreamArtifact]]] = {}
     for kfp_input, (name, index) in spec.kfp_inputs.items():
-        described = (inputs[kfp_input].metadata or {}).get(METADATA_KEY)
+        described = (inputs[kfp_input].metadata or {}).get(METADATA_KEY) or _pointer(inputs[kfp_input])
         if not described:
             raise ConfigError(
                 f"{spec.step_name}.{name}", kfp_input, "the input artifact was not produced by a zen_mlmd task",
@@ -215,16 +218,30 @@ def _describe_output(kfp_output, artifact: UpstreamArtifact, value: Any) -> None
         "data_type": artifact.data_type, "cache_key": artifact.producer_cache_key,
         "output": artifact.output_name, "identity": artifact.identity,
     }
-    kfp_output.metadata[METADATA_KEY] = description
-    if isinstance(value, Mapping) and hasattr(kfp_output, "log_metric"):
-        for name, number in value.items():
-            if isinstance(number, (int, float)) and not isinstance(number, bool):
-                kfp_output.log_metric(str(name), number)
+    if hasattr(kfp_output, "log_metric"):
+        # KFP's UI shows every property of a Metrics artifact as a metric: its
+        # metadata holds the numbers only; consumers read the pointer file
+        if isinstance(value, Mapping):
+            for name, number in value.items():
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    kfp_output.log_metric(str(name), number)
+    else:
+        kfp_output.metadata[METADATA_KEY] = description
     # KFP uploads whatever is at the output's path: a pointer to the contents
     # in the zen_mlmd artifact store.
     os.makedirs(os.path.dirname(kfp_output.path) or ".", exist_ok=True)
     with open(kfp_output.path, "w", encoding="utf-8") as pointer:
         json.dump(description, pointer)
+
+
+def _pointer(kfp_input) -> dict | None:
+    """The description a producing task wrote into its output's file (`_describe_output`)."""
+    try:
+        with open(kfp_input.path, encoding="utf-8") as pointer:
+            described = json.load(pointer)
+    except (OSError, ValueError, TypeError):
+        return None
+    return described if isinstance(described, dict) and "artifact_id" in described else None
 
 
 def _materializer_name(materializer) -> str:
