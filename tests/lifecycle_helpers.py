@@ -3,12 +3,15 @@
 `assert_store_consistent` reads every record through ml_metadata itself (not
 zen_mlmd) and checks that no event, attribution, association or parent link
 names a record that is gone; on a database store it also counts property
-and event-path rows whose owner is gone.
+and event-path rows whose owner is gone (through `SchemaDatabase`, whose
+SQLite runs in a child process), and checks a SQLite file's integrity.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from ml_metadata.metadata_store import metadata_store as mlmd
@@ -39,6 +42,8 @@ def assert_store_consistent(backend) -> None:
         assert {c.id for c in raw.get_children_contexts_by_context(context_id)} <= contexts
     if backend.flavor != "kubeflow":
         _assert_no_orphan_rows(backend)
+    if backend.flavor == "sqlite":
+        assert integrity(backend.options["path"]) == "ok"
 
 
 _ORPHAN_ROWS = {
@@ -67,6 +72,19 @@ def _assert_no_orphan_rows(backend) -> None:
             (count,) = cursor.fetchone()
             cursor.close()
             assert count == 0, f"{count} {what} name a record that is gone"
+
+
+def integrity(path: str | os.PathLike) -> str:
+    """SQLite's `PRAGMA integrity_check` of a file ("ok" when sound), asked in another process.
+
+    Never from this one: Python's SQLite closing a handle on a file MLMD has
+    open here would release MLMD's locks on it (see `zen_mlmd.mlmd.journal`).
+    """
+    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "print('; '.join(r[0] for r in c.execute('PRAGMA integrity_check')))")
+    done = subprocess.run([sys.executable, "-c", code, os.fspath(path)], capture_output=True,
+                          text=True, check=True, timeout=120)
+    return done.stdout.strip()
 
 
 def tree_digest(root: str | os.PathLike) -> dict[str, str]:

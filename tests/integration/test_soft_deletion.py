@@ -15,9 +15,10 @@ from click.testing import CliRunner
 from ml_metadata.metadata_store import metadata_store as mlmd
 from ml_metadata.proto import metadata_store_pb2 as pb
 
+from lifecycle_helpers import integrity
 from recording_pipelines import EXECUTED, run_data, training
 from recording_pipelines import executed_cleared  # noqa: F401 (fixture)
-from tracking_helpers import LocalTestStack
+from tracking_helpers import LocalTestStack, journal_mode
 from zen_mlmd.cli.main import cli
 from zen_mlmd.lifecycle import delete_runs
 from zen_mlmd.mlmd.store import MetadataStore
@@ -82,19 +83,16 @@ def test_the_cli_says_rows_remain(plain_grpc, tmp_path):
 
 
 def test_the_servers_delete_extension_leaves_no_stale_reads_on_a_wal_sqlite_file(tmp_path):
-    """The extension deletes with Python's SQLite beside the server's own: reads stay current."""
-    import sqlite3
-
+    """The extension deletes with SQL beside the server's own MLMD handle: reads stay current, writes kept."""
     from zen_mlmd.server.deletion_service import RunDeletionService
 
     path = tmp_path / "wal.sqlite"
     database = pb.ConnectionConfig()
     database.sqlite.filename_uri = str(path)
+    database.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     forwarder = StoreForwarder(open_store_handle(database))
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
-    conn.close()
-    deletion = RunDeletionService(database, after_delete=forwarder.reopen(database))
+    assert journal_mode(path) == "wal"  # the server's default for a SQLite file
+    deletion = RunDeletionService(database)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((forwarder.generic_handler(), deletion.generic_handler()))
     port = server.add_insecure_port("127.0.0.1:0")
@@ -110,6 +108,12 @@ def test_the_servers_delete_extension_leaves_no_stale_reads_on_a_wal_sqlite_file
         assert not report.soft
         assert [r.name for r in get_runs(store=store)] == ["wal-2"]
         assert mlmd.MetadataStore(config).get_context_by_type_and_name("pipeline_run", "wal-1") is None
+        # the server's handle still writes, and every write lands in the file
+        training.run(stack=stack, quiet=True, run_name="wal-3", n=9)
+        assert [r.name for r in get_runs(store=store)] == ["wal-3", "wal-2"]
     finally:
         server.stop(None).wait()
         forwarder.close()
+    reopened = mlmd.MetadataStore(database)  # the file alone, after the server closed it
+    assert {c.name for c in reopened.get_contexts_by_type("pipeline_run")} == {"wal-2", "wal-3"}
+    assert integrity(path) == "ok"

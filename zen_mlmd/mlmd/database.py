@@ -1,7 +1,9 @@
 """A plain SQL connection to the database behind an MLMD store.
 
 Opened from the same `ConnectionConfig` MLMD uses (a flavor builds it), with
-the driver zen_mlmd already depends on: Python's sqlite3, PyMySQL, pg8000.
+the driver zen_mlmd already depends on: Python's sqlite3 (in a child process,
+see `zen_mlmd.mlmd.sqlite_process`: MLMD's own SQLite may hold the file open
+in this one), PyMySQL, pg8000.
 The schema version is checked on open: statements written for MLMD schema
 10 are never run on another. Every statement is counted by name in
 `statements`, so tests can hold deletion to a bounded number of them.
@@ -11,7 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from zen_mlmd.errors import SchemaVersionError, StoreError, StoreUnavailableError
 from zen_mlmd.mlmd import sql
@@ -26,7 +28,6 @@ class SchemaDatabase:
     Args:
         connection_config: the database `ConnectionConfig` (sqlite, mysql or postgresql).
         store_name: how messages name the store.
-        on_close: called once the connection is closed (see `MetadataStore.database`).
 
     Raises:
         StoreError: the config is not a database this module speaks to
@@ -35,10 +36,8 @@ class SchemaDatabase:
         SchemaVersionError: the schema is not version `sql.SCHEMA_VERSION`.
     """
 
-    def __init__(self, connection_config, *, store_name: str = "metadata store",
-                 on_close: Callable[[], None] | None = None):
+    def __init__(self, connection_config, *, store_name: str = "metadata store"):
         self.store_name = store_name
-        self._on_close = on_close
         self.statements: collections.Counter[str] = collections.Counter()
         kind = (connection_config.WhichOneof("config")
                 if connection_config.DESCRIPTOR.name == "ConnectionConfig" else "grpc")
@@ -59,9 +58,6 @@ class SchemaDatabase:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._conn.close()
-        callback, self._on_close = self._on_close, None
-        if callback is not None:
-            callback()
 
     def __enter__(self) -> "SchemaDatabase":
         return self
@@ -169,22 +165,19 @@ class SchemaDatabase:
 
 # -- drivers --------------------------------------------------------------------------
 def _sqlite(config):
-    import sqlite3
-
     from ml_metadata.proto import metadata_store_pb2 as pb
+
+    from zen_mlmd.mlmd.sqlite_process import SqliteProcess
 
     path = config.filename_uri
     readonly = config.connection_mode == pb.SqliteMetadataSourceConfig.READONLY
     if not os.path.exists(path.removeprefix("file:").split("?", 1)[0]):
         raise FileNotFoundError(f"no database file at {path}")
     if path.startswith("file:"):
-        conn = sqlite3.connect(path, uri=True, timeout=LOCK_TIMEOUT, isolation_level=None)
-    elif readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT,
-                               isolation_level=None)
-    else:
-        conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT, isolation_level=None)
-    return conn
+        return SqliteProcess(path, uri=True, timeout=LOCK_TIMEOUT)
+    if readonly:
+        return SqliteProcess(f"file:{path}?mode=ro", uri=True, timeout=LOCK_TIMEOUT)
+    return SqliteProcess(path, timeout=LOCK_TIMEOUT)
 
 
 def _mysql(config):

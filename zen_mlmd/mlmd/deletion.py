@@ -1,13 +1,16 @@
 """Which records belong to runs, and deleting them: in SQL, or softly over gRPC.
 
 Works through contexts, the same for every convention: a run is a context of
-a run context type (native/TFX `pipeline_run`, KFP `system.PipelineRun`);
-its executions are those associated with it (KFP's root and nested DAG
-executions included); the artifacts it made are those its executions output
-or that are attributed to it. An artifact is kept while an execution of a
-kept run used it (a consumer, or a cached step that reused it) or a kept run
-context holds it. Contexts left with nothing (a node, cache or pipeline
-context only the deleted runs used) go with them.
+a run context type (native/TFX `pipeline_run`, KFP `system.PipelineRun`,
+KFP v1 `KfpRun`, a TFX async pipeline's `pipeline`); its executions are
+those associated with it (KFP's root, nested and loop DAG executions
+included); a run context holding only executions of the run is a part of it
+(a TFX sub-pipeline's inner run contexts) and goes with it; the artifacts it
+made are those its executions output or that are attributed to it. An
+artifact is kept while an execution of a kept run used it (a consumer, or a
+cached step that reused it) or a kept run context holds it. Contexts left
+with nothing (a node, cache or pipeline context only the deleted runs used)
+go with them.
 
 `delete_runs_sql` does it in ONE transaction with a fixed number of
 statements, however large the runs or the store (MLMD's schema, see
@@ -27,7 +30,6 @@ from zen_mlmd.mlmd.soft_delete import DELETED_PROPERTY
 from zen_mlmd.mlmd.store import MetadataStore
 
 
-
 @dataclass(frozen=True)
 class DeletionPlan:
     """What deleting some runs removes, and what it keeps.
@@ -38,7 +40,8 @@ class DeletionPlan:
         artifacts: artifacts that go, id -> URI.
         kept_artifacts: artifacts the runs made that stay because a kept run
             uses them, id -> URI (all of them with `keep_artifacts`).
-        contexts: contexts that went (known once deleted; the runs in a plan).
+        contexts: contexts that went (known once deleted); in a plan, the run
+            contexts and those that are parts of them.
         soft: True when rows remain (a soft delete over gRPC).
     """
 
@@ -51,10 +54,20 @@ class DeletionPlan:
 
 
 def run_context_type_ids(store: MetadataStore) -> list[int]:
-    """Ids of every context type a registered convention names its runs with."""
+    """Ids of the context types that hold runs: an execution or artifact they hold stays.
+
+    Every convention's run context type, except a type another convention
+    groups its runs under: TFX's async pipelines are runs whose context is a
+    `pipeline` context, but native and sync TFX runs share theirs with every
+    run of the pipeline, so a `pipeline` context keeps nothing alive (it goes
+    once it holds nothing).
+    """
     from zen_mlmd.mlmd.convention import all_conventions
 
-    names = dict.fromkeys(c.run_context_type for c in all_conventions())
+    conventions = all_conventions()
+    groupings = {c.pipeline_context_type for c in conventions
+                 if c.pipeline_context_type != c.run_context_type}
+    names = dict.fromkeys(c.run_context_type for c in conventions if c.run_context_type not in groupings)
     found = (store.cached_type_id("context", name) for name in names)
     return [type_id for type_id in found if type_id is not None]
 
@@ -69,30 +82,36 @@ class Planned:
     artifacts: set[int] = field(default_factory=set)
 
     def add(self, plan: "DeletionPlan") -> None:
-        self.runs.update(plan.run_ids)
+        self.runs.update(plan.contexts)
         self.executions.update(plan.executions)
         self.artifacts.update(plan.artifacts)
 
 
 def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequence[int],
                   keep_artifacts: bool = False, planned: Planned | None = None) -> DeletionPlan:
-    """What deleting `run_ids` would remove (reads only: at most seven statements).
+    """What deleting `run_ids` would remove (reads only: at most eight statements).
+
+    A run context holding only executions of the runs is a part of them (a
+    TFX sub-pipeline's run context) and goes with them (in `contexts`).
 
     Args:
         planned: what earlier pages of a dry run remove, treated as gone.
     """
     planned = planned or Planned()
-    runs = sql.ids(run_ids)
-    gone_runs = sql.ids({*run_ids, *planned.runs})
-    executions = {row[0] for row in db.query("executions_of_contexts", contexts=runs)}
-    # an execution another (kept) run context also holds stays with that run
-    executions -= {row[0] for row in db.query(
-        "executions_in_other_runs", executions=sql.ids(executions), run_types=sql.ids(run_types),
-        contexts=gone_runs)}
-    exec_list = sql.ids(executions)
+    executions = {row[0] for row in db.query("executions_of_contexts", contexts=sql.ids(run_ids))}
+    sharing = db.query("run_contexts_sharing", executions=sql.ids(executions | planned.executions),
+                       run_types=sql.ids(run_types), contexts=sql.ids({*run_ids, *planned.runs}))
+    parts = {context for context, elsewhere in sharing if not elsewhere}
+    contexts = {*run_ids, *parts}
+    gone_runs = sql.ids(contexts | planned.runs)
+    if len(parts) < len(sharing):
+        # an execution another (kept) run context also holds stays with that run
+        executions -= {row[0] for row in db.query(
+            "executions_in_other_runs", executions=sql.ids(executions),
+            run_types=sql.ids(run_types), contexts=gone_runs)}
     made = {row[0] for row in db.query(
-        "output_artifacts", executions=exec_list, output_types=sql.ids(sql.OUTPUT_EVENT_TYPES))}
-    made |= {row[0] for row in db.query("artifacts_of_contexts", contexts=runs)}
+        "output_artifacts", executions=sql.ids(executions), output_types=sql.ids(sql.OUTPUT_EVENT_TYPES))}
+    made |= {row[0] for row in db.query("artifacts_of_contexts", contexts=sql.ids(contexts))}
     made -= planned.artifacts
     kept = set(made) if keep_artifacts else set()
     if not keep_artifacts and made:
@@ -108,7 +127,7 @@ def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequenc
         run_ids=tuple(sorted(run_ids)), executions=tuple(sorted(executions)),
         artifacts={i: uris.get(i, "") for i in sorted(made - kept)},
         kept_artifacts={i: uris.get(i, "") for i in sorted(kept)},
-        contexts=tuple(sorted(run_ids)))
+        contexts=tuple(sorted(contexts)))
 
 
 def delete_runs_sql(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequence[int],
@@ -127,7 +146,7 @@ def delete_runs_sql(db: SchemaDatabase, run_ids: Sequence[int], run_types: Seque
     with db.transaction("delete"):
         plan = plan_deletion(db, run_ids, run_types, keep_artifacts)
         executions, artifacts, runs = (sql.ids(plan.executions), sql.ids(plan.artifacts),
-                                       sql.ids(plan.run_ids))
+                                       sql.ids(plan.contexts))
         linked = {row[0] for row in db.query(
             "linked_contexts", executions=executions, artifacts=artifacts, contexts=runs)}
         db.execute("delete_event_paths", executions=executions, artifacts=artifacts)
@@ -140,13 +159,15 @@ def delete_runs_sql(db: SchemaDatabase, run_ids: Sequence[int], run_types: Seque
         db.execute("delete_executions", executions=executions)
         db.execute("delete_artifact_properties", artifacts=artifacts)
         db.execute("delete_artifacts", artifacts=artifacts)
-        emptied = {row[0] for row in db.query("empty_contexts", contexts=sql.ids(linked - set(run_ids)))}
-        contexts = sql.ids(set(run_ids) | emptied)
+        emptied = {row[0] for row in db.query("empty_contexts",
+                                              contexts=sql.ids(linked - set(plan.contexts)))}
+        gone = set(plan.contexts) | emptied
+        contexts = sql.ids(gone)
         db.execute("delete_parent_links", contexts=contexts)
         db.execute("delete_context_properties", contexts=contexts)
         db.execute("delete_contexts", contexts=contexts)
         done = DeletionPlan(plan.run_ids, plan.executions, plan.artifacts, plan.kept_artifacts,
-                            tuple(sorted(set(run_ids) | emptied)))
+                            tuple(sorted(gone)))
         if before_commit is not None:
             before_commit(done)
     return done

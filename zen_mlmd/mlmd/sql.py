@@ -40,6 +40,14 @@ _COMMON: dict[str, str] = {
     "schema_version": "SELECT schema_version FROM MLMDEnv",
     # -- what belongs to a run ---------------------------------------------------------
     "executions_of_contexts": "SELECT DISTINCT execution_id FROM Association WHERE context_id IN ({contexts})",
+    # run contexts (other than those going) that hold some of the executions, and
+    # whether they hold others too: those that do not are parts of the runs
+    # going (TFX's sub-pipeline run contexts), the others are kept runs
+    "run_contexts_sharing": (
+        "SELECT c.id, EXISTS (SELECT 1 FROM Association o WHERE o.context_id = c.id "
+        "AND o.execution_id NOT IN ({executions})) FROM Context c WHERE c.type_id IN ({run_types}) "
+        "AND c.id NOT IN ({contexts}) AND c.id IN (SELECT a.context_id FROM Association a "
+        "WHERE a.execution_id IN ({executions}))"),
     "executions_in_other_runs": (
         "SELECT DISTINCT a.execution_id FROM Association a JOIN Context c ON c.id = a.context_id "
         "WHERE a.execution_id IN ({executions}) AND c.type_id IN ({run_types}) "

@@ -295,21 +295,7 @@ class MetadataStore:
         """
         from zen_mlmd.mlmd.database import SchemaDatabase
 
-        sqlite = self.connection_config.WhichOneof("config") == "sqlite" if self.has_database else False
-        return SchemaDatabase(self.connection_config, store_name=self.store_name,
-                              on_close=self._reopen if sqlite else None)
-
-    def _reopen(self) -> None:
-        """A fresh MLMD connection after SQL ran on the same SQLite file.
-
-        Python's sqlite3 and the SQLite inside ml-metadata are two copies of
-        the library in one process: closing one's file releases the other's
-        POSIX locks, and MLMD's connection was then seen to keep reading an
-        old snapshot of a WAL database. Its type cache stays valid.
-        """
-        raw = mlmd.MetadataStore(self.connection_config, enable_upgrade_migration=False)
-        raw._call = self._wrap_call(raw._call)
-        self.raw = raw
+        return SchemaDatabase(self.connection_config, store_name=self.store_name)
 
     # -- errors ------------------------------------------------------------------
     def _open_error(self, exc: Exception) -> Exception:

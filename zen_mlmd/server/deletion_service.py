@@ -39,14 +39,11 @@ class RunDeletionService:
     Args:
         connection_config: the server's database `ConnectionConfig`.
         store_name: how messages name the store.
-        after_delete: called after each deletion that changed the database
-            (the runner refreshes the forwarder's SQLite handle with it).
     """
 
-    def __init__(self, connection_config, store_name: str = "", after_delete=None):
+    def __init__(self, connection_config, store_name: str = ""):
         self._config = connection_config
         self._store_name = store_name or "metadata store"
-        self._after_delete = after_delete
         self._store = None
         self._lock = threading.Lock()  # one deletion at a time
 
@@ -90,8 +87,6 @@ class RunDeletionService:
             if dry_run:
                 return plan_deletion(db, [r.id for r in records], run_types, keep_artifacts)
             plan = delete_runs_sql(db, [r.id for r in records], run_types, keep_artifacts)
-        if self._after_delete is not None:
-            self._after_delete()
         logger.info("deleted runs %s (%d executions, %d artifacts)", ", ".join(names),
                     len(plan.executions), len(plan.artifacts))
         return plan

@@ -208,8 +208,7 @@ def start_server(
     )
     from zen_mlmd.server.deletion_service import RunDeletionService
 
-    deletion = RunDeletionService(connection_config, store_name=store_name,
-                                  after_delete=forwarder.reopen(connection_config))
+    deletion = RunDeletionService(connection_config, store_name=store_name)
     server.add_generic_rpc_handlers((forwarder.generic_handler(), deletion.generic_handler()))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -185,23 +185,6 @@ class StoreForwarder:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(behaviour)
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
-    def reopen(self, config) -> Callable[[], None]:
-        """A callable that opens a fresh store handle on `config` in place of the current one.
-
-        For SQLite files written by another SQLite library in this process
-        (the delete extension): the old handle could keep reading an old
-        snapshot of a WAL database. A no-op for other databases.
-        """
-        def reopen() -> None:
-            if config.WhichOneof("config") != "sqlite":
-                return
-            handle = open_store_handle(config)
-            with self._lock:
-                if self._store is not None:
-                    self._store = handle
-
-        return reopen
-
     def close(self) -> None:
         """Drop the store handle; the C++ store closes its database connection."""
         with self._lock:
