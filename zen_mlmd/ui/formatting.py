@@ -78,6 +78,8 @@ def value(item: Any, limit: int = 200) -> str:
         text = json.dumps(item)
     elif isinstance(item, float):
         text = "nan" if math.isnan(item) else f"{item:.6g}"
+        if not any(c in text for c in ".eEn"):  # a float stays visibly a float
+            text += ".0"
     elif isinstance(item, (int, str)):
         text = str(item)
     else:

@@ -47,12 +47,19 @@
     var elements = JSON.parse(data.textContent);
     var cy = cytoscape({
       container: container, elements: elements, style: graphStyle(),
-      wheelSensitivity: 0.3, minZoom: 0.1, maxZoom: 3, boxSelectionEnabled: false, autoungrabify: true
+      minZoom: 0.1, maxZoom: 3, boxSelectionEnabled: false, autoungrabify: true
     });
     cy.layout({ name: "dagre", rankDir: container.getAttribute("data-rank-dir") || "LR",
                 nodeSep: 24, rankSep: 60, edgeSep: 10, padding: 16, animate: false }).run();
+    // as tall as the graph needs at a readable zoom, within bounds
+    var box = cy.elements().boundingBox();
+    var width = container.clientWidth || 800;
+    var zoom = Math.min(1.1, (width - 32) / Math.max(box.w, 1));
+    var height = Math.max(220, Math.min(680, box.h * Math.max(zoom, 0.35) + 48));
+    container.style.height = height + "px";
+    cy.resize();
     cy.fit(undefined, 16);
-    if (cy.zoom() > 1.2) { cy.zoom(1.2); cy.center(); }
+    if (cy.zoom() > 1.1) { cy.zoom(1.1); cy.center(); }
     container.setAttribute("data-rendered", "true");
     container.setAttribute("data-node-count", String(cy.nodes().length));
     window.zenGraphs[container.id] = cy;
