@@ -142,7 +142,7 @@ def _known_stores(session) -> list["ArtifactStore"]:
         stores += [component.open() for component in StackRegistry().list_artifact_stores()]
     except ZenMLMDError:  # an unreadable config: the session's own store only
         pass
-    return stores
+    return list({store.root: store for store in reversed(stores)}.values())[::-1]
 
 
 def _inside(uri: str, store: "ArtifactStore") -> bool:

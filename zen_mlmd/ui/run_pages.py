@@ -185,6 +185,10 @@ def _explanation(run: Run, step: Step) -> dict[str, Any]:
         return {"status": explained.status, "reasons": list(explained.reasons),
                 "compared_with": explained.compared_with}
     writer = WRITERS.get(run.convention, run.convention)
+    if run.convention == "native" and not step.is_cached:
+        return {"status": "not looked up", "reasons": [
+            "no cache key was recorded for this step, so it was not looked up in the cache"],
+            "compared_with": ""}
     if step.is_cached:
         return {"status": "hit", "reasons": [f"{writer} served this step from its cache"], "compared_with": ""}
     fingerprint = step.properties.get("cache_fingerprint")
