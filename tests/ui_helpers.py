@@ -32,7 +32,7 @@ from backends import BackendSpec
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SERVER_START_TIMEOUT = 30.0
-_URL = re.compile(r"at (http://127\.0\.0\.1:\d+/)")
+_URL = re.compile(r"at (http://\S+:\d+/)")
 
 
 def register_store(backend: BackendSpec, name: str = "ui", artifact_root: Path | None = None) -> str:
