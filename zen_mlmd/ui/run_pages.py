@@ -180,7 +180,7 @@ def _step_context(run: Run, step: Step) -> dict[str, Any]:
 
 def _explanation(run: Run, step: Step) -> dict[str, Any]:
     """The cache decision of a step, and why: zen_mlmd's own explanation where it computed a cache key."""
-    if "cache_key_parts" in step.properties or step.cache_key:
+    if run.convention == "native" and step.cache_key or "cache_key_parts" in step.properties:
         explained = run.explain_cache(step)
         return {"status": explained.status, "reasons": list(explained.reasons),
                 "compared_with": explained.compared_with}
@@ -191,7 +191,7 @@ def _explanation(run: Run, step: Step) -> dict[str, Any]:
             "compared_with": ""}
     if step.is_cached:
         return {"status": "hit", "reasons": [f"{writer} served this step from its cache"], "compared_with": ""}
-    fingerprint = step.properties.get("cache_fingerprint")
+    fingerprint = step.properties.get("cache_fingerprint") or step.cache_key
     reason = f"{writer} does not record why a step ran rather than being served from its cache"
     if fingerprint:
         reason += f"; its cache fingerprint was {fingerprint}"
