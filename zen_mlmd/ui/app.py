@@ -158,7 +158,7 @@ class UIState:
 
 def run_url(name: str, **params) -> str:
     """The address of a run's page (run names may hold any character)."""
-    return query_url(f"/runs/{quote(name, safe='')}", **params)
+    return query_url(f"/runs/{quote(name, safe=':@')}", **params)
 
 
 def artifact_url(artifact_id: int, **params) -> str:

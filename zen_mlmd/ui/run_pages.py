@@ -106,7 +106,7 @@ def run_page(state, request: Request, session: ReadSession) -> Response:
         properties=masked(dict(run.properties)), config_json=json.dumps(masked(dict(config)), indent=2,
                                                                           default=str, sort_keys=True),
         selected_html=_step_html(state, run, selected) if selected is not None else "",
-        status_url="/api/runs/" + quote(run.name, safe=""),
+        status_url="/api/runs/" + quote(run.name, safe=":@"),
         polling=status == _status.RUNNING, writer=WRITERS.get(run.convention, run.convention),
         counts=_status_counts(steps),
     )
