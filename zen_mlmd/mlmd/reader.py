@@ -124,7 +124,8 @@ class StoreReader:
     # -- runs ----------------------------------------------------------------------
     def iter_runs(self, pipeline_name: str | None = None) -> Iterator[records.RunRecord]:
         """Runs newest first, fetched lazily a page (100) at a time, each run once."""
-        return (run for _, run in self.iter_run_listing(pipeline_name))
+        for page in self.iter_run_pages(pipeline_name):
+            yield from page
 
     def iter_run_listing(
         self, pipeline_name: str | None = None, *, name_contains: str = "",
@@ -138,13 +139,47 @@ class StoreReader:
             after: continue after the run this cursor came with: the first
                 page is one MLMD call however deep into the store it starts.
         """
+        for listing, page in self._listing_pages(pipeline_name, name_contains, after):
+            for run in page:
+                yield RunCursor(listing, run.created_ms, run.id), run
+
+    def iter_run_pages(self, pipeline_name: str | None = None) -> Iterator[list[records.RunRecord]]:
+        """Runs newest first, one list per MLMD page of contexts (one call, at most 100 runs).
+
+        All runs come from ONE listing, the conventions' filters joined by
+        OR, so a convention costs no query of its own; a page may then hold
+        contexts that are not runs (pipelines), and fewer runs. One
+        pipeline's runs need one listing per distinct filter (they join
+        parent contexts, and an OR across MLMD's inner joins matches
+        nothing); a convention whose runs are pipeline contexts
+        (`Convention.runs_are_pipelines`) is listed last, and only when no
+        run context of that pipeline was found.
+        """
+        for _, page in self._listing_pages(pipeline_name):
+            yield page
+
+    def _listing_pages(self, pipeline_name: str | None, name_contains: str = "",
+                       after: RunCursor | None = None) -> Iterator[tuple[int, list[records.RunRecord]]]:
+        """(listing index, page of runs) as `iter_run_pages` describes, narrowed by name and cursor."""
         present = self._conventions_present()
-        by_query: dict[str, list[Convention]] = {}
-        for c in present:  # conventions with the same filter share one listing
-            by_query.setdefault(c.runs_filter(pipeline_name), []).append(c)
-        for listing, (query, listed) in enumerate(by_query.items()):
+        listings: dict[str, list[Convention]] = {}
+        if pipeline_name is None:
+            filters = list(dict.fromkeys(c.runs_filter(None) for c in present))
+            if filters:
+                listings[filters[0] if len(filters) == 1 else " OR ".join(f"({q})" for q in filters)] = present
+        else:
+            for c in sorted(present, key=lambda c: c.runs_are_pipelines):
+                listings.setdefault(c.runs_filter(pipeline_name), []).append(c)
+        # pipeline context types of which a run context was found
+        with_run_contexts: set[str] = set()
+        for listing, (query, listed) in enumerate(listings.items()):
             if after is not None and listing < after.listing:
                 continue
+            if pipeline_name is not None and all(
+                    c.runs_are_pipelines and c.pipeline_context_type in with_run_contexts for c in listed):
+                continue
+            if name_contains or (after is not None and listing == after.listing):
+                query = f"({query})"
             if name_contains:
                 query += f" AND name LIKE {_quote('%' + name_contains + '%')}"
             if after is not None and listing == after.listing:
@@ -156,6 +191,7 @@ class StoreReader:
                 page = list(itertools.islice(contexts, PAGE_SIZE))
                 if not page:
                     break
+                with_run_contexts.update(c.pipeline_context_type for c in listed if not c.runs_are_pipelines)
                 runs = []
                 for context in page:
                     # every convention sharing the context type is asked, but a
@@ -164,8 +200,7 @@ class StoreReader:
                     owner = self._claimer(context, sharing)
                     if owner is not None and owner in listed:
                         runs.append(owner.decode_run(context, pipeline_name or ""))
-                for run in self._with_pipeline_names(self._screened(runs, pipeline_name)):
-                    yield RunCursor(listing, run.created_ms, run.id), run
+                yield listing, self._with_pipeline_names(self._screened(runs, pipeline_name))
 
     def get_run(self, name: str) -> records.RunRecord | None:
         present = self._conventions_present()
