@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import PNG, UI_BACKENDS
+from ui_fixtures import PNG, UI_BACKENDS
 from ui_helpers import count_calls
 
 pytestmark = pytest.mark.parametrize("backend", UI_BACKENDS, indirect=True)

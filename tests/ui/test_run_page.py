@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import UI_BACKENDS
+from ui_fixtures import UI_BACKENDS
 from ui_helpers import count_calls
 
 pytestmark = pytest.mark.parametrize("backend", UI_BACKENDS, indirect=True)

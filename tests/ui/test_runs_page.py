@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import UI_BACKENDS
+from ui_fixtures import UI_BACKENDS
 
 pytestmark = pytest.mark.parametrize("backend", UI_BACKENDS, indirect=True)
 

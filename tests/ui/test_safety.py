@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from conftest import UI_BACKENDS
+from ui_fixtures import UI_BACKENDS
 from ui_helpers import register_store, ui_client
 
 
