@@ -31,6 +31,7 @@ class CachedArtifact:
     uri: str
     materializer: str
     data_type: str
+    content_hash: str = ""
 
 
 def find_cached_outputs(store: MetadataStore, cache_key: str) -> CachedOutputs | None:
@@ -51,7 +52,7 @@ def find_cached_outputs(store: MetadataStore, cache_key: str) -> CachedOutputs |
         # typed properties in the native convention, custom ones in KFP's
         values = properties_of(artifact)
         cached = CachedArtifact(artifact.id, artifact.uri, str(values.get("materializer", "")),
-                                str(values.get("data_type", "")))
+                                str(values.get("data_type", "")), str(values.get("content_hash", "")))
         grouped.setdefault(props["display_name"].string_value, []).append(
             (props["output_index"].int_value, cached))
     return CachedOutputs(newest, {

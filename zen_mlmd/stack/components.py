@@ -312,19 +312,27 @@ def summarize_location(shown: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ArtifactStoreComponent:
-    """A registered artifact store: a local directory (absolute) or an fsspec URL."""
+    """A registered artifact store: a local directory (absolute) or an fsspec URL.
+
+    Attributes:
+        trusted: the user vouches for everyone who can write there, so
+            artifacts in formats that run code when loaded (pickle) are read
+            from it without `--trust`. The default stack's private directory
+            is trusted; a registered store is not unless registered so.
+    """
 
     name: str
     path: str
+    trusted: bool = False
 
     def open(self) -> "ArtifactStore":
         """The artifact store object (fsspec is imported only now)."""
         from zen_mlmd.artifacts import ArtifactStore
 
-        return ArtifactStore(self.path)
+        return ArtifactStore(self.path, trusted=self.trusted)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path}
+        return {"name": self.name, "path": self.path, "trusted": self.trusted}
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ class UpstreamArtifact:
     output_name: str
     #: how consumers' cache keys name this output (`caching.output_identity`)
     identity: str
+    #: the recorded content hash, checked before the input is loaded
+    content_hash: str = ""
 
 
 def run_task(task_json: str, run_name: str, kfp_job: str,
@@ -83,7 +85,8 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     stores = spec.stores
     store = MetadataStoreComponent(stores.metadata_store_name, stores.metadata_store_flavor,
                                    dict(stores.metadata_store_options)).open()
-    artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path).open()
+    artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path,
+                                            stores.artifact_store_trusted).open()
     convention = get_convention(spec.convention)
     recorder = Recorder(store, artifact_store, convention=convention)
     config = {**spec.run_config, "kfp": {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}}
@@ -114,7 +117,7 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
             a = arts[0]
             _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
                 a.id, a.uri, a.materializer, a.data_type, key.value, name,
-                output_identity(key.value, name)), None)
+                output_identity(key.value, name), a.content_hash), None)
         _say(f"step {spec.step_name}: cached (outputs of execution {cached.execution_id})")
         recording.finish_if_last(run, convention, names)
         return
@@ -139,7 +142,7 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
         identity = output_identity(key.value, name, written.content_hash if by_content else None)
         _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
             ids[name][0], written.uri, written.materializer, written.data_type, key.value, name,
-            identity), value)
+            identity, written.content_hash), value)
     _say(f"step {spec.step_name}: completed")
     recording.finish_if_last(run, convention, names)
 
@@ -186,7 +189,8 @@ def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[Upstr
         found.setdefault(name, []).append((index, UpstreamArtifact(
             int(described["artifact_id"]), described["uri"], described["materializer"],
             described["data_type"], described["cache_key"], described["output"],
-            described.get("identity") or output_identity(described["cache_key"], described["output"]))))
+            described.get("identity") or output_identity(described["cache_key"], described["output"]),
+            str(described.get("content_hash") or ""))))
     return {name: [a for _, a in sorted(items, key=lambda item: item[0])] for name, items in found.items()}
 
 
@@ -195,7 +199,8 @@ def _call(step, spec: TaskSpec, upstream: Mapping[str, list[UpstreamArtifact]], 
 
     kwargs: dict[str, Any] = dict(spec.parameters)
     for name, arts in upstream.items():
-        loaded = [read_artifact(a.uri, artifact_store, a.materializer, a.data_type) for a in arts]
+        loaded = [read_artifact(a.uri, artifact_store, a.materializer, a.data_type,
+                                content_hash=a.content_hash) for a in arts]
         kwargs[name] = tuple(loaded) if name in spec.list_inputs else loaded[0]
     result = step.func(**kwargs)
     if len(step.outputs) == 1:
@@ -214,6 +219,7 @@ def _describe_output(kfp_output, artifact: UpstreamArtifact, value: Any) -> None
         "artifact_id": artifact.artifact_id, "uri": artifact.uri, "materializer": artifact.materializer,
         "data_type": artifact.data_type, "cache_key": artifact.producer_cache_key,
         "output": artifact.output_name, "identity": artifact.identity,
+        "content_hash": artifact.content_hash,
     }
     kfp_output.metadata[METADATA_KEY] = description
     if isinstance(value, Mapping) and hasattr(kfp_output, "log_metric"):
