@@ -41,7 +41,10 @@ VALUE_FLAGS: dict[str, tuple[str, str, str]] = {
     "--custom-ca": ("custom_ca", "FILE", "kubeflow: CA certificate of the gRPC server."),
     "--client-key": ("client_key", "FILE", "kubeflow: client private key for mutual TLS."),
     "--server-cert": ("server_cert", "FILE", "kubeflow: client certificate for mutual TLS."),
-    "--client-timeout-sec": ("client_timeout_sec", "SECONDS", "kubeflow: deadline of each call."),
+    "--client-timeout-sec": ("client_timeout_sec", "SECONDS",
+                             "kubeflow: deadline of each call (default 30)."),
+    "--token": ("token", "REF", "kubeflow: bearer token of a `serve --token` server, as a "
+                "${ENV_VAR} or file:/path reference."),
     "--max-message-size-mb": ("max_message_size_mb", "MB", "kubeflow: gRPC message size limit."),
     "--kubernetes-context": ("kubernetes_context", "NAME",
                              "kubeflow: kubectl context to reach the service through."),

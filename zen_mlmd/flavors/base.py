@@ -99,6 +99,14 @@ class MetadataStoreFlavor(abc.ABC):
     def preflight(self, config: FlavorConfig, timeout: float = 5.0) -> PreflightReport:
         """Check with a real client that the store can be used."""
 
+    def call_metadata(self, config: FlavorConfig) -> tuple[tuple[str, str], ...]:
+        """gRPC metadata sent with every MLMD call (a gRPC endpoint's credentials).
+
+        Resolves secret references, so call it where the store is opened,
+        never to display a config. Database flavors send none.
+        """
+        return ()
+
     def preflight_required(self, config: FlavorConfig) -> bool:
         """True when opening the store is only safe after a passing preflight.
 

@@ -50,6 +50,8 @@ class MetadataStore:
         store_name: the registered name, used in error messages.
         allow_upgrade: migrate an older schema. Only `zen-mlmd metadata-store
             upgrade` sets it; opening a store never migrates on its own.
+        call_metadata: gRPC metadata sent with every call to a gRPC endpoint
+            (``authorization: Bearer ...``, from the flavor's `call_metadata`).
 
     Raises:
         SchemaVersionError: the schema is older (upgrade explicitly) or newer
@@ -57,7 +59,8 @@ class MetadataStore:
         StoreUnavailableError: the store could not be opened.
     """
 
-    def __init__(self, connection_config, *, store_name: str = "", allow_upgrade: bool = False):
+    def __init__(self, connection_config, *, store_name: str = "", allow_upgrade: bool = False,
+                 call_metadata=()):
         self.store_name = store_name or "metadata store"
         self.connection_config = connection_config
         self.calls: collections.Counter[str] = collections.Counter()
@@ -76,6 +79,10 @@ class MetadataStore:
                 if delay is None or _CREATED_CONCURRENTLY not in str(error):
                     raise error from None
                 time.sleep(delay)
+        if call_metadata and connection_config.DESCRIPTOR.name == "MetadataStoreClientConfig":
+            from zen_mlmd.mlmd import call_metadata as metadata
+
+            metadata.attach(self.raw, connection_config, call_metadata)
         # MLMD's PostgreSQL schema has no unique index on type names: processes
         # registering a type at the same time can create it twice. Every
         # process then uses the id MLMD resolves the name to.

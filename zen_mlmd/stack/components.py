@@ -186,12 +186,14 @@ class MetadataStoreComponent:
         from zen_mlmd.mlmd.store import MetadataStore
 
         forward = self._port_forward()
+        call_metadata = self.flavor.call_metadata(self.config)
         if forward is None:
             if self.flavor.preflight_required(self.config):
                 self._require_preflight()
             try:
                 return MetadataStore(
-                    self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade
+                    self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade,
+                    call_metadata=call_metadata,
                 )
             except StoreUnavailableError:
                 # MLMD's own message is often empty ("errno: , error: "): ask a
@@ -203,8 +205,9 @@ class MetadataStoreComponent:
         try:
             forward.start()
             proto = self.flavor.connection_config(self.config, local_port=forward.local_port)
-            forward.health_check(credentials=channel_credentials(proto))
-            store = MetadataStore(proto, store_name=self.name, allow_upgrade=allow_upgrade)
+            forward.health_check(credentials=channel_credentials(proto), metadata=call_metadata)
+            store = MetadataStore(proto, store_name=self.name, allow_upgrade=allow_upgrade,
+                                  call_metadata=call_metadata)
         except PortForwardError as exc:
             forward.stop()
             raise PortForwardError(f"metadata store {self.name!r}: {exc.problem}", exc.fix,
@@ -252,7 +255,8 @@ class MetadataStoreComponent:
                 try:
                     forward.health_check(
                         timeout=timeout,
-                        credentials=channel_credentials(self.flavor.connection_config(local)))
+                        credentials=channel_credentials(self.flavor.connection_config(local)),
+                        metadata=self.flavor.call_metadata(local))
                 except PortForwardError as exc:
                     report = dataclasses.replace(report, ok=False, problem=exc.problem, fix=exc.fix)
                 else:

@@ -253,7 +253,8 @@ class PortForward:
 
     # -- health --------------------------------------------------------------------------
     def health_check(self, timeout: float | None = None,
-                     credentials: "grpc.ChannelCredentials | None" = None) -> None:
+                     credentials: "grpc.ChannelCredentials | None" = None,
+                     metadata=()) -> None:
         """Check that the MLMD service answers through the forward.
 
         Connects to the local port, then makes one ``GetContextTypes`` call
@@ -262,6 +263,7 @@ class PortForward:
         Args:
             timeout: seconds for the whole check; the forward's `timeout` by default.
             credentials: gRPC channel credentials when the service uses TLS.
+            metadata: gRPC metadata for the call (a bearer token).
 
         Raises:
             PortForwardError: kubectl is not running, or no MLMD answer came in time.
@@ -285,7 +287,7 @@ class PortForward:
                    else grpc.insecure_channel(target))
         try:
             probe = channel.unary_unary(_MLMD_PROBE)  # raw bytes in and out: an empty request
-            probe(b"", timeout=timeout)
+            probe(b"", timeout=timeout, metadata=tuple(metadata) or None)
         except grpc.RpcError as exc:
             time.sleep(_SETTLE)  # let the readers catch kubectl's own report of the failure
             self._require_running()
