@@ -14,8 +14,10 @@ of this Python process, for as long as a store needs it:
   the forward: kubectl listens locally before it has reached any pod, so only
   a call proves that the service answers.
 - `stop()` terminates kubectl, kills it after a grace period, and is
-  idempotent. It is registered with `atexit`, so the forward never outlives
-  the Python process that started it. There is no PID file and no daemon.
+  idempotent. It is registered with `atexit` for a clean exit, and kubectl
+  is started with a parent-death signal (`zen_mlmd.stack.child_process`),
+  so it dies with this process on SIGTERM, SIGKILL or a crash too. There is
+  no PID file and no daemon.
 
 kubectl is used, not the `kubernetes` Python client: it is what users have,
 it knows every authentication plugin their kubeconfig names, and it resolves
@@ -42,6 +44,7 @@ import time
 from typing import TYPE_CHECKING
 
 from zen_mlmd.errors import ConfigError, PreflightError
+from zen_mlmd.stack import child_process
 from zen_mlmd.stack.port_forward_diagnosis import channel_credentials  # noqa: F401 (re-exported)
 from zen_mlmd.stack.port_forward_diagnosis import health_problem, kubectl_said, start_problem
 
@@ -199,7 +202,7 @@ class PortForward:
             argv = [executable, *self.command()[1:]]
             self._reset()
             try:
-                self._process = subprocess.Popen(
+                self._process = child_process.popen(
                     argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE, start_new_session=True,
                 )
