@@ -126,15 +126,42 @@ class PandasSeriesMaterializer(_PandasMaterializer):
     for_types = ("pandas.Series", "pandas.core.series.Series")
 
 
+#: Packages whose objects skops rebuilds faithfully (it knows their types).
+_SKOPS_FAITHFUL = frozenset({"builtins", "numpy", "scipy", "sklearn"})
+
+
+def _skops_modules(data: bytes) -> set[str]:
+    """The module of every object in a skops file (from its schema.json)."""
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    modules, pending = set(), [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("__module__"), str):
+                modules.add(node["__module__"])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return modules
+
+
 class SklearnSkopsMaterializer(Materializer):
     """A scikit-learn estimator or pipeline as ``model.skops`` (needs the `skops` package).
 
     skops stores an estimator as a zip of JSON and NumPy arrays and rebuilds
-    it without unpickling. It refuses types outside its trusted list (a
-    custom transformer, and `sklearn.tree._tree.Tree` of tree ensembles,
-    whose raw node indices a forged file could point out of bounds): those
-    load only when the read is trusted (``read(trusted=True)`` or a store
-    marked trusted). Without skops installed, estimators are pickled.
+    it without unpickling. Estimators made only of builtins, NumPy, SciPy
+    and scikit-learn objects are written this way; one holding anything
+    else (a custom transformer, a function) is pickled, since skops rebuilds
+    foreign objects generically. Loading refuses types outside skops' trusted
+    list (`sklearn.tree._tree.Tree` of tree ensembles, whose raw node indices
+    a forged file could point out of bounds) unless the read is trusted
+    (``read(trusted=True)`` or a store marked trusted). Without skops
+    installed, estimators are pickled.
     """
 
     writes_through_store = True
@@ -166,6 +193,8 @@ class SklearnSkopsMaterializer(Materializer):
             data = skops.io.dumps(obj)
         except Exception:  # a lambda inside a pipeline, an object skops cannot walk
             return False
+        if not all(module.split(".")[0] in _SKOPS_FAITHFUL for module in _skops_modules(data)):
+            return False  # skops rebuilds other objects generically, not always equal: pickle them
         self._prepared.value = (obj, data)
         return True
 
