@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -249,3 +250,64 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     program = "import sys; from zen_mlmd.cli.main import cli; sys.exit(cli())"
     return subprocess.run([sys.executable, "-c", program, *args], env=_child_env(),
                           capture_output=True, text=True, timeout=BOUND)
+
+
+# --- the forward never outlives its owner ------------------------------------------------------
+OPEN_AND_WAIT = ("from zen_mlmd.stack import StackRegistry\n"
+                 "store = StackRegistry().get_metadata_store('kf').open()\n"
+                 "store.get_context_types()\n"
+                 "print('opened', flush=True)\n"
+                 "import time\n"
+                 "time.sleep(120)\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_no_port_forward_remains_after_its_owner_is_killed(registry, kubectl, signum):
+    """No atexit handler runs on SIGKILL (nor on an unhandled SIGTERM): the kernel stops kubectl."""
+    owner = subprocess.Popen([sys.executable, "-c", OPEN_AND_WAIT], env=_child_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "opened", owner.stderr.read()
+        [run] = kubectl.runs()
+        assert alive(run["pid"])
+        owner.send_signal(signum)
+        assert owner.wait(timeout=BOUND) == -signum
+        assert gone_soon(run["pid"])
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+
+
+def test_a_forward_opened_in_a_worker_thread_outlives_that_thread(registry, kubectl):
+    """The parent-death signal follows the forking thread: kubectl is forked by a long-lived one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        store = pool.submit(registry.get_metadata_store("kf").open).result()
+    # the pool's worker thread has ended
+    [run] = kubectl.runs()
+    time.sleep(0.5)
+    assert alive(run["pid"])
+    assert store.get_context_types() is not None
+    store.close()
+    assert not alive(run["pid"])
+
+
+def test_a_pipeline_run_closes_its_port_forward(registry, kubectl):
+    from zen_mlmd.pipelines.pipeline import pipeline
+    from zen_mlmd.pipelines.step import step
+
+    @step
+    def one() -> int:
+        return 1
+
+    @pipeline
+    def forwarded():
+        one()
+
+    registry.register_stack("kf-stack", metadata_store="kf", artifact_store="default",
+                            orchestrator="default")
+    run = forwarded.run(stack=registry.get_stack("kf-stack"), quiet=True)
+    assert run.status == "completed" and run.steps["one"].outputs["output"].read() == 1
+    [forward] = kubectl.runs()
+    assert not alive(forward["pid"])  # closed when the run ended, not at garbage collection

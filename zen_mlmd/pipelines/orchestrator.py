@@ -140,7 +140,9 @@ class LocalOrchestrator:
         from zen_mlmd.post_execution.api import get_run
         from zen_mlmd.post_execution.session import ReadSession
 
-        return get_run(run.name, ReadSession(store, artifact_store))
+        recorded = get_run(run.name, ReadSession(store, artifact_store))
+        recorded.data  # read the whole run now (bounded calls): the store closes when run() returns
+        return recorded
 
     # -- one step ------------------------------------------------------------------
     def _run_step(self, run: RunRecorder, graph: PipelineGraph, inv: Invocation,

@@ -99,21 +99,24 @@ class KubeflowOrchestrator:
         artifact_store = self.stack.artifact_store.open()
         root = self.config.pipeline_root or os.path.join(artifact_store.root, "kfp_local")
         store = self.stack.metadata_store.open()
-        convention = get_convention(self.config.convention)
-        recorder = Recorder(store, artifact_store, convention=convention)
-        with tempfile.TemporaryDirectory(prefix="zen_mlmd_kfp-") as tmp:
-            # Compile first: a pipeline that cannot compile leaves no run behind.
-            package = self.compile(graph, os.path.join(tmp, f"{kfp_pipeline_name(graph.name)}.yaml"), root)
-            recorder.start_run(graph.name, run_name, self.run_config(graph, root),
-                                     {"source": graph.source})
-            self._say(f"Run {run_name!r} of pipeline {graph.name!r} through kfp.local")
-            local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root,
-                       raise_on_error=False)
-            components.load_component_from_file(package)(**{RUN_NAME_PARAMETER: run_name})
-        if not recording.run_has_ended(store, run_name, convention):
-            # A failed task stops its dependents: nobody was left to end the run.
-            recording.attach_run(recorder, graph.name, run_name).finish("failed")
-        return self._summary(store, graph, run_name)
+        try:  # closed when the run ends (a port-forward stops with it)
+            convention = get_convention(self.config.convention)
+            recorder = Recorder(store, artifact_store, convention=convention)
+            with tempfile.TemporaryDirectory(prefix="zen_mlmd_kfp-") as tmp:
+                # Compile first: a pipeline that cannot compile leaves no run behind.
+                package = self.compile(graph, os.path.join(tmp, f"{kfp_pipeline_name(graph.name)}.yaml"), root)
+                recorder.start_run(graph.name, run_name, self.run_config(graph, root),
+                                         {"source": graph.source})
+                self._say(f"Run {run_name!r} of pipeline {graph.name!r} through kfp.local")
+                local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root,
+                           raise_on_error=False)
+                components.load_component_from_file(package)(**{RUN_NAME_PARAMETER: run_name})
+            if not recording.run_has_ended(store, run_name, convention):
+                # A failed task stops its dependents: nobody was left to end the run.
+                recording.attach_run(recorder, graph.name, run_name).finish("failed")
+            return self._summary(store, graph, run_name)
+        finally:
+            store.close()
 
     def submission(self, graph: PipelineGraph, package_path: str, run_name: str | None = None) -> SubmissionRequest:
         """Compile `graph` to `package_path` and build the request `submit` sends.
