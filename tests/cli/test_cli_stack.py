@@ -33,7 +33,7 @@ def test_artifact_store_lifecycle(run, tmp_path, monkeypatch):
     assert "s3://my-bucket/runs" in text
     described = json.loads(run("artifact-store", "describe", "bucket", "--json").stdout)
     assert described == {"name": "bucket", "path": "s3://my-bucket/runs", "active": False,
-                         "stacks": []}
+                         "trusted": False, "stacks": []}
     assert "Artifact store 'default' (active)" in run("artifact-store", "describe").stdout
     run("artifact-store", "register", "local", "--path", "x", expect=1)  # already exists
     run("artifact-store", "delete", "bucket")

@@ -277,3 +277,27 @@ def test_a_materializer_sees_only_the_verified_bytes_and_cannot_write(tmp_path):
 def test_views_read_through_the_registered_stores(recorded):
     run, _ = recorded
     assert get_run("small-1").steps["make_dict"].outputs["output"].read() == {"a": 1}
+
+
+def test_compare_reads_pickled_metrics_only_when_trusted(tmp_path):
+    import numpy as np
+
+    from tracking_helpers import in_memory_stack
+    from zen_mlmd.post_execution import compare_runs
+    from zen_mlmd.post_execution.session import ReadSession
+
+    @step(outputs={"metrics": "metrics"})
+    def score() -> dict:
+        return {"accuracy": np.float64(0.75)}  # a numpy scalar: no JSON form, pickled
+
+    @pipeline
+    def scored():
+        score()
+
+    stack = in_memory_stack(tmp_path)
+    run = scored.run(stack=stack, quiet=True, run_name="scored-1")
+    assert run.steps["score"].outputs["metrics"].materializer == "pickle"
+    session = ReadSession(stack.store)
+    assert "score.metrics.accuracy" not in compare_runs(["scored-1"], store=session).columns
+    table = compare_runs(["scored-1"], store=session, trusted=True)
+    assert table.to_records()[0]["score.metrics.accuracy"] == 0.75

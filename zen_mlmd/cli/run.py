@@ -166,16 +166,19 @@ def _print_step(step) -> None:
               help="A parameter column (repeatable). Default: every parameter that differs.")
 @click.option("--metric", "metrics", multiple=True, metavar="STEP.OUTPUT.KEY",
               help="A metric column (repeatable). Default: every metric found.")
+@click.option("--trust", is_flag=True,
+              help="Also read pickled metrics from artifact stores not marked trusted "
+                   "(loading a pickle runs code: only if you trust who writes there).")
 @store_option
 @output.json_option
 def compare(run_names: tuple[str, ...], params: tuple[str, ...], metrics: tuple[str, ...],
-            store_name: str | None, as_json: bool) -> None:
+            trust: bool, store_name: str | None, as_json: bool) -> None:
     """Compare runs side by side: status, parameters and metrics."""
     from zen_mlmd.post_execution import compare_runs
 
     session = read_session(store_name)
     table = compare_runs(list(run_names), parameters=list(params) or None,
-                         metrics=list(metrics) or None, store=session)
+                         metrics=list(metrics) or None, store=session, trusted=trust)
     if as_json:
         output.print_json(table.to_records())
         return
