@@ -4,9 +4,11 @@
 outlive this process, whichever way this process ends:
 
 - on Linux, the child asks the kernel for a parent-death signal
-  (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) before it runs its program, so a
-  SIGKILL or SIGTERM of this process, or a crash, kills it too (atexit
-  handlers run only on a clean exit);
+  (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, kept across ``exec``) before it
+  runs its program, so a SIGKILL or SIGTERM of this process, or a crash,
+  kills it too (atexit handlers run only on a clean exit). A few lines of
+  Python do that and then ``exec`` the program, so the child's pid is the
+  program's;
 - the kernel sends that signal when the *thread* that forked the child
   ends, not the process. So every child is forked by one long-lived daemon
   thread that lives as long as the process: a forward opened from a worker
@@ -18,42 +20,38 @@ and are stopped by their owner or at exit.
 from __future__ import annotations
 
 import concurrent.futures
-import ctypes
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-_PR_SET_PDEATHSIG = 1
+#: Run by a fresh interpreter between our fork and the child's program: it asks
+#: for SIGKILL when its parent thread ends, makes sure that parent is still the
+#: one that started it (else nobody would signal it), then becomes the program.
+#: A separate program, not a `preexec_fn`: code run between fork and exec in a
+#: process with gRPC's threads can break (gRPC's fork handlers), and
+#: `preexec_fn` forces a plain fork.
+_TRAMPOLINE = (
+    "import ctypes, os, sys\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "if libc.prctl(1, 9, 0, 0, 0) != 0:\n"  # PR_SET_PDEATHSIG, SIGKILL
+    "    sys.exit('cannot set the parent-death signal: errno %d' % ctypes.get_errno())\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"  # the parent died before prctl
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
-def _parent_death_hook() -> Callable[[], None] | None:
-    """A preexec function that sets the parent-death signal; None where there is none.
+def _wrapped(argv: Sequence[str]) -> list[str]:
+    """`argv` run through the trampoline where the kernel has parent-death signals."""
+    if not dies_with_parent():
+        return list(argv)
+    import shutil
 
-    Everything is resolved here, in the parent: the child, between fork and
-    exec, only calls prctl and checks its parent (no imports, no allocation
-    of note), which is what makes a preexec function safe enough.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-    death_signal = int(signal.SIGKILL)  # even a child that ignores SIGTERM
-
-    def die_with_parent() -> None:
-        prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl: nobody will signal us
-            os._exit(1)
-
-    return die_with_parent
+    program = argv[0] if os.sep in argv[0] else (shutil.which(argv[0]) or argv[0])
+    return [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(os.getpid()), program, *argv[1:]]
 
 
 class _Launcher:
@@ -84,8 +82,7 @@ class _Launcher:
         while True:
             argv, kwargs, done = requests.get()
             try:
-                hook = _parent_death_hook()
-                process = subprocess.Popen(argv, preexec_fn=hook, **kwargs)
+                process = subprocess.Popen(_wrapped(argv), **kwargs)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 done.set_exception(exc)
             else:
@@ -102,4 +99,4 @@ def popen(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
 
 def dies_with_parent() -> bool:
     """True where children get a parent-death signal (Linux)."""
-    return _parent_death_hook() is not None
+    return sys.platform.startswith("linux") and bool(sys.executable)
