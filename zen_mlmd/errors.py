@@ -38,9 +38,19 @@ class ConfigError(ZenMLMDError, ValueError):
 class UnknownNameError(ZenMLMDError, KeyError):
     """A name (flavor, component, stack, pipeline, run, ...) does not exist.
 
-    The message lists close matches, or the valid options when there are few.
-    `known=None` means the valid names are not listed (too many, e.g. ids).
+    The message stays short however many names exist: at most `MAX_MATCHES`
+    close matches (by prefix, then `difflib`), the valid names only when they
+    fit on a short line, and always a `Fix:` saying how to list the rest
+    (`fix`, or the list command of `kind`). `known=None` means the valid
+    names are not listed (too many, e.g. ids).
     """
+
+    #: Close matches shown at most.
+    MAX_MATCHES = 3
+    #: Valid names are listed when there are at most this many, on at most
+    #: `MAX_LISTED_CHARS` characters.
+    MAX_LISTED = 12
+    MAX_LISTED_CHARS = 120
 
     def __init__(self, kind: str, name: str, known: Iterable[str] | None = (), fix: str = ""):
         self.kind = kind
@@ -50,20 +60,44 @@ class UnknownNameError(ZenMLMDError, KeyError):
         message = f"unknown {kind} {name!r}"
         if known:
             # long generated names (`training-2026_11_30-...`) are found by prefix
-            close = [k for k in known if k.startswith(str(name))][:3] or \
-                difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+            close = [k for k in known if k.startswith(str(name))][:self.MAX_MATCHES] or \
+                difflib.get_close_matches(str(name), known, n=self.MAX_MATCHES, cutoff=0.6)
+            listed = ", ".join(known)
             if close:
                 message += f"; did you mean {', '.join(repr(c) for c in close)}?"
-            elif len(known) <= 12:
-                message += f"; valid options are: {', '.join(known)}"
+            elif len(known) <= self.MAX_LISTED and len(listed) <= self.MAX_LISTED_CHARS:
+                message += f"; valid options are: {listed}"
+            else:
+                message += "; no name is close to it"
         elif known is not None:
             message += f"; there is no {kind} yet"
-        if fix:
-            message += (" " if message.endswith("?") else ". ") + f"Fix: {fix}"
+        fix = fix or _default_fix(kind)
+        message += (" " if message.endswith("?") else ". ") + f"Fix: {fix}"
         super().__init__(message)
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
+
+
+#: How to list the names of each kind (the `Fix:` of an unknown name).
+_LIST_COMMANDS = {
+    "run": "zen-mlmd run list",
+    "pipeline": "zen-mlmd pipeline list",
+    "metadata store": "zen-mlmd metadata-store list",
+    "metadata-store flavor": "zen-mlmd metadata-store flavor list",
+    "artifact store": "zen-mlmd artifact-store list",
+    "orchestrator": "zen-mlmd orchestrator list",
+    "orchestrator flavor": "zen-mlmd orchestrator flavor list",
+    "stack": "zen-mlmd stack list",
+    "step": "zen-mlmd run describe RUN",
+}
+
+
+def _default_fix(kind: str) -> str:
+    command = _LIST_COMMANDS.get(kind)
+    if command:
+        return f"list the valid names with `{command}`"
+    return f"check the {kind} name"
 
 
 class AlreadyExistsError(ZenMLMDError):
@@ -78,12 +112,26 @@ class PreflightError(ZenMLMDError):
     """A metadata store could not be reached or used; the message names the cause."""
 
 
+class StoreNotCreatedError(PreflightError):
+    """A read found no MLMD store where a metadata store points (a missing file or
+    database, or one without MLMD's tables): reads never create one."""
+
+
+class StoreNotStartedError(StoreNotCreatedError):
+    """A store whose file zen_mlmd places itself (the default store, or one
+    registered without a path) before its first run: it has no records yet."""
+
+
 class SchemaVersionError(ZenMLMDError):
     """The database schema does not match this ml-metadata library version."""
 
 
 class StoreError(ZenMLMDError):
     """An MLMD call failed; the message carries MLMD's own reason."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write call on a store opened for reading (`open(read_only=True)`)."""
 
 
 class StoreUnavailableError(StoreError):
@@ -101,8 +149,13 @@ class StepFailedError(ZenMLMDError):
         super().__init__(
             f"step {step_name!r} of run {run_name!r} failed: "
             f"{type(cause).__name__}: {cause}" + (f" (at {where})" if where else "")
-            + f". The traceback is recorded: `zen-mlmd run describe {run_name}`"
+            + f". Fix: read the recorded traceback with `zen-mlmd run describe {run_name}`"
         )
+
+
+class RunFailedError(ZenMLMDError):
+    """A run failed without a step to blame: an orchestrator's task died before
+    it could record its step. The message says where its log is."""
 
 
 def _innermost_user_frame(error: BaseException) -> str:

@@ -22,7 +22,8 @@ def test_default_store_checks_ok_with_schema_version_10(run, config_home):
     database = config_home / "local_stores" / "default" / "metadata.db"
     result = run("metadata-store", "check")
     assert "Metadata store 'default' is OK." in result.stdout
-    assert "none yet (created as version 10 on first use)" in result.stdout
+    assert "none yet (created as version 10 by the first run, or by `zen-mlmd metadata-store " \
+        "init default`)" in result.stdout
     assert not database.exists()  # a check creates nothing (a mistyped path stays visible)
     from zen_mlmd.stack import get_active_stack
 

@@ -90,7 +90,8 @@ def test_a_stack_uses_a_new_orchestrator_which_then_cannot_be_deleted(run, tmp_p
 
 def test_unknown_orchestrator_names_get_suggestions(run):
     result = run("orchestrator", "describe", "defualt", expect=2)
-    assert error_of(result) == "Error: unknown orchestrator 'defualt'; did you mean 'default'?"
+    assert error_of(result) == ("Error: unknown orchestrator 'defualt'; did you mean 'default'? "
+                                "Fix: list the valid names with `zen-mlmd orchestrator list`")
 
 
 @pytest.mark.parametrize("args", [

@@ -103,6 +103,14 @@ def test_run_compare(cli, recorded):
                                             expect=2).output
 
 
-def test_empty_store(cli):
+def test_empty_store(cli, config_dir):
+    # a fresh install: the default store's file does not exist yet; listings
+    # say there is nothing, other reads say why, and nothing is created
+    database = config_dir / "local_stores" / "default" / "metadata.db"
+    assert cli("run", "list").stdout.strip() == "No runs recorded yet."
+    assert "No pipelines recorded yet" in cli("pipeline", "list").stdout
+    assert "holds no records yet" in cli("run", "describe", "anything", expect=1).output
+    assert not database.exists()
+    cli("metadata-store", "init")
     assert cli("run", "list").stdout.strip() == "No runs recorded yet."
     assert "No pipelines recorded yet" in cli("pipeline", "list").stdout

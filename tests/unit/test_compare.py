@@ -61,3 +61,11 @@ def test_dataframe_or_a_clear_error(store):
         return
     frame = table.to_dataframe()
     assert list(frame.index) == ["r1", "r2"] and frame.loc["r2", "train.C"] == 2.0
+
+
+def test_text_shows_numbers_as_run_describe_does(store):
+    """`run compare` printed 1 where `run describe` printed 1.0 for the same parameter."""
+    lines = compare_runs(["r1", "r2"], parameters=["train.C", "load.n_samples"],
+                         metrics=["evaluate.n_test"], store=store).to_text().splitlines()
+    assert lines[0].split()[-3:] == ["train.C", "load.n_samples", "evaluate.n_test"]
+    assert [line.split()[-3:] for line in lines[1:]] == [["1.0", "10", "5"], ["2.0", "10", "5"]]

@@ -282,10 +282,12 @@ def delete(name: str) -> None:
               help="How long to wait for the store to answer.")
 @output.json_option
 def check(name: str | None, timeout: float, as_json: bool) -> None:
-    """Check that a store can be reached and opened.
+    """Check that a store can be reached and opened; changes nothing.
 
-    NAME defaults to the active stack's metadata store. Runs the flavor's preflight with a real client, then opens the store with
-    MLMD (never migrating it) and reports its schema version.
+    NAME defaults to the active stack's metadata store. Runs the flavor's
+    preflight with a real client, then opens the store read-only with MLMD
+    and reports its schema version. A store that does not exist yet is
+    reported, not created (`init` creates it; so does the first run).
     """
     component = _component(_registry(), name)
     report = component.preflight(timeout=timeout)
@@ -300,9 +302,10 @@ def check(name: str | None, timeout: float, as_json: bool) -> None:
     if found == "new":
         # opening would create the database (or file): a mistyped path or
         # name must not be created by a check
-        schema_version = f"none yet (created as version {library_schema_version()} on first use)"
+        schema_version = (f"none yet (created as version {library_schema_version()} by the first "
+                          f"run, or by `zen-mlmd metadata-store init {component.name}`)")
     else:
-        with component.open() as store:  # closing stops a port-forward at once
+        with component.open(read_only=True) as store:  # closing stops a port-forward at once
             store.get_context_types()  # one round trip: a gRPC client connects lazily
         if isinstance(found, int):
             schema_version = found
@@ -319,6 +322,33 @@ def check(name: str | None, timeout: float, as_json: bool) -> None:
     output.success(f"Metadata store {component.name!r} is OK.")
     output.print_mapping({"flavor": result["flavor"], "target": result["target"],
                           "schema version": result["schema_version"]}, indent=2)
+
+
+@metadata_store.command("init")
+@click.argument("name", required=False)
+def init(name: str | None) -> None:
+    """Create a new store's MLMD tables; leave an existing store as it is.
+
+    NAME defaults to the active stack's store. The first run would create
+    them too: do it first when several writers start at once.
+    """
+    from zen_mlmd.mlmd.store import library_schema_version
+
+    component = _component(_registry(), name)
+    report = component.preflight()
+    if not report.ok:
+        output.fail(f"metadata store {component.name!r} ({report.target}): {report.problem}."
+                    + (f" Fix: {report.fix}" if report.fix else ""))
+    found = report.details.get("schema_version")
+    if found not in (None, "new"):
+        output.success(f"Metadata store {component.name!r} ({report.target}) exists already "
+                       f"(schema version {found}); nothing was changed.")
+        return
+    with component.open() as store:  # MLMD creates the schema (or the server has)
+        store.get_context_types()  # one round trip: a gRPC client connects lazily
+    created = (f"schema version {library_schema_version()}" if component.flavor.is_database
+               else "its server keeps the schema")
+    output.success(f"Metadata store {component.name!r} ({report.target}) is ready ({created}).")
 
 
 @metadata_store.command("upgrade")

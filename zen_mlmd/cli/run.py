@@ -1,4 +1,4 @@
-"""`zen-mlmd run ...`: list, describe and compare recorded runs."""
+"""`zen-mlmd run ...`: list, describe, compare and rerun recorded runs."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -21,6 +21,21 @@ def read_session(store_name: str | None):
     from zen_mlmd.post_execution.session import open_named_session
 
     return open_named_session(store_name)
+
+
+def listing_session(store_name: str | None):
+    """`read_session` for listings: None when the store has no records yet.
+
+    A store whose file zen_mlmd places itself (the default store before its
+    first run) lists nothing instead of failing; a store the user pointed
+    at a missing place is still an error.
+    """
+    from zen_mlmd.errors import StoreNotStartedError
+
+    try:
+        return read_session(store_name)
+    except StoreNotStartedError:
+        return None
 
 
 def format_time(value: _dt.datetime | None) -> str:
@@ -83,7 +98,7 @@ def run_dict(run, with_steps: bool = False) -> dict[str, Any]:
 
 @click.group("run")
 def run() -> None:
-    """Read recorded pipeline runs: list, describe, compare."""
+    """List, describe and compare recorded runs; rerun one."""
 
 
 @run.command("list")
@@ -99,7 +114,8 @@ def list_runs(pipeline_name: str | None, status: str | None, limit: int,
     from zen_mlmd.post_execution import get_runs
 
     runs = []
-    for item in get_runs(pipeline_name, read_session(store_name)):
+    session = listing_session(store_name)
+    for item in (get_runs(pipeline_name, session) if session is not None else ()):
         if status is None or item.status == status:
             runs.append(item)
             if len(runs) >= limit:

@@ -107,6 +107,24 @@ class MetadataStoreFlavor(abc.ABC):
         """
         return ()
 
+    def read_only_config(self, config: FlavorConfig) -> FlavorConfig:
+        """`config` for reading only, where the flavor has such a mode (SQLite's READONLY).
+
+        Other flavors return `config` unchanged: for them, `MetadataStoreComponent.open`
+        checks with the preflight that the store exists before MLMD sees it, and the
+        opened store refuses every write call.
+        """
+        return config
+
+    def options_for_new_store(self, store_name: str, config_dir: str,
+                              options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options to register a store with, given those the user gave.
+
+        A flavor whose default would make every store share one database (SQLite's
+        default path) gives each store its own here; the default returns `options`.
+        """
+        return dict(options)
+
     def preflight_required(self, config: FlavorConfig) -> bool:
         """True when opening the store is only safe after a passing preflight.
 

@@ -28,7 +28,12 @@ def default_config_dir() -> str:
 
 def default_database_path() -> str:
     """Where the default local store keeps its SQLite file."""
-    return os.path.join(default_config_dir(), "local_stores", "default", "metadata.db")
+    return store_database_path(default_config_dir(), "default")
+
+
+def store_database_path(config_dir: str, store_name: str) -> str:
+    """The SQLite file of store `store_name` registered without a path: its own file."""
+    return os.path.join(config_dir, "local_stores", store_name, "metadata.db")
 
 
 class SQLiteConfig(FlavorConfig):
@@ -86,6 +91,21 @@ class SQLiteFlavor(MetadataStoreFlavor):
             config.connection_mode.upper())
         return proto
 
+    def read_only_config(self, config: SQLiteConfig) -> SQLiteConfig:
+        """MLMD's READONLY mode: SQLite itself refuses every write, and no file is created."""
+        return config.model_copy(update={"connection_mode": "readonly"})
+
+    def options_for_new_store(self, store_name: str, config_dir: str, options) -> dict:
+        """Without a path, a store gets its own file, ``<config dir>/local_stores/<name>/metadata.db``.
+
+        (The config's default path is the default store's file: registering a
+        second store without a path would otherwise share it silently.)
+        """
+        options = dict(options)
+        if options.get("path") is None:
+            options["path"] = store_database_path(config_dir, store_name)
+        return options
+
     def preflight(self, config: SQLiteConfig, timeout: float = 5.0) -> PreflightReport:
         """Check that the file (or its directory) can be used; read its schema version."""
         path, mode = config.path, config.connection_mode
@@ -96,6 +116,13 @@ class SQLiteFlavor(MetadataStoreFlavor):
             return PreflightReport(False, target, details, problem, fix)
 
         if not os.path.exists(path):
+            if mode == "readonly":
+                details["missing"] = True
+                return failed(f"{path} does not exist (nothing was recorded in this store yet, "
+                              "or its path is wrong)",
+                              "record a run in it first (connection_mode readwrite_opencreate "
+                              "creates it), or correct its path (`zen-mlmd metadata-store update "
+                              "NAME --path FILE`); reading never creates a store")
             if mode != "readwrite_opencreate":
                 return failed(f"{path} does not exist and connection_mode={mode} does not create it",
                               "correct the path, or use connection_mode=readwrite_opencreate")

@@ -18,7 +18,7 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store import metadata_store as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from zen_mlmd.errors import SchemaVersionError, StoreError, StoreUnavailableError
+from zen_mlmd.errors import ReadOnlyStoreError, SchemaVersionError, StoreError, StoreUnavailableError
 
 #: Retried errors: a concurrent writer (Aborted) or a server that is briefly
 #: away (Unavailable), and a MySQL connection lost to a server restart.
@@ -52,6 +52,10 @@ class MetadataStore:
             upgrade` sets it; opening a store never migrates on its own.
         call_metadata: gRPC metadata sent with every call to a gRPC endpoint
             (``authorization: Bearer ...``, from the flavor's `call_metadata`).
+        read_only: refuse every write call (Put*) with `ReadOnlyStoreError`
+            before it reaches MLMD. What the connection itself allows is the
+            caller's to set (`MetadataStoreComponent.open(read_only=True)`
+            opens SQLite in READONLY mode and never lets MLMD create a schema).
 
     Raises:
         SchemaVersionError: the schema is older (upgrade explicitly) or newer
@@ -60,8 +64,11 @@ class MetadataStore:
     """
 
     def __init__(self, connection_config, *, store_name: str = "", allow_upgrade: bool = False,
-                 call_metadata=()):
+                 read_only: bool = False, call_metadata=()):
+        if read_only and allow_upgrade:
+            raise ValueError("a store opened read-only cannot be upgraded")
         self.store_name = store_name or "metadata store"
+        self.read_only = read_only
         self.connection_config = connection_config
         self.calls: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
@@ -141,6 +148,11 @@ class MetadataStore:
         self.retried: collections.Counter[str] = collections.Counter()
 
         def call(method_name, request, response, extra_options=None):
+            if self.read_only and method_name.startswith("Put"):
+                raise ReadOnlyStoreError(
+                    f"{self.store_name}: {method_name} refused: the store was opened for reading "
+                    "only. Fix: open it for writing (`MetadataStoreComponent.open()`), as "
+                    "recording does")
             with self._lock:
                 self.calls[method_name] += 1
             for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
@@ -250,8 +262,8 @@ class MetadataStore:
         )):
             return StoreUnavailableError(
                 f"{self.store_name}: could not open the store: {_CREATED_CONCURRENTLY} "
-                f"at the same moment ({text.strip()}). Fix: open it again; to avoid this, open "
-                f"a new store once (e.g. `zen-mlmd metadata-store check {self.store_name}`) "
+                f"at the same moment ({text.strip()}). Fix: open it again; to avoid this, create "
+                f"a new store once (`zen-mlmd metadata-store init {self.store_name}`) "
                 "before starting concurrent writers"
             )
         if isinstance(exc, mlmd_errors.UnavailableError):
@@ -292,7 +304,8 @@ class MetadataStore:
                 f"{text}. {check}"
             )
         else:
-            error = StoreError(f"{self.store_name}: {method_name} failed: {text}")
+            error = StoreError(f"{self.store_name}: {method_name} failed: {text}. {check}; if the "
+                               "store answers, the request itself was refused (see MLMD's reason)")
         error.mlmd_error = exc
         return error
 

@@ -37,7 +37,11 @@ class _Published:
 
 @dataclass
 class RunSummary:
-    """What the orchestrator did: statuses and cache hits, by step."""
+    """The local orchestrator's tally while it runs: statuses and cache hits, by step.
+
+    What `run()` returns is the recorded run (`read_recorded_run`), the same
+    view whatever the orchestrator.
+    """
 
     run_name: str
     pipeline_name: str
@@ -51,6 +55,22 @@ class RunSummary:
     @property
     def cache_misses(self) -> list[str]:
         return [name for name, status in self.steps.items() if status == "completed"]
+
+
+def read_recorded_run(store, artifact_store, run_name: str):
+    """The post-execution view (`zen_mlmd.post_execution.Run`) of a run just recorded.
+
+    What every orchestrator returns from `run()`: `name`, `status`, `steps`
+    and the rest of the read API, read through the connection that recorded it.
+    The whole run is read now (a bounded number of calls): orchestrators
+    close the store when the run ends.
+    """
+    from zen_mlmd.post_execution.api import get_run
+    from zen_mlmd.post_execution.session import ReadSession
+
+    recorded = get_run(run_name, ReadSession(store, artifact_store))
+    recorded.data  # noqa: B018 - read before the store closes
+    return recorded
 
 
 def versions() -> dict[str, str]:
@@ -137,12 +157,7 @@ class LocalOrchestrator:
                   f"{len(summary.cache_misses)} executed")
         if failure is not None:
             raise failure from failure.cause  # the user's own traceback stays visible
-        from zen_mlmd.post_execution.api import get_run
-        from zen_mlmd.post_execution.session import ReadSession
-
-        recorded = get_run(run.name, ReadSession(store, artifact_store))
-        recorded.data  # read the whole run now (bounded calls): the store closes when run() returns
-        return recorded
+        return read_recorded_run(store, artifact_store, run.name)
 
     # -- one step ------------------------------------------------------------------
     def _run_step(self, run: RunRecorder, graph: PipelineGraph, inv: Invocation,

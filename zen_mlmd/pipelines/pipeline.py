@@ -23,7 +23,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from zen_mlmd.errors import ConfigError
+from zen_mlmd.errors import ConfigError, UnknownNameError
+from zen_mlmd.pipelines.parameters import convert_all
 from zen_mlmd.pipelines.step import Step, StepOutput
 
 _BUILDER: contextvars.ContextVar["_GraphBuilder | None"] = contextvars.ContextVar("builder", default=None)
@@ -123,19 +124,36 @@ class Pipeline:
         return f"{self.func.__module__}:{self.func.__qualname__}@{path}"
 
     def build(self, **parameters: Any) -> PipelineGraph:
-        """Trace the pipeline function into its DAG, without running anything."""
+        """Trace the pipeline function into its DAG, without running anything.
+
+        Parameters are converted to their annotated types first, the
+        pipeline's and then each step's (see `zen_mlmd.pipelines.parameters`).
+
+        Raises:
+            UnknownNameError: a parameter the pipeline does not have.
+            ConfigError: a parameter value that is not of its annotated type
+                (naming the parameter, the value and the type), a missing
+                parameter, or a pipeline that calls no step.
+        """
         signature = inspect.signature(self.func)
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        for name in parameters:
+            if name not in signature.parameters and not takes_any:
+                raise UnknownNameError(
+                    "parameter", name, signature.parameters,
+                    fix=f"check the name against the pipeline's signature {self.name}{signature}")
         try:
             bound = signature.bind(**parameters)
         except TypeError as exc:
             raise ConfigError(f"{self.name}()", sorted(parameters), str(exc),
                               f"call it as {self.name}{signature}") from None
         bound.apply_defaults()
-        graph = PipelineGraph(self.name, dict(bound.arguments), enable_cache=self.enable_cache,
+        arguments = convert_all(self.name, self.func, bound.arguments)
+        graph = PipelineGraph(self.name, dict(arguments), enable_cache=self.enable_cache,
                               source=self.source)
         token = _BUILDER.set(_GraphBuilder(graph))
         try:
-            self.func(**bound.arguments)
+            self.func(**arguments)
         finally:
             _BUILDER.reset(token)
         if not graph.invocations:
@@ -165,12 +183,15 @@ class Pipeline:
             **parameters: the pipeline function's parameters.
 
         Returns:
-            What the orchestrator returns: the `local` one returns the recorded
-            run, as the post-execution API reads it (other flavors document
-            theirs: `kubeflow` returns a `RunSummary` locally, a KFP run id
-            when it submits to a cluster).
+            The recorded run as the post-execution API reads it
+            (`zen_mlmd.post_execution.Run`: `name`, `status`, `steps`, ...),
+            whatever the orchestrator: `local` and `kubeflow` with `local=true`
+            alike. A `kubeflow` orchestrator that submits to a cluster returns
+            a `SubmittedRun` (`name`, `status` "submitted", no steps yet).
 
         Raises:
+            ConfigError: a parameter value that is not of its annotated type
+                (nothing is recorded).
             StepFailedError: a step raised; the run is recorded as failed.
             UnknownNameError: the stack's orchestrator flavor is not installed.
             ConfigError: the orchestrator's options are invalid (nothing runs).

@@ -88,7 +88,18 @@ class Step:
         return qualified_name(self.func)
 
     def bind(self, args: tuple, kwargs: dict) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Split a call's arguments into (inputs, parameters), defaults applied."""
+        """Split a call's arguments into (inputs, parameters), defaults applied.
+
+        Parameters are converted to their annotated types (see
+        `zen_mlmd.pipelines.parameters`).
+
+        Raises:
+            ConfigError: a missing argument, or a parameter value that is not
+                of its annotated type (naming ``step.parameter``, the value
+                and the type).
+        """
+        from zen_mlmd.pipelines.parameters import convert_all
+
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -106,7 +117,7 @@ class Step:
                 inputs[name] = value
             else:
                 parameters[name] = value
-        return inputs, parameters
+        return inputs, convert_all(self.name, self.func, parameters)
 
     def __call__(self, *args, **kwargs):
         from zen_mlmd.pipelines.pipeline import current_builder

@@ -187,5 +187,7 @@ def _cell(value: Any) -> str:
     if hasattr(value, "strftime"):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
-        return f"{value:.6g}"
+        text = f"{value:.6g}"
+        # a float stays visibly a float (1.0, not 1), as `run describe` shows it
+        return text if any(c in text for c in ".eEn") else text + ".0"
     return str(value)

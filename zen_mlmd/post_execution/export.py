@@ -38,32 +38,140 @@ def to_json(graph: LineageGraph, indent: int | None = 2) -> str:
     return json.dumps(graph.to_dict(), indent=indent)
 
 
+# -- layout shared by DOT and Mermaid ---------------------------------------------------
+#: A chain longer than this many nodes is drawn top to bottom: left to right it
+#: would be wider than a screen.
+MAX_NODES_LEFT_TO_RIGHT = 5
+#: Node labels are wrapped at this many characters.
+LABEL_WIDTH = 24
+
+
+def direction_of(graph: LineageGraph) -> str:
+    """``LR`` for short chains, ``TB`` when the longest path has more than
+    `MAX_NODES_LEFT_TO_RIGHT` nodes."""
+    depth: dict[str, int] = {}
+
+    def longest(key: str, seen: frozenset = frozenset()) -> int:
+        if key not in depth:
+            # `seen` guards against a cycle, which MLMD's events cannot form but a bad record could
+            children = [e.target for e in graph.edges_from(key) if e.target not in seen]
+            depth[key] = 1 + max((longest(c, seen | {key}) for c in children), default=0)
+        return depth[key]
+
+    deepest = max((longest(node.key) for node in graph.nodes), default=0)
+    return "TB" if deepest > MAX_NODES_LEFT_TO_RIGHT else "LR"
+
+
+def runs_of(graph: LineageGraph) -> dict[str, list[LineageNode]]:
+    """The nodes drawn inside each run's box: its steps and the artifacts they produced.
+
+    An artifact belongs to the run of its producing step; one with no producer
+    in the graph (or several) is drawn outside every box.
+    """
+    by_run: dict[str, list[LineageNode]] = {}
+    for node in graph.nodes:
+        run = node.run_name
+        if node.kind == ARTIFACT:
+            producers = {graph.node(e.source).run_name for e in graph.edges_into(node.key)}
+            run = producers.pop() if len(producers) == 1 else ""
+        if run:
+            by_run.setdefault(run, []).append(node)
+    return by_run
+
+
+def _wrap(text: str, width: int = LABEL_WIDTH) -> list[str]:
+    """`text` in lines of at most `width` characters, broken after ``_ . - `` or a space.
+
+    Generated names have no spaces (``preprocess_training_features``), so
+    they break where their parts join; a part longer than a line is cut.
+    """
+    import re
+
+    lines = [""]
+    for part in re.findall(r"[^_.\-\s]+[_.\-\s]*|[_.\-\s]+", text):
+        while len(part) > width:  # a single part longer than a line
+            if lines[-1]:
+                lines.append("")
+            lines[-1], part = part[:width], part[width:]
+            lines.append("")
+        if len(lines[-1]) + len(part.rstrip()) > width and lines[-1]:
+            lines.append("")
+        lines[-1] += part
+    return [line.strip() for line in lines if line.strip()] or [""]
+
+
+def _node_lines(node: LineageNode) -> list[str]:
+    """A node's label lines: no run name (the node sits in its run's box)."""
+    if node.kind == ARTIFACT:
+        return [*_wrap(node.name), *_wrap(f"{node.type} #{node.id}")]
+    lines = [*_wrap(node.name), node.status]
+    if node.reused_by:
+        count = len(node.reused_by)
+        lines.append(f"reused by {count} run{'s' if count > 1 else ''}")
+    return lines
+
+
+def _edge_label(graph: LineageGraph, edge: LineageEdge) -> str:
+    """The input/output name, only where it differs from the artifact's own name."""
+    artifact = graph.node(edge.target if edge.source.startswith("step") else edge.source)
+    return "" if edge.name == artifact.name else edge.name
+
+
+def _title(graph: LineageGraph) -> str:
+    if graph.root is None:
+        return ""
+    root = graph.node(graph.root)
+    direction = {"both": "upstream and downstream"}.get(graph.direction, graph.direction)
+    return f"Lineage of {root.name} (artifact #{root.id}), {direction}"
+
+
 # -- DOT ---------------------------------------------------------------------------------
 def _dot_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def to_dot(graph: LineageGraph, name: str = "lineage") -> str:
-    """The graph in Graphviz DOT: artifacts as notes, steps as boxes coloured by status."""
-    lines = [f"digraph {_dot_quote(name)} {{", "  rankdir=LR;",
-             '  node [fontname="Helvetica", fontsize=11];', '  edge [fontname="Helvetica", fontsize=9];']
-    for node in graph.nodes:
-        extra = ", penwidth=2" if node.key == graph.root else ""
-        if node.kind == ARTIFACT:
-            label = f"{node.name}\n{node.type} #{node.id}"
-            lines.append(f"  {_dot_quote(node.key)} [label={_dot_quote(label)}, shape=note, "
-                         f'style=filled, fillcolor="{ARTIFACT_COLOR}"{extra}];')
-        else:
-            run = f"\nrun {node.run_name}" if node.run_name else ""
-            label = f"{node.name}\n{node.status}{run}"
-            color = STATUS_COLORS.get(node.status, "#ffffff")
-            lines.append(f"  {_dot_quote(node.key)} [label={_dot_quote(label)}, shape=box, "
-                         f'style="rounded,filled", fillcolor="{color}"{extra}];')
+    """The graph in Graphviz DOT, laid out to stay legible at screen width.
+
+    Long chains run top to bottom (`direction_of`); each run is a box named
+    once (`runs_of`) holding its steps and their outputs; artifacts are notes
+    and steps rounded boxes coloured by status; labels are wrapped, and an
+    edge is labelled only when its input/output name differs from the
+    artifact's name.
+    """
+    lines = [f"digraph {_dot_quote(name)} {{", f"  rankdir={direction_of(graph)};",
+             "  nodesep=0.25; ranksep=0.35;",
+             '  node [fontname="Helvetica", fontsize=11, margin="0.12,0.05"];',
+             '  edge [fontname="Helvetica", fontsize=9, color="#555555"];']
+    title = _title(graph)
+    if title:
+        lines.append(f'  labelloc=t; fontname="Helvetica"; fontsize=13; label={_dot_quote(title)};')
+    boxed = runs_of(graph)
+    in_box = {node.key for nodes in boxed.values() for node in nodes}
+    for index, (run, nodes) in enumerate(sorted(boxed.items())):
+        lines.append(f"  subgraph cluster_{index} {{")
+        lines.append(f'    label={_dot_quote("run " + run)}; labeljust=l; fontname="Helvetica"; '
+                     'fontsize=10; style="rounded,dashed"; color="#8a94a6";')
+        lines += [f"  {_dot_node(graph, node)}" for node in nodes]
+        lines.append("  }")
+    lines += [_dot_node(graph, node) for node in graph.nodes if node.key not in in_box]
     for edge in graph.edges:
-        lines.append(f"  {_dot_quote(edge.source)} -> {_dot_quote(edge.target)} "
-                     f"[label={_dot_quote(edge.name)}];")
+        label = _edge_label(graph, edge)
+        lines.append(f"  {_dot_quote(edge.source)} -> {_dot_quote(edge.target)}"
+                     + (f" [label={_dot_quote(label)}];" if label else ";"))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dot_node(graph: LineageGraph, node: LineageNode) -> str:
+    extra = ", penwidth=2" if node.key == graph.root else ""
+    label = _dot_quote("\n".join(_node_lines(node)))
+    if node.kind == ARTIFACT:
+        return (f"  {_dot_quote(node.key)} [label={label}, shape=note, style=filled, "
+                f'fillcolor="{ARTIFACT_COLOR}"{extra}];')
+    color = STATUS_COLORS.get(node.status, "#ffffff")
+    return (f"  {_dot_quote(node.key)} [label={label}, shape=box, "
+            f'style="rounded,filled", fillcolor="{color}"{extra}];')
 
 
 # -- Mermaid -----------------------------------------------------------------------------
@@ -78,24 +186,33 @@ def _mermaid_text(text: str) -> str:
 
 
 def to_mermaid(graph: LineageGraph) -> str:
-    """The graph as a Mermaid flowchart (renders in GitHub/GitLab markdown)."""
-    lines = ["flowchart LR"]
-    for node in graph.nodes:
-        node_id = _mermaid_id(node.key)
-        if node.kind == ARTIFACT:
-            text = _mermaid_text(f"{node.name}\n{node.type} #{node.id}")
-            lines.append(f'  {node_id}[/"{text.replace(chr(10), "<br/>")}"/]')
-        else:
-            run = f"\nrun {node.run_name}" if node.run_name else ""
-            text = _mermaid_text(f"{node.name}\n{node.status}{run}")
-            lines.append(f'  {node_id}["{text.replace(chr(10), "<br/>")}"]')
-            lines.append(f"  class {node_id} {_status_class(node.status)}")
+    """The graph as a Mermaid flowchart (renders in GitHub/GitLab markdown).
+
+    Laid out like `to_dot`: each run a subgraph named once, long chains top to bottom.
+    """
+    lines = [f"flowchart {direction_of(graph)}"]
+    boxed = runs_of(graph)
+    in_box = {node.key for nodes in boxed.values() for node in nodes}
+    for index, (run, nodes) in enumerate(sorted(boxed.items())):
+        lines.append(f'  subgraph run{index}["run {_mermaid_text(run)}"]')
+        lines += [f"  {line}" for node in nodes for line in _mermaid_node(node)]
+        lines.append("  end")
+    lines += [line for node in graph.nodes if node.key not in in_box for line in _mermaid_node(node)]
     for edge in graph.edges:
-        label = f"|{_mermaid_text(edge.name)}|" if edge.name else ""
+        name = _edge_label(graph, edge)
+        label = f"|{_mermaid_text(name)}|" if name else ""
         lines.append(f"  {_mermaid_id(edge.source)} -->{label} {_mermaid_id(edge.target)}")
     for status, color in STATUS_COLORS.items():
         lines.append(f"  classDef {_status_class(status)} fill:{color},stroke:#555")
     return "\n".join(lines) + "\n"
+
+
+def _mermaid_node(node: LineageNode) -> list[str]:
+    node_id = _mermaid_id(node.key)
+    text = "<br/>".join(_mermaid_text(line) for line in _node_lines(node))
+    if node.kind == ARTIFACT:
+        return [f'  {node_id}[/"{text}"/]']
+    return [f'  {node_id}["{text}"]', f"  class {node_id} {_status_class(node.status)}"]
 
 
 def _status_class(status: str) -> str:
@@ -118,7 +235,9 @@ def to_svg(graph: LineageGraph, path: str | os.PathLike) -> str:
     result = subprocess.run([dot, "-Tsvg", "-o", path], input=to_dot(graph),
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise GraphvizError(f"`dot -Tsvg` failed ({result.returncode}): {result.stderr.strip()}")
+        raise GraphvizError(f"`dot -Tsvg` failed ({result.returncode}): {result.stderr.strip()}. "
+                            "Fix: export DOT instead (--format dot) and check it with `dot` by "
+                            "hand; a graph zen-mlmd wrote that dot refuses is a bug to report")
     return path
 
 

@@ -72,7 +72,13 @@ def _registered_artifact_stores() -> list:
 
 
 def open_session(store: "MetadataStore | ReadSession | None" = None) -> ReadSession:
-    """A read session on `store`; None opens the active stack's metadata store."""
+    """A read session on `store`; None opens the active stack's metadata store read-only.
+
+    Raises:
+        StoreNotCreatedError: nothing was recorded in the active stack's store
+            yet (reading never creates a store).
+        PreflightError: the store's file or database is not an MLMD store.
+    """
     if isinstance(store, ReadSession):
         return store
     if store is not None:
@@ -80,7 +86,7 @@ def open_session(store: "MetadataStore | ReadSession | None" = None) -> ReadSess
     from zen_mlmd.stack import get_active_stack
 
     stack = get_active_stack()
-    return ReadSession(stack.metadata_store.open(), stack.artifact_store.open())
+    return ReadSession(stack.metadata_store.open(read_only=True), stack.artifact_store.open())
 
 
 def open_named_session(store_name: str | None = None) -> ReadSession:
@@ -88,11 +94,14 @@ def open_named_session(store_name: str | None = None) -> ReadSession:
 
     Artifacts are read from the artifact stores registered on this machine.
 
+    The store is opened read-only (see `MetadataStoreComponent.open`).
+
     Raises:
         UnknownNameError: no metadata store is registered under `store_name`.
+        StoreNotCreatedError / PreflightError: as for `open_session`.
     """
     if store_name is None:
         return open_session(None)
     from zen_mlmd.stack import StackRegistry
 
-    return ReadSession(StackRegistry().get_metadata_store(store_name).open())
+    return ReadSession(StackRegistry().get_metadata_store(store_name).open(read_only=True))

@@ -164,8 +164,14 @@ class MetadataStoreComponent:
         """The exact MLMD connection proto (`ConnectionConfig` or `MetadataStoreClientConfig`)."""
         return self.flavor.connection_config(self.config)
 
-    def open(self, allow_upgrade: bool = False) -> "MetadataStore":
-        """Connect to the store with MLMD.
+    def open(self, *, read_only: bool = False, allow_upgrade: bool = False) -> "MetadataStore":
+        """Connect to the store with MLMD, for reading or for writing.
+
+        The one place stores are opened, with the intent explicit:
+        ``read_only=True`` (the post-execution API, every reading command)
+        never creates or changes anything (see `zen_mlmd.stack.read_only`);
+        ``read_only=False`` (recording, `metadata-store init`/`upgrade`) lets
+        MLMD create the schema of a new store (and SQLite's file).
 
         A `kubeflow` store with `kubernetes_context` and no `host` is reached
         through ``kubectl port-forward`` (see `zen_mlmd.stack.port_forward`):
@@ -174,10 +180,14 @@ class MetadataStoreComponent:
         garbage-collected, or the end of the process stops it.
 
         Args:
+            read_only: open for reading only (see above).
             allow_upgrade: migrate an older database schema; only the
                 `metadata-store upgrade` command sets it.
 
         Raises:
+            StoreNotCreatedError: (read_only) there is no MLMD store there yet.
+            PreflightError: (read_only) the preflight failed, e.g. the file is
+                not an MLMD store or cannot be read.
             SchemaVersionError: the schema needs an explicit upgrade (or a newer library).
             StoreUnavailableError: the store could not be opened.
             PortForwardError: (a PreflightError) the port-forward could not be
@@ -185,16 +195,24 @@ class MetadataStoreComponent:
         """
         from zen_mlmd.mlmd.store import MetadataStore
 
+        if read_only and allow_upgrade:
+            raise ValueError("a store opened read-only cannot be upgraded")
         forward = self._port_forward()
         call_metadata = self.flavor.call_metadata(self.config)
         if forward is None:
-            if self.flavor.preflight_required(self.config):
+            config = self.config
+            if read_only:
+                config = self.flavor.read_only_config(config)
+                if self.flavor.is_database:
+                    from zen_mlmd.stack.read_only import require_existing_store
+
+                    require_existing_store(self, config)
+            elif self.flavor.preflight_required(config):
                 self._require_preflight()
             try:
-                return MetadataStore(
-                    self.connection_config(), store_name=self.name, allow_upgrade=allow_upgrade,
-                    call_metadata=call_metadata,
-                )
+                return MetadataStore(self.flavor.connection_config(config), store_name=self.name,
+                                     allow_upgrade=allow_upgrade, read_only=read_only,
+                                     call_metadata=call_metadata)
             except StoreUnavailableError:
                 # MLMD's own message is often empty ("errno: , error: "): ask a
                 # real client for the cause, and report that instead
@@ -207,7 +225,7 @@ class MetadataStoreComponent:
             proto = self.flavor.connection_config(self.config, local_port=forward.local_port)
             forward.health_check(credentials=channel_credentials(proto), metadata=call_metadata)
             store = MetadataStore(proto, store_name=self.name, allow_upgrade=allow_upgrade,
-                                  call_metadata=call_metadata)
+                                  read_only=read_only, call_metadata=call_metadata)
         except PortForwardError as exc:
             forward.stop()
             raise PortForwardError(f"metadata store {self.name!r}: {exc.problem}", exc.fix,
@@ -283,6 +301,22 @@ class MetadataStoreComponent:
         # kubectl may run an authentication plugin first: never give it less than the default
         timeout = max(start_timeout or 0.0, DEFAULT_TIMEOUT)
         return PortForward(context, timeout=timeout)
+
+    def database_location(self) -> str | None:
+        """Where the store's records live, to tell whether two stores share them.
+
+        ``sqlite:/real/path`` for a file; the flavor and its location without
+        the user (``mysql:host:3306/db``) for a server. None when the config
+        cannot be read (an uninstalled plugin flavor).
+        """
+        try:
+            shown = self.config.describe()
+        except ZenMLMDError:
+            return None
+        if shown.get("path"):
+            return f"{self.flavor_name}:{os.path.realpath(str(shown['path']))}"
+        location = summarize_location({k: v for k, v in shown.items() if k != "user"})
+        return f"{self.flavor_name}:{location}"
 
     def target(self) -> str:
         """Where the store is, for tables: a path, `user@host:port/db` or `host:port`. No secrets."""

@@ -10,6 +10,7 @@ sections, lookups and the default stack) is in `zen_mlmd.stack.registry_file`.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -36,6 +37,10 @@ from zen_mlmd.stack.registry_file import (
     require_free,
     stacks_using,
 )
+
+
+class SharedStoreWarning(UserWarning):
+    """Two registered metadata-store names point at the same database."""
 
 
 @dataclass(frozen=True)
@@ -92,18 +97,27 @@ class StackRegistry:
 
         Options are stored as given (unset ones are left to the flavor's
         defaults); a secret stays exactly as given, literal or reference.
+        A SQLite store given no path gets its own file,
+        ``<config dir>/local_stores/<name>/metadata.db``. A store whose
+        database is already registered under another name is registered with
+        a `SharedStoreWarning` naming it.
 
         Raises:
             ConfigError: a bad name or option; nothing is written.
             UnknownNameError: the flavor does not exist.
             AlreadyExistsError: a metadata store with this name exists.
         """
+        from zen_mlmd.flavors.registry import get_flavor
+
         validate_name("metadata store", name)
-        stored = validated_store_options(flavor, options or {})
+        options = get_flavor(flavor).options_for_new_store(name, str(self.directory), options or {})
+        stored = validated_store_options(flavor, options)
+        component = MetadataStoreComponent(name, flavor, stored)
         with self._file.edit() as data:
             require_free(data, "metadata store", name)
+            _warn_if_shared(data, component)
             data["metadata_stores"][name] = {"flavor": flavor, "options": stored}
-        return MetadataStoreComponent(name, flavor, stored)
+        return component
 
     def update_metadata_store(
         self, name: str, options: Mapping[str, Any] | None = None, unset: Iterable[str] = ()
@@ -118,8 +132,11 @@ class StackRegistry:
             entry = get_entry(data, "metadata store", name)
             merged = merged_options(entry.get("options"), options, unset)
             stored = validated_store_options(entry["flavor"], merged)
+            component = MetadataStoreComponent(name, entry["flavor"], stored)
+            if component.database_location() != metadata_store_of(name, entry).database_location():
+                _warn_if_shared(data, component)
             entry["options"] = stored
-        return MetadataStoreComponent(name, entry["flavor"], stored)
+        return component
 
     def get_metadata_store(self, name: str) -> MetadataStoreComponent:
         """Raises UnknownNameError (with close matches) for an unknown name."""
@@ -347,6 +364,22 @@ class StackRegistry:
                     f"or point them elsewhere with `zen-mlmd stack update STACK {flag} OTHER`"
                 )
             del data[SECTIONS[kind]][name]
+
+
+def _warn_if_shared(data: dict[str, Any], component: MetadataStoreComponent) -> None:
+    """A `SharedStoreWarning` when another registered store uses `component`'s database."""
+    location = component.database_location()
+    if location is None:
+        return
+    for other, entry in sorted(data["metadata_stores"].items()):
+        if other != component.name and metadata_store_of(other, entry).database_location() == location:
+            warnings.warn(
+                f"metadata store {component.name!r} uses the same database as {other!r} "
+                f"({component.target()}): both names read and record the same runs. To keep "
+                f"them apart, give {component.name!r} its own "
+                f"{'--path' if component.flavor_name == 'sqlite' else 'database'}",
+                SharedStoreWarning, stacklevel=3)
+            return
 
 
 def get_active_stack() -> Stack:

@@ -9,7 +9,7 @@ import pytest
 
 from zen_mlmd import pipeline, step
 from zen_mlmd.mlmd.reader import StoreReader
-from zen_mlmd.pipelines.orchestrator import RunSummary
+from zen_mlmd.post_execution import Run
 from zen_mlmd.stack import StackRegistry
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -59,10 +59,11 @@ def test_a_kubeflow_stack_runs_the_quickstart_through_pipeline_run(registry, sub
     assert component.options == {"local": True}  # stored validated, as YAML true
     stack = registry.register_stack("kfp", "db", "art", "kfp-local")
 
-    summary = iris_training.run(stack=registry.get_stack("kfp"), run_name="iris-kfp", quiet=True)
-    assert isinstance(summary, RunSummary)
-    assert (summary.status, summary.steps) == ("completed", dict.fromkeys(
-        ["load_iris", "split", "train", "evaluate"], "completed"))
+    run = iris_training.run(stack=registry.get_stack("kfp"), run_name="iris-kfp", quiet=True)
+    assert isinstance(run, Run)  # the same view the local orchestrator returns
+    assert (run.name, run.status) == ("iris-kfp", "completed")
+    assert {s.name: s.status for s in run.steps} == dict.fromkeys(
+        ["load_iris", "split", "train", "evaluate"], "completed")
     with stack.metadata_store.open() as store:
         record = StoreReader(store).get_run("iris-kfp")
         assert record.recorded_status == "completed"
@@ -74,6 +75,7 @@ def test_a_local_stack_records_in_the_kfp_convention(registry):
     stack = registry.register_stack("local-kfp", "db", "art", "kfp-schema")
 
     run = adding.run(stack=stack, run_name="adding-1", quiet=True, count=4)
+    assert isinstance(run, Run)
     assert (run.name, run.status) == ("adding-1", "completed")
     assert run.steps["total"].outputs["output"].read() == 6
     assert run_contexts(stack, "system.PipelineRun") == ["adding-1"]

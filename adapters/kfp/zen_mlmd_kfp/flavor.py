@@ -44,7 +44,8 @@ class KubeflowOrchestratorConfig(pydantic.BaseModel):
     @pydantic.model_validator(mode="after")
     def _host_or_local(self):
         if not self.local and not self.host:
-            raise ValueError("set host to the KFP endpoint, or local=true to run through kfp.local")
+            raise ValueError("neither host nor local is set. Fix: set host to the KFP endpoint, "
+                             "or local=true to run through kfp.local")
         return self
 
 
@@ -67,8 +68,14 @@ class KubeflowOrchestratorFlavor:
                 raise ConfigError(field, error.get("input"), "unknown option for orchestrator flavor "
                                   "'kubeflow'", f"use one of: {valid}") from None
             message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+            problem, _, fix = message.partition(" Fix: ")
+            if not fix:
+                kind = str(error.get("type", ""))
+                expected = str((error.get("ctx") or {}).get("expected", "")).replace("'", "")
+                fix = (f"use one of: {expected}" if kind == "literal_error" else
+                       "use true or false" if kind.startswith("bool") else f"give {field} as text")
             raise ConfigError(field, error.get("input") if field != "host" else None,
-                              message, "fix the option") from None
+                              problem.rstrip("."), fix) from None
 
     def implementation(self, stack, options=None, quiet: bool = False):
         """The orchestrator for `stack` (kfp is imported when it compiles or runs)."""

@@ -1,32 +1,72 @@
 """The Kubeflow orchestrator: compile a zen_mlmd pipeline for KFP, run it there or locally.
 
     orchestrator = KubeflowOrchestrator(stack, KubeflowOrchestratorConfig(local=True))
-    summary = orchestrator.run(iris_training.build(C=0.5))
+    run = orchestrator.run(iris_training.build(C=0.5))
+    print(run.name, run.status, [s.status for s in run.steps])
 
 On a cluster the launcher only submits the compiled package (`submit`);
-the first task starts the zen_mlmd run and the last one ends it. Locally
-(`kfp.local`, one subprocess per task) the launcher starts the run itself,
-so the run's owner is a live process while it runs, then reads the steps'
-statuses back from the metadata store.
+the first task starts the zen_mlmd run and the last one ends it, and `run`
+returns a `SubmittedRun`. Locally (`kfp.local`, one subprocess per task) the
+launcher starts the run itself, so the run's owner is a live process while
+it runs; afterwards it records every step kfp.local did not reach as
+CANCELED and returns the recorded run, the same view the local orchestrator
+returns (`zen_mlmd.post_execution.Run`).
+
+Each task process imports the pipeline's module by name: it must be
+importable there (run from the directory that contains it, or put that
+directory on PYTHONPATH; never `__main__`). A local run checks this first.
 """
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from zen_mlmd.errors import StepFailedError
-from zen_mlmd.pipelines.orchestrator import RunSummary, versions
+from zen_mlmd.errors import ConfigError, RunFailedError, StepFailedError
+from zen_mlmd.pipelines.orchestrator import read_recorded_run, versions
 from zen_mlmd.pipelines.pipeline import PipelineGraph
 from zen_mlmd.tracking.recorder import default_run_name, validate_name
 
-from zen_mlmd_kfp.compiler import RUN_NAME_PARAMETER, compile_pipeline, kfp_pipeline_name
+from zen_mlmd_kfp.compiler import (
+    RUN_NAME_PARAMETER, compile_pipeline, kfp_pipeline_name, step_ref,
+)
 from zen_mlmd_kfp.flavor import KubeflowOrchestratorConfig
 
-_STEP_STATUS = {"COMPLETE": "completed", "CACHED": "cached", "FAILED": "failed",
-                "CANCELED": "canceled", "RUNNING": "running"}
+#: How long the check that task processes can import the pipeline may take.
+IMPORT_CHECK_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class SubmittedRun:
+    """A run submitted to a Kubeflow Pipelines endpoint, before any task has run.
+
+    Its tasks record it in the stack's metadata store as they run; read it
+    then with `zen_mlmd.get_run(name)` (or `zen-mlmd run describe NAME`).
+
+    Attributes:
+        name: the zen_mlmd run name (also the KFP run's display name).
+        status: always "submitted".
+        steps: none yet (an empty `StepList`).
+        kfp_run_id: the id KFP gave the run.
+        host: the KFP endpoint.
+    """
+
+    name: str
+    kfp_run_id: str
+    host: str = ""
+    status: str = "submitted"
+
+    @property
+    def steps(self):
+        from zen_mlmd.post_execution.views import StepList
+
+        return StepList(())
+
+    def __str__(self) -> str:
+        return f"KFP run {self.kfp_run_id} on {self.host}" if self.host else f"KFP run {self.kfp_run_id}"
 
 
 @dataclass(frozen=True)
@@ -77,46 +117,64 @@ class KubeflowOrchestrator:
 
     # -- running -----------------------------------------------------------------------
     def run(self, graph: PipelineGraph, run_name: str | None = None):
-        """Run `graph`: locally (returns a `RunSummary`) or on the endpoint (returns the KFP run id)."""
+        """Run `graph` locally (returns the recorded `Run`) or on the endpoint (a `SubmittedRun`)."""
         if self.config.local:
             return self.run_locally(graph, run_name)
-        return self.submit(graph, run_name=run_name)
+        request_name = validate_name("run", run_name or default_run_name(graph.name))
+        return SubmittedRun(request_name, self.submit(graph, run_name=request_name),
+                            self.config.host or "")
 
-    def run_locally(self, graph: PipelineGraph, run_name: str | None = None) -> RunSummary:
+    def run_locally(self, graph: PipelineGraph, run_name: str | None = None):
         """Run the compiled package through `kfp.local`, each task in a subprocess.
 
+        Returns:
+            The recorded run (`zen_mlmd.post_execution.Run`), every step in it.
+
         Raises:
-            StepFailedError: a step failed; the run is recorded as failed.
+            ConfigError: the task processes cannot import the pipeline's
+                module (nothing is recorded then).
+            StepFailedError: a step failed; the run is recorded as failed,
+                with every step kfp.local did not reach recorded CANCELED.
+            RunFailedError: a task failed before it recorded its step (its
+                log is above); the run is recorded as failed likewise.
         """
         from kfp import components, local
 
         from zen_mlmd.mlmd.convention import get_convention
         from zen_mlmd.tracking.recorder import Recorder
 
-        from zen_mlmd_kfp import recording
-
         run_name = validate_name("run", run_name or default_run_name(graph.name))
         artifact_store = self.stack.artifact_store.open()
         root = self.config.pipeline_root or os.path.join(artifact_store.root, "kfp_local")
-        store = self.stack.metadata_store.open()
-        try:  # closed when the run ends (a port-forward stops with it)
-            convention = get_convention(self.config.convention)
-            recorder = Recorder(store, artifact_store, convention=convention)
-            with tempfile.TemporaryDirectory(prefix="zen_mlmd_kfp-") as tmp:
-                # Compile first: a pipeline that cannot compile leaves no run behind.
-                package = self.compile(graph, os.path.join(tmp, f"{kfp_pipeline_name(graph.name)}.yaml"), root)
+        convention = get_convention(self.config.convention)
+        with tempfile.TemporaryDirectory(prefix="zen_mlmd_kfp-") as tmp:
+            # Compile and check first: a pipeline that cannot run leaves no trace in the store.
+            package = self.compile(graph, os.path.join(tmp, f"{kfp_pipeline_name(graph.name)}.yaml"), root)
+            check_importable_by_tasks(graph)
+            store = self.stack.metadata_store.open()
+            try:  # closed when the run ends (a port-forward stops with it)
+                recorder = Recorder(store, artifact_store, convention=convention)
                 recorder.start_run(graph.name, run_name, self.run_config(graph, root),
-                                         {"source": graph.source})
+                                   {"source": graph.source})
                 self._say(f"Run {run_name!r} of pipeline {graph.name!r} through kfp.local")
                 local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root,
                            raise_on_error=False)
                 components.load_component_from_file(package)(**{RUN_NAME_PARAMETER: run_name})
-            if not recording.run_has_ended(store, run_name, convention):
-                # A failed task stops its dependents: nobody was left to end the run.
-                recording.attach_run(recorder, graph.name, run_name).finish("failed")
-            return self._summary(store, graph, run_name)
-        finally:
-            store.close()
+                self._record_unfinished(store, recorder, graph, run_name, convention)
+                run = read_recorded_run(store, artifact_store, run_name)
+            finally:
+                store.close()
+        self._say(f"Run {run_name!r} {run.status}: {len(run.steps)} steps, "
+                  f"{sum(s.status == 'cached' for s in run.steps)} from cache")
+        failed = [step for step in run.steps if step.status == "failed"]
+        if failed:
+            raise StepFailedError(failed[0].name, run_name, _task_error(failed[0].error))
+        if run.status != "completed" and run.status != "cached":
+            raise RunFailedError(
+                f"run {run_name!r} ended {run.status}: a kfp.local task failed before it could "
+                f"record its step. Fix: read the task's log above; `zen-mlmd run describe "
+                f"{run_name}` shows which steps ran")
+        return run
 
     def submission(self, graph: PipelineGraph, package_path: str, run_name: str | None = None) -> SubmissionRequest:
         """Compile `graph` to `package_path` and build the request `submit` sends.
@@ -155,28 +213,102 @@ class KubeflowOrchestrator:
         return result.run_id
 
     # -- pieces ------------------------------------------------------------------------
-    def _summary(self, store, graph: PipelineGraph, run_name: str) -> RunSummary:
+    def _record_unfinished(self, store, recorder, graph: PipelineGraph, run_name: str,
+                           convention) -> None:
+        """Record every step kfp.local did not reach as CANCELED; end the run if it is open.
+
+        kfp.local stops at the first failed task: the steps after it (and a
+        step whose task died before recording anything) would otherwise be
+        missing from the run. One read, then one write per missing step, as
+        the local orchestrator records the steps it cancels.
+        """
         from zen_mlmd.mlmd.reader import StoreReader
 
+        from zen_mlmd_kfp import recording
+
         reader = StoreReader(store)
-        record = reader.get_run(run_name)
-        steps = {s.name: s for s in reader.read_run_steps(record)}
-        summary = RunSummary(run_name, graph.name, "completed")
-        for name in graph.invocations:
-            summary.steps[name] = _STEP_STATUS.get(steps[name].state, "unknown") if name in steps else "not run"
-        failed = [name for name, status in summary.steps.items() if status == "failed"]
-        if failed or record.recorded_status == "failed":
-            summary.status = "failed"
-        elif summary.steps and all(s == "cached" for s in summary.steps.values()):
-            summary.status = "cached"
-        self._say(f"Run {run_name!r} {summary.status}: {len(summary.steps)} steps, "
-                  f"{len(summary.cache_hits)} from cache")
-        if failed:
-            step = steps[failed[0]]
-            raise StepFailedError(failed[0], run_name, RuntimeError(
-                f"{step.error_type}: {step.error_message}" if step.error_type else step.error_message))
-        return summary
+        recorded = {s.name: s.state for s in reader.read_run_steps(reader.get_run(run_name))}
+        missing = [inv for name, inv in graph.invocations.items() if name not in recorded]
+        ended = recording.run_has_ended(store, run_name, convention)
+        if not missing and ended:
+            return
+        run = recording.attach_run(recorder, graph.name, run_name)
+        failed = [name for name, state in recorded.items() if state == "FAILED"]
+        for invocation in missing:
+            blocked = [u for u in invocation.upstream if u not in recorded or recorded[u] == "FAILED"]
+            reason = (f"not run: upstream step {blocked[0]!r} did not complete" if blocked else
+                      f"not run: kfp.local stopped the run after step {failed[0]!r} failed"
+                      if failed else "not run: kfp.local stopped the run after a task failed "
+                      "before it recorded its step (see the task's log)")
+            start = run.step_start(invocation.name, invocation.step.type_name, invocation.parameters)
+            run.cancel_step(start, reason)
+            self._say(f"  step {invocation.name}: canceled ({reason.removeprefix('not run: ')})")
+        if not ended:
+            # a task that died after publishing its step may have left the run open
+            unfinished = missing or any(state != "COMPLETE" and state != "CACHED"
+                                        for state in recorded.values())
+            run.finish("failed" if unfinished else "completed")
 
     def _say(self, text: str) -> None:
         if not self.quiet:
             print(text, file=sys.stderr, flush=True)
+
+
+def check_importable_by_tasks(graph: PipelineGraph) -> None:
+    """Check that a new Python process, as kfp.local starts one per task, imports every step.
+
+    kfp.local's tasks run `sys.executable` in this working directory with this
+    environment: the check does the same, so that a module only this process
+    could load (from a file path) is reported before anything is recorded.
+
+    Raises:
+        ConfigError: naming the module, what the process said, and how to
+            make it importable.
+    """
+    modules = sorted({step_ref(inv).partition(":")[0] for inv in graph.invocations.values()})
+    code = ("import importlib, sys\nfor name in sys.argv[1:]:\n    try:\n"
+            "        importlib.import_module(name)\n    except BaseException:\n"
+            "        print(name, flush=True)\n        raise\n")
+    try:
+        result = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True,
+                                text=True, timeout=IMPORT_CHECK_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise ConfigError("pipeline module", ", ".join(modules),
+                          f"importing it in a new Python process took over {IMPORT_CHECK_TIMEOUT:g} s",
+                          "make importing the module fast (no work at import time)") from None
+    if result.returncode == 0:
+        return
+    last_line = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+    missing = (result.stdout.split() or modules)[-1]
+    directory = _import_root(missing)
+    where = f"export PYTHONPATH={directory}" if directory else "put its directory on PYTHONPATH"
+    raise ConfigError(
+        "pipeline module", missing,
+        f"kfp.local runs each step in a new Python process, which cannot import it ({last_line})",
+        f"run from the directory that contains it{f' (cd {directory})' if directory else ''}, or "
+        f"{where}; see adapters/kfp/README.md")
+
+
+def _task_error(error) -> Exception:
+    """The recorded error of a task's step as an exception of the same type name.
+
+    The exception itself stayed in the task's process; its type name and
+    message are what the run records (`StepError`).
+    """
+    if error is None:
+        return RuntimeError("the step failed (no error was recorded)")
+    name = error.type if error.type and error.type.isidentifier() else "RuntimeError"
+    return type(name, (RuntimeError,), {"__module__": "kfp_task"})(error.message)
+
+
+def _import_root(module_name: str) -> str:
+    """The directory to put on sys.path so that `module_name` imports (from where it was loaded here)."""
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return ""
+    directory = os.path.dirname(os.path.abspath(path))
+    depth = module_name.count(".") + (1 if os.path.basename(path) == "__init__.py" else 0)
+    for _ in range(depth):
+        directory = os.path.dirname(directory)
+    return directory
