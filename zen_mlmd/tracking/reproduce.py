@@ -265,7 +265,7 @@ def rerun(run_name: str, *, store=None, stack=None, run_name_new: str | None = N
     if store is not None:
         plan = plan_rerun(store, run_name, source=source, say=say)
     else:
-        with stack.metadata_store.open() as opened:  # the run opens (and closes) its own
+        with stack.metadata_store.open(read_only=True) as opened:  # the run opens its own
             plan = plan_rerun(opened, run_name, source=source, say=say)
     for name in plan.changed_steps:
         warnings.warn(f"step {name!r} changed since run {run_name!r}: its code fingerprint differs",
