@@ -1,11 +1,17 @@
 """The steps, pipeline and fixtures that test_recording.py and test_caching.py share.
 
-Which step functions actually ran is seen through `EXECUTED`, a list every
-step appends to (cleared around each test by the autouse fixture). Test
+Which step functions actually ran is seen through `EXECUTED`, the list of
+messages every step logs on the `RAN` logger (cleared around each test by the
+autouse fixture). The steps log rather than append to the list themselves:
+a list the step reads is part of its fingerprint, and one that grows as
+steps run would change their cache keys, while a logger only carries output
+and is left out of fingerprints. Test
 modules import `executed_cleared` and `stack_fixture` for their side effect:
 pytest finds the fixtures (`stack` and the autouse one) in the importing module.
 """
 from __future__ import annotations
+
+import logging
 
 import pytest
 
@@ -18,28 +24,40 @@ from zen_mlmd.pipelines.step import step
 EXECUTED: list[str] = []
 
 
+class _Collect(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        EXECUTED.append(record.getMessage())
+
+
+RAN = logging.getLogger("zen_mlmd_tests.executed")
+RAN.setLevel(logging.INFO)
+RAN.propagate = False
+if not RAN.handlers:
+    RAN.addHandler(_Collect())
+
+
 # -- steps and pipelines -----------------------------------------------------------------
 @step(outputs={"train": Dataset, "test": Dataset})
 def load(n: int = 4):
-    EXECUTED.append("load")
+    RAN.info("load")
     return list(range(n)), [n, n + 1]
 
 
 @step(outputs={"model": Model})
 def fit(train: list, lr: float = 0.1):
-    EXECUTED.append("fit")
+    RAN.info("fit")
     return {"w": sum(train) * lr}
 
 
 @step
 def score(model: dict, test: list):
-    EXECUTED.append("score")
+    RAN.info("score")
     return {"score": model["w"] + sum(test)}
 
 
 @step
 def describe(train: list, label: str = "rows"):
-    EXECUTED.append("describe")
+    RAN.info("describe")
     return {label: len(train)}
 
 

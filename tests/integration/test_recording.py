@@ -2,7 +2,7 @@
 
 Speed rules are held by counting MLMD calls on the store's connection
 (`MetadataStore.calls`), never by timing. Which step functions actually ran
-is seen through `EXECUTED`, a list every step appends to. Caching is tested
+is seen through `EXECUTED`, the steps' log (`RAN`). Caching is tested
 in test_caching.py; the steps both use are in recording_pipelines.py.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recording_pipelines import EXECUTED, describe, fit, load, run_data, score, steps_by_name, training
+from recording_pipelines import EXECUTED, RAN, describe, fit, load, run_data, score, steps_by_name, training
 from recording_pipelines import executed_cleared, stack_fixture  # noqa: F401 (fixtures)
 from zen_mlmd.artifacts import Dataset, read_artifact
 from zen_mlmd.errors import AlreadyExistsError, StepFailedError
@@ -27,25 +27,25 @@ WIDTH = 10
 # One input/output vs WIDTH inputs/outputs: recording must cost the same.
 @step
 def make_one(n: int = 1):
-    EXECUTED.append("make_one")
+    RAN.info("make_one")
     return [n]
 
 
 @step
 def take_one(item: list):
-    EXECUTED.append("take_one")
+    RAN.info("take_one")
     return item
 
 
 @step(outputs=[f"part{i}" for i in range(WIDTH)])
 def make_many(n: int = 1):
-    EXECUTED.append("make_many")
+    RAN.info("make_many")
     return tuple([n, i] for i in range(WIDTH))
 
 
 @step
 def take_many(items: list):
-    EXECUTED.append("take_many")
+    RAN.info("take_many")
     return [x for item in items for x in item]
 
 
@@ -63,19 +63,19 @@ def wide(n: int = 1):
 # A step that fails after it saved one of its outputs.
 @step(outputs={"good": Dataset, "bad": Dataset})
 def explode(train: list):
-    EXECUTED.append("explode")
+    RAN.info("explode")
     return {"kept": train}, (lambda: None)  # the lambda cannot be pickled
 
 
 @step
 def after_explode(good: dict):
-    EXECUTED.append("after_explode")
+    RAN.info("after_explode")
     return good
 
 
 @step
 def after_after(value: dict):
-    EXECUTED.append("after_after")
+    RAN.info("after_after")
     return value
 
 
@@ -88,7 +88,7 @@ def fragile(n: int = 3):
 
 @step
 def boom(train: list):
-    EXECUTED.append("boom")
+    RAN.info("boom")
     raise ValueError(f"bad value {len(train)}")
 
 
@@ -225,13 +225,13 @@ def test_a_duplicate_run_name_is_a_clear_error(stack):
 
 @step
 def make_pair(n: int = 2) -> list:
-    EXECUTED.append("make_pair")
+    RAN.info("make_pair")
     return list(range(n))
 
 
 @step
 def compare_lists(left: list, right: list) -> bool:
-    EXECUTED.append("compare_lists")
+    RAN.info("compare_lists")
     return left == right
 
 

@@ -2,7 +2,8 @@
 
 The doc's machine-readable block (```yaml after `<!-- conventions-spec -->`)
 is parsed; real runs are recorded (a completed run, the same run served from
-the cache, a run with a failing step and a canceled dependant, and a
+the cache, a run with a failing step and a canceled dependant, runs with an
+uncacheable step and with cached outputs changed on disk, and a
 recorder-level run left RUNNING with an indexed output); then every context
 type, execution property, artifact type and property found in the store must
 be documented, and everything documented must be found where the doc says it
@@ -11,6 +12,7 @@ is written. The doc's plain-ml_metadata example is run as well.
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,21 @@ def after_gate(flag: dict):
     return flag
 
 
+GATE_LOCK = threading.Lock()  # cannot be fingerprinted: `guarded` is uncacheable
+
+
+@step
+def guarded(model: dict):
+    with GATE_LOCK:
+        return model
+
+
+@pipeline
+def checked():
+    train, test = load(n=4)
+    guarded(fit(train, lr=0.25))
+
+
 @pipeline
 def documented(fail: bool = False):
     train, test = load(n=4)
@@ -107,6 +124,12 @@ def recorded(tmp_path_factory):
     assert cached_states == {pb.Execution.CACHED}
     with pytest.raises(StepFailedError):
         documented.run(stack=stack, quiet=True, run_name="doc-3", fail=True)
+    checked.run(stack=stack, quiet=True, run_name="checked-1")
+    # change a cached output on disk: the next run does not reuse it, and says why
+    [fit_model] = [a for a in store.get_artifacts() if a.name == "checked-1.fit.model"]
+    for path in Path(fit_model.uri).iterdir():
+        path.write_text('{"w": 0}')
+    checked.run(stack=stack, quiet=True, run_name="checked-2")
 
     # A recorder-level run: an output with two indexes, a step left RUNNING.
     recorder = Recorder(store, stack.artifacts)
@@ -177,7 +200,7 @@ def test_context_names_and_parents_follow_the_doc(spec, recorded):
     store = recorded["store"]
     contexts = _contexts(store)
     pipelines = {c.name for c in contexts if c.type == "pipeline"}
-    assert pipelines == {"documented", "manual"}
+    assert pipelines == {"documented", "manual", "checked"}
     assert spec["contexts"]["pipeline_run"]["parent"] == "pipeline"
     for run in (c for c in contexts if c.type == "pipeline_run"):
         [parent] = store.get_parent_contexts_by_context(run.id)
@@ -191,7 +214,7 @@ def test_context_names_and_parents_follow_the_doc(spec, recorded):
     statuses = {c.name: c.custom_properties["status"].string_value
                 for c in contexts if c.type == "pipeline_run" and "status" in c.custom_properties}
     assert statuses == {"doc-1": "completed", "doc-2": "completed", "doc-3": "failed",
-                        "manual-2": "completed"}
+                        "manual-2": "completed", "checked-1": "completed", "checked-2": "completed"}
     for node in (c for c in contexts if c.type == "node"):
         pipeline_name = node.custom_properties["pipeline_name"].string_value
         step_name = node.custom_properties["node_id"].string_value
@@ -204,14 +227,17 @@ def test_execution_states_and_properties_match_the_doc(spec, recorded):
     doc = spec["execution"]
     documented_props = doc["custom_properties"]
     states_seen = set()
+    conditional_seen = set()
     for execution in store.get_executions():
         state = STATE_NAMES[execution.last_known_state]
         states_seen.add(state)
         props = execution.custom_properties
         where = f"{execution.name} ({state})"
         fixed = {name for name in props if not name.startswith("param.")}
-        expected = {name for name, p in documented_props.items() if state in p["states"]}
-        assert fixed == expected, where
+        listed = {name for name, p in documented_props.items() if state in p["states"]}
+        expected = {name for name in listed if documented_props[name].get("when", "always") == "always"}
+        assert expected <= fixed <= listed, where  # conditional ones only where their states say
+        conditional_seen |= fixed - expected
         for name in fixed:
             _check_value(documented_props[name]["type"], props[name], f"{where}.{name}")
         step_name = props["step_name"].string_value
@@ -219,13 +245,16 @@ def test_execution_states_and_properties_match_the_doc(spec, recorded):
         assert props["task_name"].string_value == step_name
         assert execution.name == doc["name"].format(run=props["run_name"].string_value, step=step_name)
         contexts = {c.type for c in store.get_contexts_by_execution(execution.id)}
-        conditional = {t for t, states in doc["contexts_when"].items() if state in states}
+        conditional = {t for t, when in doc["contexts_when"].items()
+                       if state in when["states"] and "cache_key" in props}
         assert contexts == set(doc["contexts"]) | conditional, where
         if "execution_cache" in conditional:
             [cache_context] = [c for c in store.get_contexts_by_execution(execution.id)
                                if c.type == "execution_cache"]
             assert cache_context.name == props["cache_key"].string_value, where
     assert states_seen == set(doc["states"])
+    assert conditional_seen == {name for name, p in documented_props.items()
+                                if p.get("when", "always") != "always"}
     assert list(doc["custom_property_patterns"]) == ["param.{name}"]
 
 
@@ -271,7 +300,9 @@ def test_artifact_names_states_and_properties_match_the_doc(spec, recorded):
         if event.type == pb.Event.OUTPUT:
             produced_by.setdefault(event.artifact_id, (event.execution_id, event))
     artifacts = store.get_artifacts()
-    assert len(artifacts) == 8 + 2  # doc-1's eight outputs + two indexed parts
+    # doc-1's eight outputs, two indexed parts; checked-1's and checked-2's model and
+    # guarded output each (load is served from the cache)
+    assert len(artifacts) == 8 + 2 + 2 + 2
     seen_custom = set()
     for artifact in artifacts:
         assert pb.Artifact.State.Name(artifact.state) == doc["state"]

@@ -222,3 +222,44 @@ def test_installed_steps_are_told_apart_by_identity_and_code(tmp_path):
         sys.modules.pop("installed_steps_fp", None)
     assert len({a, b, again}) == 3  # same body as load_a, but another step
     assert a == code_fingerprint(module.load_a)  # stable
+
+
+def test_comments_and_line_numbers_are_not_part_of_it(tmp_path):
+    """The bytecode, not the text, is fingerprinted: moving or commenting code keeps the key."""
+    base = fingerprint_of(tmp_path, "a")
+    moved = fingerprint_of(tmp_path, "b", normalize_body="# scale to [0, 1]\n\n    "
+                           "return [v / max(values) for v in values]")
+    assert moved == base
+
+
+def test_a_new_version_of_an_installed_package_changes_it(tmp_path):
+    """Code under site-packages is named with its distribution's version, not followed."""
+    from zen_mlmd.tracking import code_origin
+    from zen_mlmd.tracking.fingerprint import fingerprint
+
+    prints = []
+    for version in ("1.0", "2.0"):
+        site = tmp_path / version / "lib" / "python3" / "site-packages"
+        site.mkdir(parents=True)
+        (site / "fakelib_ver.py").write_text(LIBRARY.format(suffix="!"))
+        info = site / f"fakelib_ver-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: fakelib_ver\nVersion: {version}\n")
+        user = tmp_path / version / "project"
+        user.mkdir()
+        (user / "libsteps_ver.py").write_text(LIB_STEP.format(tag="ver"))
+        sys.path[:0] = [str(site), str(user)]
+        code_origin.package_version.cache_clear()
+        try:
+            _load(site, "fakelib_ver")
+            prints.append(fingerprint(_load(user, "libsteps_ver").lib_step))
+        finally:
+            sys.path.remove(str(site))
+            sys.path.remove(str(user))
+            sys.modules.pop("fakelib_ver", None)
+            sys.modules.pop("libsteps_ver", None)
+            code_origin.package_version.cache_clear()
+    assert prints[0].value != prints[1].value
+    assert prints[0].parts["reads"]["package fakelib_ver"]["shown"] == "fakelib_ver 1.0"
+    assert prints[1].parts["reads"]["package fakelib_ver"]["shown"] == "fakelib_ver 2.0"
+    assert not any(label.startswith("function fakelib_ver") for label in prints[0].parts["reads"])

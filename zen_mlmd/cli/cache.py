@@ -19,8 +19,12 @@ def explain(run_name: str, step_name: str | None, as_json: bool) -> None:
     """Say for each step of RUN (or only STEP) whether it was a cache hit, and why not.
 
     A miss names what changed since the latest earlier execution of the same
-    step: its code, a parameter (with old and new values), an input produced
-    by an upstream step, its outputs or materializers, or the artifact store.
+    step: the code of a function it reaches, a closure variable, default,
+    global or class attribute it reads (with old and new values), a package
+    version, a parameter, an input produced by an upstream step, its outputs
+    or materializers, or the artifact store; or which recorded output was
+    missing or changed so it could not be reused. An uncacheable step names
+    the value it reads that cannot be fingerprinted.
     """
     from zen_mlmd.stack import get_active_stack
     from zen_mlmd.tracking.explain import explain_run

@@ -18,7 +18,7 @@ from zen_mlmd.mlmd.store import MetadataStore
 
 @dataclass(frozen=True)
 class CachedOutputs:
-    """Outputs of the newest completed execution with a given cache key."""
+    """Outputs of one completed execution with a given cache key."""
 
     execution_id: int
     #: output name -> (CachedArtifact, ...) in output-index order
@@ -31,31 +31,40 @@ class CachedArtifact:
     uri: str
     materializer: str
     data_type: str
+    #: ``sha256:<hex>`` recorded when the output was written ("" if none was)
     content_hash: str = ""
 
 
-def find_cached_outputs(store: MetadataStore, cache_key: str) -> CachedOutputs | None:
-    """The newest completed execution's outputs for `cache_key` (one MLMD call)."""
+def find_cached_executions(store: MetadataStore, cache_key: str) -> list[CachedOutputs]:
+    """Completed executions' outputs for `cache_key`, newest first (one MLMD call).
+
+    At most `PAGE_SIZE` artifacts are read: the newest executions' outputs.
+    An execution whose outputs were cut by the page limit is left out.
+    """
     from ml_metadata.metadata_store.metadata_store import ListOptions, OrderByField
 
     query = f"custom_properties.cache_key.string_value = {_quote(cache_key)} AND state = LIVE"
     artifacts = store.get_artifacts(list_options=ListOptions(
         limit=PAGE_SIZE, order_by=OrderByField.ID, is_asc=False, filter_query=query))
-    if not artifacts:
-        return None
-    newest = max(a.custom_properties["producer_execution_id"].int_value for a in artifacts)
-    grouped: dict[str, list[tuple[int, CachedArtifact]]] = {}
+    grouped: dict[int, dict[str, list[tuple[int, CachedArtifact]]]] = {}
     for artifact in artifacts:
         props = artifact.custom_properties
-        if props["producer_execution_id"].int_value != newest:
-            continue
         # typed properties in the native convention, custom ones in KFP's
         values = properties_of(artifact)
         cached = CachedArtifact(artifact.id, artifact.uri, str(values.get("materializer", "")),
-                                str(values.get("data_type", "")), str(values.get("content_hash", "")))
-        grouped.setdefault(props["display_name"].string_value, []).append(
-            (props["output_index"].int_value, cached))
-    return CachedOutputs(newest, {
+                                str(values.get("data_type", "")), str(values.get("content_hash") or ""))
+        grouped.setdefault(props["producer_execution_id"].int_value, {}).setdefault(
+            props["display_name"].string_value, []).append((props["output_index"].int_value, cached))
+    executions = sorted(grouped, reverse=True)
+    if len(artifacts) >= PAGE_SIZE and len(executions) > 1:
+        executions = executions[:-1]  # the oldest may be missing outputs beyond the page
+    return [CachedOutputs(execution, {
         name: tuple(c for _, c in sorted(items, key=lambda item: item[0]))
-        for name, items in grouped.items()
-    })
+        for name, items in grouped[execution].items()
+    }) for execution in executions]
+
+
+def find_cached_outputs(store: MetadataStore, cache_key: str) -> CachedOutputs | None:
+    """The newest completed execution's outputs for `cache_key` (one MLMD call)."""
+    found = find_cached_executions(store, cache_key)
+    return found[0] if found else None

@@ -1,13 +1,17 @@
 """The local orchestrator: runs a pipeline's DAG in-process, recording every step.
 
 Steps run in topological order. Before a step runs, its cache key is looked
-up (one MLMD query); a hit whose outputs still exist in the artifact store is
-recorded as CACHED and the function does not run. A failing step is recorded
-FAILED, the steps that depend on it are recorded CANCELED, and the run ends
-as failed with a `StepFailedError` naming the step.
+up (one MLMD query); a hit whose outputs still exist in the artifact store
+with the content hash they were written with is recorded as CACHED and the
+function does not run (`zen_mlmd.tracking.step_cache`). A step that reads a
+value its fingerprint cannot encode runs every time, and the run says so
+once. A failing step is recorded FAILED, the steps that depend on it are
+recorded CANCELED, and the run ends as failed with a `StepFailedError`
+naming the step.
 """
 from __future__ import annotations
 
+import dataclasses
 import platform
 import sys
 import time
@@ -17,9 +21,9 @@ from typing import Any
 from zen_mlmd.errors import MaterializerError, StepFailedError, StoreUnavailableError
 from zen_mlmd.mlmd.convention import get_convention
 from zen_mlmd.pipelines.pipeline import Invocation, PipelineGraph
-from zen_mlmd.tracking.caching import compute_cache_key, output_identity
-from zen_mlmd.tracking.fingerprint import code_fingerprint
+from zen_mlmd.tracking.caching import output_identity
 from zen_mlmd.tracking.recorder import Recorder, RunRecorder
+from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, StepKey, look_up, step_key
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,6 @@ class LocalOrchestrator:
     def _run_step(self, run: RunRecorder, graph: PipelineGraph, inv: Invocation,
                   state: "_RunState", artifact_store) -> tuple[str, BaseException | None]:
         step = inv.step
-        fingerprint = state.fingerprint(step)
         inputs = {}
         identities: dict[str, list[str]] = {}
         for name, index, ref in inv.input_refs():
@@ -171,13 +174,21 @@ class LocalOrchestrator:
             inputs.setdefault(name, []).append(published[0].id)
             identities.setdefault(name, []).append(state.identity(ref.invocation, ref.output))
         declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
-        key = compute_cache_key(fingerprint, inv.parameters, identities, declared, state.artifact_root)
+        key = state.fingerprint(step, inv.parameters, identities, declared)
         state.keys[inv.name] = key.value
-        start = run.step_start(inv.name, step.type_name, inv.parameters, inputs, fingerprint,
-                               key.value, key.parts)
+        start = run.step_start(inv.name, step.type_name, inv.parameters, inputs, key.fingerprint.value,
+                               key.value, key.key.parts, properties=key.properties())
         use_cache = graph.enable_cache and step.enable_cache is not False
-        if use_cache and self._try_cache(run, inv, start, state, artifact_store):
-            return "cached", None
+        if use_cache and not key.cacheable and inv.name not in state.warned:
+            state.warned.add(inv.name)  # once per run
+            self._say(f"  {key.console_line(inv.name)}")
+        if use_cache and key.cacheable:
+            hit, rejected = self._try_cache(run, inv, start, state, artifact_store)
+            if hit:
+                return "cached", None
+            if rejected:
+                start = dataclasses.replace(
+                    start, properties={**start.properties, MISS_REASON_PROPERTY: rejected})
         started = time.perf_counter()
         self._say(f"  step {inv.name}: running")
         recorder = run.begin_step(start)
@@ -205,20 +216,21 @@ class LocalOrchestrator:
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SystemExit: the run ends as failed
             return "failed", exc
-        state.remember(inv, recorder.saved_outputs, output_ids, by_content=step.enable_cache is False)
+        state.remember(inv, recorder.saved_outputs, output_ids,
+                       by_content=step.enable_cache is False or not key.cacheable)
         self._say(f"  step {inv.name}: completed in {time.perf_counter() - started:.2f}s")
         return "completed", None
 
-    def _try_cache(self, run, inv, start, state, artifact_store) -> bool:
-        from zen_mlmd.mlmd.cache_query import find_cached_outputs
-
-        cached = find_cached_outputs(run.store, start.cache_key)
-        wanted = {o.name for o in inv.step.outputs}
-        if cached is None or set(cached.outputs) != wanted:
-            return False
-        if not all(artifact_store.exists(a.uri) for arts in cached.outputs.values() for a in arts):
-            self._say(f"  step {inv.name}: cached outputs were deleted from the artifact store; running it")
-            return False
+    def _try_cache(self, run, inv, start, state, artifact_store) -> tuple[bool, str]:
+        """(served from the cache, why recorded outputs were not reused)."""
+        decision = look_up(run.store, artifact_store, start.cache_key, {o.name for o in inv.step.outputs})
+        cached = decision.hit
+        if cached is None:
+            if decision.rejected:
+                self._say(f"  step {inv.name}: cached outputs not reused: {decision.rejected}; running it")
+            return False, decision.rejected
+        if decision.rejected:
+            self._say(f"  step {inv.name}: newer cached outputs not reused: {decision.rejected}")
         run.record_cached_step(start, cached.execution_id,
                                {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
         state.outputs[inv.name] = {
@@ -226,7 +238,7 @@ class LocalOrchestrator:
             for name, arts in cached.outputs.items()
         }
         self._say(f"  step {inv.name}: cached (outputs of execution {cached.execution_id})")
-        return True
+        return True, ""
 
     def _call(self, inv: Invocation, state: "_RunState", artifact_store) -> tuple:
         from zen_mlmd.artifacts import read_artifact
@@ -271,12 +283,17 @@ class _RunState:
         self.keys: dict[str, str] = {}
         self.not_done: set[str] = set()
         self.content_ids: dict[str, dict[str, str]] = {}
-        self._fingerprints: dict[int, str] = {}
+        #: steps whose uncacheable line was printed in this run
+        self.warned: set[str] = set()
 
-    def fingerprint(self, step) -> str:
-        if id(step) not in self._fingerprints:
-            self._fingerprints[id(step)] = code_fingerprint(step.func)
-        return self._fingerprints[id(step)]
+    def fingerprint(self, step, parameters, identities, declared) -> StepKey:
+        """The step's fingerprint and key, computed when the step is about to run.
+
+        Not reused across the steps of a run: an earlier step may have changed
+        a module-level value a later one reads. What is costly (reading each
+        function's bytecode) is done once per process (`code_scan`).
+        """
+        return step_key(step.func, parameters, identities, declared, self.artifact_root)
 
     def remember(self, inv: Invocation, saved, output_ids, by_content: bool = False) -> None:
         """Keep a step's published outputs for the steps downstream.

@@ -2,8 +2,12 @@
 
 For a step of a run, compare the parts of its cache key with those of the
 latest earlier execution of the same step (same pipeline and step name) and
-name what changed: code, a parameter, an input, the outputs, the artifact
-store. A cached step names the execution whose outputs it reused.
+name what changed: the code of a function, a closure variable, default,
+global or class attribute (with old -> new values), a package version, a
+parameter, an input, the outputs, the artifact store. A cached step names
+the execution whose outputs it reused; an uncacheable step says what it
+reads that cannot be fingerprinted; a step whose recorded outputs failed
+verification says which output was missing or changed.
 """
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ from zen_mlmd.mlmd.history import step_history
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.tracking.caching import explain_miss
+from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, UNCACHEABLE_FIX, UNCACHEABLE_PROPERTY
 
 
 @dataclass(frozen=True)
 class CacheExplanation:
     step: str
-    status: str  # "hit", "miss", "disabled" or "not run"
+    status: str  # "hit", "miss", "uncacheable", "disabled" or "not run"
     reasons: tuple[str, ...]
     compared_with: str = ""  # "<run>.<step> (execution N)"
 
@@ -54,6 +59,10 @@ def _explain_step(store, run: records.RunRecord, step: records.StepRecord, data:
     if step.state == records.CANCELED:
         return CacheExplanation(step.name, "not run", (step.error_message or "canceled",))
     enabled = _cache_enabled(run.config, step.name)
+    uncacheable = str(step.properties.get(UNCACHEABLE_PROPERTY) or "")
+    if enabled and uncacheable:
+        return CacheExplanation(step.name, "uncacheable",
+                                tuple(uncacheable.splitlines()) + (UNCACHEABLE_FIX,))
     previous = step_history(store, run.pipeline_name, step.name, before_execution_id=step.id, limit=10)
     previous = [p for p in previous if p.state in (records.COMPLETE, records.CACHED)]
     current_parts = step.properties.get("cache_key_parts") or {}
@@ -65,6 +74,10 @@ def _explain_step(store, run: records.RunRecord, step: records.StepRecord, data:
     compared = f"{before.properties.get('run_name', '?')}.{before.name} (execution {before.id})"
     if not enabled:
         return CacheExplanation(step.name, "disabled", ("caching was disabled for this run or step",), compared)
+    rejected = step.properties.get(MISS_REASON_PROPERTY)
+    if rejected:
+        return CacheExplanation(step.name, "miss", (
+            f"the cache key matched, but the recorded outputs were not reused: {rejected}",), compared)
     reasons = explain_miss(current_parts, before_parts)
     if before.cache_key == step.cache_key:
         reasons = ["the cache key matched, but the earlier outputs were missing from the "

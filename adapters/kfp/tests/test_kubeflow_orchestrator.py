@@ -16,7 +16,7 @@ from zen_mlmd_kfp.orchestrator import KubeflowOrchestrator
 from zen_mlmd_kfp.task_spec import TaskSpec
 
 sys.path.insert(0, os.path.dirname(__file__))
-from side_effect_pipeline import traced  # noqa: E402
+from side_effect_pipeline import guarded_pipeline, traced  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
@@ -104,6 +104,30 @@ def test_cached_tasks_do_not_run_their_step_functions(sqlite_stack, subprocess_p
     assert {s.name: s.status for s in third.steps} == {
         "make_numbers": "completed", "make_numbers_2": "cached", "make_numbers_3": "cached",
         "summarize": "completed"}
+
+
+def test_kfp_tasks_verify_cached_outputs_and_run_uncacheable_steps(sqlite_stack, subprocess_path):
+    """The task entrypoint shares the local orchestrator's cache rules (`tracking.step_cache`)."""
+    orchestrator = KubeflowOrchestrator(sqlite_stack, KubeflowOrchestratorConfig(local=True), quiet=True)
+    orchestrator.run(guarded_pipeline.build(), run_name="guarded-1")
+    assert sorted(subprocess_path.read_text().split()) == ["guarded", "make_numbers", "summarize"]
+    store = sqlite_stack.metadata_store.open()
+    reader = StoreReader(store)
+    first = {s.name: s for s in reader.read_run(reader.get_run("guarded-1")).steps}
+    [numbers] = store.get_artifacts_by_id(list(first["make_numbers"].outputs["numbers"]))
+    for name in os.listdir(numbers.uri):  # the cached output changes on disk
+        with open(os.path.join(numbers.uri, name), "w", encoding="utf-8") as changed:
+            changed.write("[7]")
+
+    second = orchestrator.run(guarded_pipeline.build(), run_name="guarded-2")
+    assert {s.name: s.status for s in second.steps} == {
+        "make_numbers": "completed", "guarded": "completed", "summarize": "cached"}
+    assert sorted(subprocess_path.read_text().split()) == [
+        "guarded", "guarded", "make_numbers", "make_numbers", "summarize"]
+    steps = {s.name: s for s in reader.read_run(reader.get_run("guarded-2")).steps}
+    assert "reads global '_LOCK' (_thread.lock)" in steps["guarded"].properties["uncacheable"]
+    assert steps["guarded"].cache_key == ""
+    assert "changed since it was written" in steps["make_numbers"].properties["cache_miss_reason"]
 
 
 def test_the_kfp_convention_records_a_kfp_local_run_kubeflow_tools_can_read(sqlite_stack, subprocess_path):

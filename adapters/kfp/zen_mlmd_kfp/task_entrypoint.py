@@ -8,9 +8,11 @@ input and output artifacts. It
 2. starts the zen_mlmd run, or attaches to it when the launcher or another
    task started it;
 3. computes the step's cache key exactly as the local orchestrator does
-   (code fingerprint, parameters, the cache keys of the producers of its
-   inputs, declared outputs, artifact store root);
-4. on a cache hit records the step CACHED and does not call the step;
+   (`zen_mlmd.tracking.step_cache`: code fingerprint, parameters, the cache
+   keys of the producers of its inputs, declared outputs, artifact store
+   root); an uncacheable step says why and runs;
+4. on a cache hit (outputs verified in the artifact store) records the step
+   CACHED and does not call the step;
    otherwise records it RUNNING, runs it, saves its outputs through their
    materializers into the artifact store and records it COMPLETE (FAILED,
    with the run ended as failed, when it raises);
@@ -31,9 +33,8 @@ from typing import Any, Mapping
 
 from zen_mlmd.errors import ConfigError, MaterializerError
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.cache_query import find_cached_outputs
-from zen_mlmd.tracking.caching import compute_cache_key, output_identity
-from zen_mlmd.tracking.fingerprint import code_fingerprint
+from zen_mlmd.tracking.caching import output_identity
+from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, look_up, step_key
 
 from zen_mlmd_kfp.convention import BOOKKEEPING
 from zen_mlmd_kfp.task_spec import TaskSpec
@@ -94,23 +95,29 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
                                         {"source": spec.pipeline_source})
 
     upstream = _upstream(spec, inputs)
-    fingerprint = code_fingerprint(step.func)
     identities = {name: [a.identity for a in arts] for name, arts in upstream.items()}
     declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
-    key = compute_cache_key(fingerprint, spec.parameters, identities, declared, artifact_store.root)
+    key = step_key(step.func, spec.parameters, identities, declared, artifact_store.root)
+    properties = {"pod_name": socket.gethostname(), "image": spec.image or None,
+                  "kfp_job": kfp_job or None, **key.properties()}
+    names = set(spec.step_names)
+
+    cached = None
+    if spec.enable_cache and not key.cacheable:
+        _say(key.console_line(spec.step_name))
+    elif spec.enable_cache:
+        decision = look_up(store, artifact_store, key.value, {o.name for o in step.outputs})
+        cached = decision.hit
+        if decision.rejected:
+            _say(f"step {spec.step_name}: cached outputs not reused: {decision.rejected}")
+            if cached is None:
+                properties[MISS_REASON_PROPERTY] = decision.rejected
     start = run.step_start(
         spec.step_name, step.type_name, spec.parameters,
         {name: [a.artifact_id for a in arts] for name, arts in upstream.items()},
-        fingerprint, key.value, key.parts,
-        properties={"pod_name": socket.gethostname(), "image": spec.image or None,
-                    "kfp_job": kfp_job or None},
+        key.fingerprint.value, key.value, key.key.parts, properties=properties,
     )
-    names = set(spec.step_names)
-
-    cached = find_cached_outputs(store, key.value) if spec.enable_cache else None
-    wanted = {o.name for o in step.outputs}
-    if cached is not None and set(cached.outputs) == wanted and all(
-            artifact_store.exists(a.uri) for arts in cached.outputs.values() for a in arts):
+    if cached is not None:
         run.record_cached_step(start, cached.execution_id,
                                {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
         for name, arts in cached.outputs.items():
@@ -137,7 +144,8 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
         step_recorder.fail(exc)
         run.finish("failed")
         raise
-    by_content = step.enable_cache is False  # not deterministic: name outputs by content
+    # not cached, so maybe not deterministic: consumers name its outputs by content
+    by_content = step.enable_cache is False or not key.cacheable
     for name, (written, value) in saved.items():
         identity = output_identity(key.value, name, written.content_hash if by_content else None)
         _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
