@@ -39,6 +39,13 @@ PY
     "$PYTHON" -m pip install "${pip_args[@]}" "${editables[@]}"
 fi
 
+# The TFX tests read stores written by TFX's own code, which runs in a venv
+# of its own (protobuf 6); built once into a cache directory, then reused.
+if [[ -z ${ZEN_MLMD_TEST_TFX_PYTHON:-} ]]; then
+    ZEN_MLMD_TEST_TFX_PYTHON=$(PYTHON=$PYTHON bash scripts/tfx-venv.sh)
+    export ZEN_MLMD_TEST_TFX_PYTHON
+fi
+
 # --- 2. servers -------------------------------------------------------------------
 if [[ -n ${ZEN_MLMD_TEST_MYSQL_HOST:-} && -n ${ZEN_MLMD_TEST_PG_HOST:-} ]]; then
     log "using the servers at ZEN_MLMD_TEST_MYSQL_HOST and ZEN_MLMD_TEST_PG_HOST"

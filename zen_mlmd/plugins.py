@@ -1,12 +1,19 @@
-"""Loading flavor plugins from entry points: one mechanism for every flavor registry.
+"""Loading plugins from entry points: one mechanism for every registry.
 
-Metadata-store flavors (``zen_mlmd.flavors``) and orchestrator flavors
-(``zen_mlmd.orchestrators``) come in the same way: each entry point names a
-flavor class registered under the flavor's own name. A plugin that cannot be
-imported, is not the right kind of class, takes a name already in use or
-cannot be instantiated is skipped with a `FlavorPluginWarning` naming the
-entry point, its distribution and the reason: a broken plugin never breaks
-the CLI. Only the standard library is imported here.
+Metadata-store flavors (``zen_mlmd.flavors``), orchestrator flavors
+(``zen_mlmd.orchestrators``) and MLMD conventions (``zen_mlmd.conventions``)
+come in the same way: each entry point names a class registered under the
+class's own `name`, read in (name, value) order whatever the install order.
+
+* A plugin that cannot be imported, is not the right kind of class or cannot
+  be instantiated is skipped with a `FlavorPluginWarning` naming the entry
+  point, its distribution and the reason: a broken plugin never breaks the CLI.
+* Two plugins with one name, or a plugin with a built-in's name, are a
+  conflict: which one was meant cannot be guessed, so asking for that name
+  raises `PluginConflictError` naming both sources and the fix, and listings
+  leave it out with a warning. Other names keep working.
+
+Only the standard library is imported here.
 """
 from __future__ import annotations
 
@@ -15,7 +22,51 @@ from typing import Any, Callable, Collection, Iterable
 
 
 class FlavorPluginWarning(UserWarning):
-    """A flavor plugin was skipped; the message names the entry point and why."""
+    """A plugin was skipped; the message names the entry point and why."""
+
+
+class PluginConflict:
+    """A name claimed twice: kept in a registry in place of a plugin (see `PluginConflictError`)."""
+
+    def __init__(self, kind: str, name: str, sources: list[str]):
+        self.kind, self.name, self.sources = kind, name, sources
+
+    def error(self) -> "PluginConflictError":
+        return PluginConflictError(self)
+
+    def warn(self) -> None:
+        warnings.warn(f"{self.error()}", FlavorPluginWarning, stacklevel=3)
+
+
+class PluginConflictError(Exception):
+    """Two plugins (or a plugin and a built-in) register the same name."""
+
+    def __init__(self, conflict: PluginConflict):
+        self.conflict = conflict
+        sources = " and ".join(conflict.sources)
+        super().__init__(
+            f"{conflict.kind} {conflict.name!r} is registered twice: by {sources}. "
+            f"Fix: uninstall one of them (pip uninstall ...), or rename the plugin's entry point "
+            f"and its class's name")
+
+
+def resolve(found: dict[str, Any], name: str) -> Any:
+    """`found[name]`, raising `PluginConflictError` if the name is claimed twice (KeyError if absent)."""
+    value = found[name]
+    if isinstance(value, PluginConflict):
+        raise value.error()
+    return value
+
+
+def usable(found: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `found` without conflicts; each conflict warns once per call."""
+    out = {}
+    for name, value in found.items():
+        if isinstance(value, PluginConflict):
+            value.warn()
+        else:
+            out[name] = value
+    return out
 
 
 def load_flavor_plugins(
@@ -27,20 +78,22 @@ def load_flavor_plugins(
 ) -> dict[str, Any]:
     """Instantiate the flavor classes named by `entry_points`, keyed by flavor name.
 
-    Entry points are read in (name, value) order, so the first of two
-    plugins claiming one name wins whatever the install order.
+    Entry points are read in (name, value) order, so loading does not
+    depend on the install order.
 
     Args:
         entry_points: `importlib.metadata.EntryPoint`-like objects (`name`,
             `value`, `load()`, optionally `dist`).
         kind: what a plugin provides, for warnings ("orchestrator flavor").
-        builtins: names taken by built-in flavors; a plugin cannot shadow them.
+        builtins: names taken by built-ins (name -> where it is defined); a
+            plugin claiming one is a conflict.
         check_class: returns why a loaded object is not a usable flavor class
             (e.g. "the class has no config_class"), or None when it is.
 
     Returns:
-        Flavor name -> flavor instance; broken plugins are left out, each
-        with one `FlavorPluginWarning`.
+        Name -> instance; broken plugins are left out, each with one
+        `FlavorPluginWarning`; a name claimed twice maps to a `PluginConflict`
+        (look names up with `resolve`, list them with `usable`).
     """
     found: dict[str, Any] = {}
     taken_by: dict[str, str] = {}
@@ -55,20 +108,29 @@ def load_flavor_plugins(
             _skip(kind, entry_point, problem)
             continue
         name = getattr(flavor_class, "name", None)
+        source = _source(entry_point)
         if name != entry_point.name:
             _skip(kind, entry_point, f"the class's flavor name is {name!r}: register it under that name")
-        elif name in builtins:
-            _skip(kind, entry_point, f"the name {name!r} is taken by the built-in flavor")
-        elif name in found:
-            _skip(kind, entry_point, f"the name {name!r} is taken by the plugin {taken_by[name]}")
+        elif name in builtins or name in found:
+            first = taken_by.get(name) or f"the built-in {builtins[name] if isinstance(builtins, dict) else name}"
+            previous = found.get(name)
+            sources = previous.sources if isinstance(previous, PluginConflict) else [first]
+            found[name] = PluginConflict(kind, name, [*sources, source])
+            taken_by[name] = first
         else:
             try:
                 found[name] = flavor_class()
             except Exception as exc:  # an abstract method left out, a failing __init__
                 _skip(kind, entry_point, f"cannot be instantiated: {type(exc).__name__}: {exc}")
                 continue
-            taken_by[name] = entry_point.value
+            taken_by[name] = source
     return found
+
+
+def _source(entry_point: Any) -> str:
+    dist = getattr(entry_point, "dist", None)
+    origin = f" (from {dist.name})" if dist is not None and getattr(dist, "name", None) else ""
+    return f"the plugin {entry_point.name} = {entry_point.value}{origin}"
 
 
 def _skip(kind: str, entry_point: Any, reason: str) -> None:

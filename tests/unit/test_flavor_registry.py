@@ -111,7 +111,6 @@ class NoConfigFlavor(MetadataStoreFlavor):
 @pytest.mark.parametrize("entry_point, reason", [
     (FakeEntryPoint("broken", ImportError("No module named 'fake_module'")), "cannot be imported: ImportError"),
     (FakeEntryPoint("thing", dict), "is not a MetadataStoreFlavor subclass"),
-    (FakeEntryPoint("sqlite", type("Shadow", (GoodFlavor,), {"name": "sqlite"})), "taken by the built-in"),
     (FakeEntryPoint("other", GoodFlavor), "the class's flavor name is 'good'"),
     (FakeEntryPoint("abstract", AbstractFlavor), "cannot be instantiated"),
     (FakeEntryPoint("noconfig", NoConfigFlavor), "has no config_class"),
@@ -125,11 +124,23 @@ def test_a_broken_plugin_warns_and_is_skipped(entry_point, reason):
     assert reason in message
 
 
-def test_two_plugins_with_one_name():
+def test_two_plugins_with_one_name_are_an_error_on_use():
+    from zen_mlmd.plugins import PluginConflictError, resolve, usable
+
     twin = type("Twin", (GoodFlavor,), {})
-    with pytest.warns(FlavorPluginWarning, match="taken by the plugin"):
-        found = registry.load_plugins([FakeEntryPoint("good", GoodFlavor), FakeEntryPoint("good", twin)])
-    assert list(found) == ["good"]
+    found = registry.load_plugins([FakeEntryPoint("good", GoodFlavor), FakeEntryPoint("good", twin)])
+    with pytest.raises(PluginConflictError, match="registered twice"):
+        resolve(found, "good")
+    with pytest.warns(FlavorPluginWarning, match="registered twice"):
+        assert usable(found) == {}
+
+
+def test_a_plugin_with_a_builtin_name_is_an_error_on_use():
+    from zen_mlmd.plugins import PluginConflictError, resolve
+
+    found = registry.load_plugins([FakeEntryPoint("sqlite", type("Shadow", (GoodFlavor,), {"name": "sqlite"}))])
+    with pytest.raises(PluginConflictError, match="built-in"):
+        resolve(found, "sqlite")
 
 
 def test_plugins_are_listed_after_the_builtins(monkeypatch):

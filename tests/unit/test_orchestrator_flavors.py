@@ -171,7 +171,6 @@ def test_local_convention_must_be_one_zen_mlmd_can_write():
     ("thing", "os.path:join", "is not a class"),
     ("noimpl", here("NoImplementationFlavor"), "the class has no implementation"),
     ("other", here("PrefixFlavor"), "the class's flavor name is 'prefix'"),
-    ("local", here("ShadowFlavor"), "taken by the built-in flavor"),
     ("failing", here("FailingInitFlavor"), "cannot be instantiated: RuntimeError: needs a cluster"),
 ])
 def test_a_broken_plugin_warns_and_is_skipped(name, target, reason):
@@ -184,11 +183,21 @@ def test_a_broken_plugin_warns_and_is_skipped(name, target, reason):
     assert reason in warning
 
 
-def test_two_plugins_with_one_name_keep_the_first_by_value():
+def test_two_plugins_with_one_name_are_an_error_on_use():
+    from zen_mlmd.plugins import PluginConflictError, resolve
+
     twin = entry_point("prefix", here("PrefixFlavor") + "Twin")
-    with pytest.warns(FlavorPluginWarning, match="taken by the plugin"):
-        found = orchestrators.load_plugins([twin, entry_point("prefix", here("PrefixFlavor"))])
-    assert type(found["prefix"]) is PrefixFlavor
+    found = orchestrators.load_plugins([twin, entry_point("prefix", here("PrefixFlavor"))])
+    with pytest.raises(PluginConflictError, match="PrefixFlavorTwin.*Fix:"):
+        resolve(found, "prefix")
+
+
+def test_a_plugin_with_the_builtin_name_is_an_error_on_use():
+    from zen_mlmd.plugins import PluginConflictError, resolve
+
+    found = orchestrators.load_plugins([entry_point("local", here("ShadowFlavor"))])
+    with pytest.raises(PluginConflictError, match="built-in"):
+        resolve(found, "local")
 
 
 PrefixFlavorTwin = type("PrefixFlavorTwin", (PrefixFlavor,), {})

@@ -87,7 +87,7 @@ TRACEBACK_LINES = 12
 
 def run_dict(run, with_steps: bool = False) -> dict[str, Any]:
     data = {
-        "name": run.name, "pipeline": run.pipeline_name, "status": run.status,
+        "name": run.name, "run_id": run.run_id or None, "pipeline": run.pipeline_name, "status": run.status,
         "start_time": iso(run.start_time), "end_time": iso(run.end_time),
         "duration_seconds": run.duration.total_seconds() if run.duration is not None else None,
     }
@@ -123,12 +123,28 @@ def list_runs(pipeline_name: str | None, status: str | None, limit: int,
     if as_json:
         output.print_json([run_dict(r) for r in runs])
         return
+    empty = f"No {status} runs."
+    if status is None:
+        empty = ("No runs recorded yet." if runs or pipeline_name or session is None
+                 else no_runs_message(session))
     output.print_table(
         ["RUN", "PIPELINE", "STATUS", "STARTED (UTC)", "DURATION"],
         [[r.name, r.pipeline_name, r.status, format_time(r.start_time), format_duration(r.duration)]
          for r in runs],
-        empty="No runs recorded yet." if status is None else f"No {status} runs.",
+        empty=empty,
     )
+
+
+def no_runs_message(session) -> str:
+    """Why a store lists no runs: none recorded, or recorded by writers no installed convention reads."""
+    unknown = session.reader.unrecognised_contexts()
+    if not unknown:
+        return "No runs recorded yet."
+    count = sum(unknown.values())
+    return (f"No runs in a form zen_mlmd reads: {count} context{'s' if count != 1 else ''} of "
+            f"type{'s' if len(unknown) != 1 else ''} {', '.join(sorted(unknown))} "
+            f"{'are' if count != 1 else 'is'} not recognised. Fix: install the zen_mlmd adapter of the "
+            "tool that wrote them (zen-mlmd-kfp reads Kubeflow Pipelines v1 and v2, zen-mlmd-tfx reads TFX)")
 
 
 @run.command("describe")
@@ -145,6 +161,7 @@ def describe(run_name: str, store_name: str | None, as_json: bool) -> None:
         return
     output.heading(f"Run {found.name!r} of pipeline {found.pipeline_name!r}")
     output.print_mapping({
+        **({"run id": found.run_id} if found.run_id and found.run_id != found.name else {}),
         "status": found.status, "started (UTC)": format_time(found.start_time),
         "ended (UTC)": format_time(found.end_time), "duration": format_duration(found.duration),
     }, indent=2)

@@ -21,7 +21,7 @@ from importlib import metadata
 
 from zen_mlmd.errors import UnknownNameError
 from zen_mlmd.flavors.base import MetadataStoreFlavor
-from zen_mlmd.plugins import FlavorPluginWarning, load_flavor_plugins
+from zen_mlmd.plugins import FlavorPluginWarning, load_flavor_plugins, resolve, usable
 
 __all__ = ["ENTRY_POINT_GROUP", "FlavorPluginWarning", "get_flavor", "list_flavors",
            "load_plugins", "reload_plugins"]
@@ -46,17 +46,17 @@ def get_flavor(name: str) -> MetadataStoreFlavor:
         UnknownNameError: no built-in or plugin flavor has that name; the
             message lists the valid ones.
     """
+    plugins = _plugins()
+    if name in plugins:  # a plugin with a built-in's name is a conflict: resolve raises
+        return resolve(plugins, name)
     if name in _BUILTINS:
         return _builtin(name)
-    plugins = _plugins()
-    if name in plugins:
-        return plugins[name]
     raise UnknownNameError("metadata-store flavor", name, [*_BUILTINS, *plugins])
 
 
 def list_flavors() -> list[MetadataStoreFlavor]:
     """Every flavor: the built-ins (sqlite, mysql, postgresql, kubeflow), then plugins by name."""
-    return [_builtin(name) for name in _BUILTINS] + list(_plugins().values())
+    return [_builtin(name) for name in _BUILTINS] + list(usable(_plugins()).values())
 
 
 def reload_plugins() -> None:

@@ -12,7 +12,6 @@ Only the `mlmd` package and conventions build MLMD protos.
 from __future__ import annotations
 
 import abc
-import warnings
 from functools import lru_cache
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -66,6 +65,72 @@ class Convention(abc.ABC):
         """Like `decode_step`, given the execution's contexts (see `wants_step_contexts`)."""
         return self.decode_step(execution, type_name, events)
 
+    def screen_runs(self, store: Any, runs: Sequence[records.RunRecord],
+                    pipeline_name: str | None) -> list[records.RunRecord]:
+        """The runs among `runs` (decoded contexts this convention claimed) that are runs.
+
+        A writer may record contexts of its run type that are not runs of
+        their own (TFX's sub-pipeline run contexts), or give a run several
+        parent pipelines. A convention drops those here and fills in the
+        pipeline names it knows better; `pipeline_name` (when listing one
+        pipeline's runs) drops runs of other pipelines. Called once per page
+        of listed runs: it may cost a few MLMD calls (`store` is the open
+        `MetadataStore`), never one per run.
+        """
+        return list(runs)
+
+    def name_steps(self, store: Any, steps: Sequence[records.StepRecord], *,
+                   whole_run: bool) -> tuple[records.StepRecord, ...]:
+        """Decoded steps renamed where a name needs the other steps of the run.
+
+        TFX names the repeated executions of an async pipeline's node by
+        their order (`node[k]`). With `whole_run` False, `steps` are only some
+        of their runs' steps (the producer of one artifact): a convention may
+        then read what it needs with a bounded number of calls on `store`.
+        """
+        return tuple(steps)
+
+    def place_steps(self, steps: Sequence[records.StepRecord],
+                    structure: Sequence[pb.Execution]) -> tuple[records.StepRecord, ...]:
+        """The steps of a whole run, named by their place in it (no MLMD call).
+
+        `structure` holds the run's executions that are not steps (Kubeflow
+        Pipelines' DAG executions of sub-pipelines, loops and iterations). A
+        step inside them is named by its path from the root, `/`-joined, an
+        iteration of a loop as `name[i]`: `for-loop-2[1]/train`. A convention
+        may also drop executions that record a step a second time.
+        """
+        return tuple(steps)
+
+    def artifact_with_producer(self, artifact: records.ArtifactRecord, producer: records.StepRecord,
+                               output_name: str) -> records.ArtifactRecord:
+        """`artifact` completed with what its producing step recorded about it.
+
+        Kubeflow Pipelines' artifacts carry only KFP's own properties; where
+        zen_mlmd recorded such a run, what it knows about each output
+        (materializer, data type, content hash) is on the execution.
+        """
+        return artifact
+
+    def find_run_context(self, store: Any, name: str) -> pb.Context | None:
+        """The run context of the run called `name` where its context has another name (one or two calls).
+
+        Kubeflow Pipelines names a run context by the run ID; zen_mlmd's
+        run name is then kept elsewhere. None by default.
+        """
+        return None
+
+    def pipeline_context_name(self, pipeline_name: str) -> str:
+        """The name of the pipeline context of the pipeline called `pipeline_name`."""
+        return pipeline_name
+
+    def context_types(self) -> frozenset[str]:
+        """Every context type this convention writes or reads."""
+        names = {self.pipeline_context_type, self.run_context_type}
+        for attribute in ("node_context_type", "cache_context_type", "component_run_context_type"):
+            names.add(getattr(self, attribute, None))
+        return frozenset(n for n in names if n)
+
     def is_step_type(self, execution_type_name: str) -> bool:
         """Whether executions of this type are pipeline steps (not DAG rows)."""
         return True
@@ -105,14 +170,30 @@ class Convention(abc.ABC):
         )
 
     def event_key(self, event: pb.Event) -> tuple[str, int]:
-        """(name, index) of an event's path: `[key, index]` pairs or one key."""
-        key, index = "", 0
+        """(name, index) of an event's path: its first pair (see `event_keys`)."""
+        return self.event_keys(event)[0]
+
+    def event_keys(self, event: pb.Event) -> list[tuple[str, int]]:
+        """Every (name, index) pair of an event's path.
+
+        Paths are `[key, index]` pairs, or one key (Kubeflow Pipelines). TFX
+        gives an artifact that feeds several inputs of one execution ONE event
+        listing every pair (`[left, 0, right, 0]`, tfx `event_lib.add_event_path`);
+        a key without an index stands for index 0.
+        """
+        pairs: list[tuple[str, int]] = []
+        key: str | None = None
         for step in event.path.steps:
             if step.HasField("key"):
+                if key is not None:
+                    pairs.append((key, 0))
                 key = step.key
             elif step.HasField("index"):
-                index = step.index
-        return key, index
+                pairs.append((key or "", step.index))
+                key = None
+        if key is not None:
+            pairs.append((key, 0))
+        return pairs or [("", 0)]
 
 
 class WritableConvention(Convention):
@@ -171,6 +252,31 @@ class WritableConvention(Convention):
     def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
         """An INPUT/OUTPUT event for input or output `key`, list position `index`."""
 
+    def describe_outputs(self, execution: pb.Execution,
+                         outputs: Mapping[str, Sequence[records.OutputArtifact]]) -> None:
+        """Record facts about a step's published `outputs` on its ended `execution` (in place).
+
+        Called once per publish, before the one `put_execution`. Conventions
+        whose artifacts must carry only their own tool's properties keep
+        zen_mlmd's facts here; by default they are on the artifacts.
+        """
+
+    def output_metadata(self, kind: str, value: Any) -> dict[str, Any]:
+        """Properties an output of `kind` holding `value` gets as its metadata (none by default).
+
+        Kubeflow Pipelines records a metrics output's numbers on the artifact.
+        """
+        return {}
+
+    def find_cached_executions(self, store: Any, cache_key: str) -> list:
+        """Completed executions' outputs for `cache_key`, newest first (`cache_query.CachedOutputs`).
+
+        One MLMD call: a filter on the `cache_key` zen_mlmd puts on artifacts.
+        """
+        from zen_mlmd.mlmd.cache_query import find_cached_executions
+
+        return find_cached_executions(store, cache_key)
+
     def node_context(self, type_id: int, pipeline_name: str, step_name: str) -> pb.Context:
         """The context of a step across runs; called only when `node_context_type` is set."""
         raise NotImplementedError(f"{type(self).__name__} sets node_context_type: define node_context")
@@ -179,12 +285,17 @@ class WritableConvention(Convention):
         """The context of executions with `cache_key`; only with `cache_context_type`."""
         return pb.Context(type_id=type_id, name=cache_key)
 
-    def root_execution(self, type_id: int, pipeline_name: str, run_name: str,
-                       config: Mapping[str, Any]) -> pb.Execution:
-        """The run-level execution; called only when `root_execution_type` is set."""
+    def root_execution(self, type_id: int, pipeline_name: str, run_name: str, run_id: str,
+                       config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Execution:
+        """The run-level execution; called only when `root_execution_type` is set.
+
+        `run_id` is the name of the run's context (the run name, or the
+        run's id where the convention names run contexts by id). It is
+        written in one transaction with the run context.
+        """
         raise NotImplementedError(f"{type(self).__name__} sets root_execution_type: define root_execution")
 
-    def ended_root_execution(self, execution: pb.Execution, status: str) -> pb.Execution:
+    def ended_root_execution(self, execution: pb.Execution, status: str, end_ms: int) -> pb.Execution:
         """The run-level execution once the run ended; only with `root_execution_type`."""
         raise NotImplementedError(f"{type(self).__name__} sets root_execution_type: define it")
 
@@ -214,8 +325,8 @@ def group_events(events: Sequence[pb.Event], convention: Convention, kinds: set[
     grouped: dict[str, list[tuple[int, int]]] = {}
     for event in events:
         if event.type in kinds:
-            key, index = convention.event_key(event)
-            grouped.setdefault(key, []).append((index, event.artifact_id))
+            for key, index in convention.event_keys(event):
+                grouped.setdefault(key, []).append((index, event.artifact_id))
     # by name: MLMD returns events in no particular order
     return {key: tuple(aid for _, aid in sorted(grouped[key])) for key in sorted(grouped)}
 
@@ -225,34 +336,56 @@ OUTPUT_EVENTS = {pb.Event.OUTPUT, pb.Event.DECLARED_OUTPUT, pb.Event.INTERNAL_OU
 
 
 # -- the registry of conventions ---------------------------------------------------
+ENTRY_POINT_GROUP = "zen_mlmd.conventions"
+_BUILTINS = {"native": "zen_mlmd.mlmd.native:NativeConvention"}
+
+
 @lru_cache(maxsize=None)
-def _registry() -> dict[str, Convention]:
+def _registry() -> dict[str, Any]:
+    """Native, then the plugins of `zen_mlmd.conventions` by name (`zen_mlmd.plugins`)."""
     from importlib.metadata import entry_points
 
     from zen_mlmd.mlmd.native import NativeConvention
+    from zen_mlmd.plugins import load_flavor_plugins
 
-    found: dict[str, Convention] = {NativeConvention.name: NativeConvention()}
-    for entry in entry_points(group="zen_mlmd.conventions"):
-        try:
-            cls = entry.load()
-            instance = cls()
-            if not isinstance(instance, Convention):
-                raise TypeError(f"{cls!r} is not a zen_mlmd Convention")
-        except Exception as exc:  # a broken plugin must not break the reader
-            warnings.warn(f"skipping convention plugin {entry.name!r}: {exc}", stacklevel=2)
-            continue
-        found.setdefault(instance.name, instance)
-    return found
+    plugins = load_flavor_plugins(
+        entry_points(group=ENTRY_POINT_GROUP), kind="convention", builtins=_BUILTINS,
+        check_class=_convention_class_problem)
+    return {NativeConvention.name: NativeConvention(), **plugins}
+
+
+def _convention_class_problem(loaded) -> str | None:
+    if not (isinstance(loaded, type) and issubclass(loaded, Convention)):
+        return f"{loaded!r} is not a zen_mlmd Convention subclass"
+    return None
+
+
+def reload_conventions() -> None:
+    """Forget the conventions found so far; the next lookup reads the entry points again."""
+    _registry.cache_clear()
 
 
 def get_convention(name: str = "native") -> Convention:
-    """A registered convention by name (native, kfp, tfx, ...)."""
+    """A registered convention by name (native, kfp, tfx, ...).
+
+    Raises:
+        UnknownNameError: no convention has that name; the message lists them.
+        PluginConflictError: two installed plugins register that name.
+    """
+    from zen_mlmd.plugins import resolve
+
     conventions = _registry()
     if name not in conventions:
         raise UnknownNameError("convention", name, conventions)
-    return conventions[name]
+    return resolve(conventions, name)
 
 
 def all_conventions() -> list[Convention]:
-    """Every registered convention, native first."""
-    return list(_registry().values())
+    """Every registered convention, native first, then plugins by name.
+
+    A name registered by two plugins is left out with a warning: its runs
+    are not read until one of the plugins is removed.
+    """
+    from zen_mlmd.plugins import usable
+
+    return list(usable(_registry()).values())

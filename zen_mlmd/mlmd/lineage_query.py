@@ -87,22 +87,21 @@ def query_lineage(store: MetadataStore, artifact_id: int, direction: str = "upst
         if is_not_found(error):  # MLMD: no starting node with this id
             return LineageRecords(artifact_id, direction, {}, {}, {}, ())
         raise
-    convention = get_convention("native")
-    artifact_types = store.types_by_id("artifact", {a.type_id for a in graph.artifacts})
-    execution_types = store.types_by_id("execution", {e.type_id for e in graph.executions})
-    artifacts = {a.id: convention.decode_artifact(a, artifact_types.get(a.type_id))
-                 for a in graph.artifacts}
-    events_by_execution: dict[int, list[pb.Event]] = {}
+    from zen_mlmd.mlmd.reader import StoreReader
+    from zen_mlmd.mlmd.step_owners import decode_owned_steps
+
+    # Each execution in the convention of its run, so that steps and runs of
+    # TFX or Kubeflow Pipelines are named as `get_run` names them.
+    owned = decode_owned_steps(StoreReader(store), list(graph.executions), list(graph.events))
+    steps, step_runs = dict(owned.steps), dict(owned.runs)
+    convention_of_artifact: dict[int, object] = {}
     for event in graph.events:
-        events_by_execution.setdefault(event.execution_id, []).append(event)
-    steps, step_runs = {}, {}
-    for execution in graph.executions:
-        type_proto = execution_types.get(execution.type_id)
-        type_name = type_proto.name if type_proto is not None else execution.type
-        steps[execution.id] = convention.decode_step(
-            execution, type_name, events_by_execution.get(execution.id, ()))
-        run_name = execution.custom_properties.get("run_name")
-        step_runs[execution.id] = run_name.string_value if run_name is not None else ""
+        if event.type in OUTPUT_EVENTS and event.execution_id in owned.conventions:
+            convention_of_artifact.setdefault(event.artifact_id, owned.conventions[event.execution_id])
+    native = get_convention("native")
+    artifact_types = store.types_by_id("artifact", {a.type_id for a in graph.artifacts})
+    artifacts = {a.id: convention_of_artifact.get(a.id, native).decode_artifact(
+        a, artifact_types.get(a.type_id)) for a in graph.artifacts}
     events = []
     for event in graph.events:
         if event.artifact_id not in artifacts or event.execution_id not in steps:
@@ -113,7 +112,7 @@ def query_lineage(store: MetadataStore, artifact_id: int, direction: str = "upst
             kind = "output"
         else:
             continue
-        key, index = convention.event_key(event)
-        events.append(LineageEvent(event.artifact_id, event.execution_id, kind, key, index))
+        for key, index in owned.conventions.get(event.execution_id, native).event_keys(event):
+            events.append(LineageEvent(event.artifact_id, event.execution_id, kind, key, index))
     events.sort(key=lambda e: (e.execution_id, e.kind, e.key, e.index, e.artifact_id))
     return LineageRecords(artifact_id, direction, artifacts, steps, step_runs, tuple(events))

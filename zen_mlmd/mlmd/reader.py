@@ -48,16 +48,19 @@ class StoreReader:
         self.store = store
 
     # -- conventions ---------------------------------------------------------------
+    def conventions_present(self) -> list[Convention]:
+        """Conventions whose run context type exists in this store (see `_conventions_present`)."""
+        return self._conventions_present()
+
     def _conventions_present(self) -> list[Convention]:
         """Conventions whose run context type exists in this store, by `claim_priority`.
 
         Conventions sharing a context type (native and TFX both use
         `pipeline_run`) are asked in that order whether they wrote a context.
+        One call, however many conventions are installed.
         """
-        present = [
-            c for c in all_conventions()
-            if self.store.cached_type_id("context", c.run_context_type) is not None
-        ]
+        types = {t.name for t in self.store.get_context_types()}
+        present = [c for c in all_conventions() if c.run_context_type in types]
         return sorted(present, key=lambda c: -c.claim_priority)
 
     @staticmethod
@@ -93,9 +96,12 @@ class StoreReader:
         return found
 
     def get_pipeline(self, name: str) -> records.PipelineRecord | None:
+        """The pipeline called `name` (or whose context a convention names after it)."""
         present = self._conventions_present()
-        for context_type in dict.fromkeys(c.pipeline_context_type for c in present):
-            context = self.store.get_context_by_type_and_name(context_type, name)
+        lookups = dict.fromkeys((c.pipeline_context_type, n) for c in present
+                                for n in (name, c.pipeline_context_name(name)))
+        for context_type, context_name in lookups:
+            context = self.store.get_context_by_type_and_name(context_type, context_name)
             owner = context is not None and self._claimer(
                 context, [c for c in present if c.pipeline_context_type == context_type])
             if owner:
@@ -123,7 +129,7 @@ class StoreReader:
                     owner = self._claimer(context, sharing)
                     if owner is not None and owner in listed:
                         runs.append(owner.decode_run(context, pipeline_name or ""))
-                yield from self._with_pipeline_names(runs)
+                yield from self._with_pipeline_names(self._screened(runs, pipeline_name))
 
     def get_run(self, name: str) -> records.RunRecord | None:
         present = self._conventions_present()
@@ -132,8 +138,46 @@ class StoreReader:
             owner = context is not None and self._claimer(
                 context, [c for c in present if c.run_context_type == run_type])
             if owner:
-                return self._with_pipeline_names([owner.decode_run(context, "")])[0]
+                runs = self._screened([owner.decode_run(context, "")], None)
+                if runs:
+                    return self._with_pipeline_names(runs)[0]
+        return self._run_known_by(name, present)
+
+    def _run_known_by(self, name: str, present: Sequence[Convention]) -> records.RunRecord | None:
+        """A run whose context has another name than the run (`Convention.find_run_context`)."""
+        for convention in present:
+            context = convention.find_run_context(self.store, name)
+            if context is not None:
+                runs = self._screened([convention.decode_run(context, "")], None)
+                if runs:
+                    return self._with_pipeline_names(runs)[0]
         return None
+
+    def unrecognised_contexts(self) -> dict[str, int]:
+        """Contexts of types no installed convention reads: count by type name.
+
+        Two calls, plus one per 100 such contexts: meant for telling a user
+        why a store shows no runs, not for listings.
+        """
+        known = {t for c in all_conventions() for t in c.context_types()}
+        unknown = sorted(t.name for t in self.store.get_context_types() if t.name not in known)
+        counts: dict[str, int] = {}
+        if unknown:
+            listed = ", ".join(_quote(name) for name in unknown)
+            for context in self._paged_contexts(f"type IN ({listed})"):
+                counts[context.type] = counts.get(context.type, 0) + 1
+        return counts
+
+    def _screened(self, runs: list[records.RunRecord], pipeline_name: str | None) -> list[records.RunRecord]:
+        """`runs` as each one's convention screens them (`Convention.screen_runs`), in order."""
+        kept: set[int] = set()
+        replaced: dict[int, records.RunRecord] = {}
+        for convention_name in dict.fromkeys(r.convention for r in runs):
+            group = [r for r in runs if r.convention == convention_name]
+            for run in get_convention(convention_name).screen_runs(self.store, group, pipeline_name):
+                kept.add(run.id)
+                replaced[run.id] = run
+        return [replaced[r.id] for r in runs if r.id in kept]
 
     def _with_pipeline_names(self, runs: list[records.RunRecord]) -> list[records.RunRecord]:
         """Pipeline names from parent contexts for runs that do not carry one.
@@ -236,39 +280,52 @@ class StoreReader:
 
     # -- single artifacts ----------------------------------------------------------
     def artifact_context(self, artifact_id: int) -> "ArtifactContext | None":
-        """One artifact, the step that produced it and that step's artifacts (five calls).
+        """One artifact, the step that produced it and that step's artifacts.
 
-        Returns None when no artifact has this id.
+        The producer is decoded by the convention that wrote its run (TFX,
+        Kubeflow Pipelines, native), so its step and run are named as
+        `get_run` names them. A bounded number of calls (about eight, see
+        `zen_mlmd.mlmd.step_owners`). Returns None when no artifact has this id.
         """
-        convention = get_convention("native")
-        found = self.get_artifacts([artifact_id], convention)
-        if artifact_id not in found:
+        found = self.store.get_artifacts_by_id([artifact_id])
+        if not found:
             return None
-        producers = self.producers([artifact_id], convention)
-        if artifact_id not in producers:
-            return ArtifactContext(found[artifact_id], None, "", found)
-        execution_id = producers[artifact_id][0]
-        step = self.steps_by_id([execution_id]).get(execution_id)
-        if step is None:
-            return ArtifactContext(found[artifact_id], None, "", found)
+        native = get_convention("native")
+        producers = self.producers([artifact_id], native)
+        owned = self.steps_with_owners([producers[artifact_id][0]] if artifact_id in producers else [])
+        convention = next(iter(owned.conventions.values()), native)
+        if not owned.steps:
+            artifacts = self._decode_artifacts(found, convention)
+            return ArtifactContext(artifacts[artifact_id], None, "", artifacts)
+        [(execution_id, step)] = owned.steps.items()
         wanted = {aid for ids in (*step.inputs.values(), *step.outputs.values()) for aid in ids}
-        found.update(self.get_artifacts(sorted(wanted - set(found)), convention))
-        return ArtifactContext(found[artifact_id], step, str(step.properties.get("run_name", "")), found)
+        others = self.store.get_artifacts_by_id(sorted(wanted - {artifact_id})) if wanted - {artifact_id} else []
+        artifacts = self._decode_artifacts([*found, *others], convention)
+        for name, ids in step.outputs.items():  # what the producer recorded about its outputs
+            for output_id in ids:
+                if output_id in artifacts:
+                    artifacts[output_id] = convention.artifact_with_producer(artifacts[output_id], step, name)
+        return ArtifactContext(artifacts[artifact_id], step, owned.runs[execution_id], artifacts)
+
+    def _decode_artifacts(self, artifacts, convention: Convention) -> dict[int, records.ArtifactRecord]:
+        types = self.store.types_by_id("artifact", {a.type_id for a in artifacts})
+        return {a.id: convention.decode_artifact(a, types.get(a.type_id)) for a in artifacts}
 
     # -- single steps --------------------------------------------------------------
     def steps_by_id(self, execution_ids: Iterable[int]) -> dict[int, records.StepRecord]:
-        """Steps with their events, by execution id (two calls)."""
+        """Steps with their events, by execution id, each in its run's convention."""
+        return dict(self.steps_with_owners(execution_ids).steps)
+
+    def steps_with_owners(self, execution_ids: Iterable[int]):
+        """Steps with their events, their run names and conventions (`step_owners.OwnedSteps`)."""
+        from zen_mlmd.mlmd.step_owners import OwnedSteps, decode_owned_steps
+
         ids = sorted(set(execution_ids))
         if not ids:
-            return {}
+            return OwnedSteps({}, {}, {})
         executions = self.store.get_executions_by_id(ids)
-        types = self.store.types_by_id("execution", {e.type_id for e in executions})
-        events: dict[int, list[pb.Event]] = {}
-        for event in self.store.get_events_by_execution_ids(ids):
-            events.setdefault(event.execution_id, []).append(event)
-        convention = get_convention("native")
-        return {e.id: convention.decode_step(e, types[e.type_id].name, events.get(e.id, ()))
-                for e in executions}
+        events = self.store.get_events_by_execution_ids(ids) if executions else []
+        return decode_owned_steps(self, executions, events)
 
 
 def _all_matching(filter_query: str):

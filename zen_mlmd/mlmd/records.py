@@ -46,6 +46,9 @@ class RunRecord:
     owner: Mapping[str, Any] = field(default_factory=dict)
     properties: Mapping[str, Any] = field(default_factory=dict)
     convention: str = "native"
+    #: The writer's id of the run where its context is named by it rather
+    #: than by `name` (Kubeflow Pipelines' run ID); "" otherwise.
+    run_id: str = ""
 
 
 @dataclass(frozen=True)

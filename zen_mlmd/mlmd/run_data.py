@@ -26,6 +26,8 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
     convention = get_convention(run.convention)
     executions = store.get_executions_by_context(run.id)
     exec_types = store.types_by_id("execution", {e.type_id for e in executions})
+    # Executions that are not steps (KFP's DAG rows) say where the steps are.
+    structure = [e for e in executions if not convention.is_step_type(exec_types[e.type_id].name)]
     executions = [e for e in executions if convention.is_step_type(exec_types[e.type_id].name)]
     events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
     events_by_execution: dict[int, list[pb.Event]] = {}
@@ -51,6 +53,9 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
     contexts: dict[int, list[pb.Context]] = {}
     if convention.wants_step_contexts:
         contexts = contexts_of_executions(reader, [e.id for e in (*executions, *outside)])
+    elif any("run_name" not in e.custom_properties for e in outside):
+        # the runs of reused steps recorded by another tool: from their contexts
+        contexts = contexts_of_executions(reader, [e.id for e in outside if "run_name" not in e.custom_properties])
 
     def decode(execution: pb.Execution, execution_events) -> records.StepRecord:
         type_name = exec_types[execution.type_id].name
@@ -59,18 +64,33 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
                 execution, type_name, execution_events, contexts.get(execution.id, ()))
         return convention.decode_step(execution, type_name, execution_events)
 
-    steps = tuple(_with_original(decode(e, events_by_execution.get(e.id, ())), producers)
-                  for e in sorted(executions, key=lambda e: e.id))
-    original_steps = {e.id: decode(e, ()) for e in outside}
+    steps = convention.name_steps(store, convention.place_steps([
+        _with_original(decode(e, events_by_execution.get(e.id, ())), producers)
+        for e in sorted(executions, key=lambda e: e.id)], structure), whole_run=True)
+    original_steps = {s.id: s for s in convention.name_steps(
+        store, [decode(e, ()) for e in outside], whole_run=False)}
     original_runs = {e.id: _run_name_of(e, contexts.get(e.id, ()), convention) for e in outside}
     original_runs = {eid: name for eid, name in original_runs.items() if name}
+    artifacts = _with_producers(artifacts, producers, {**original_steps, **{s.id: s for s in steps}},
+                                convention)
     return records.RunData(run, steps, artifacts, producers, original_steps, original_runs)
+
+
+def _with_producers(artifacts: Mapping[int, records.ArtifactRecord], producers: Mapping[int, tuple[int, str]],
+                    steps: Mapping[int, records.StepRecord], convention: Convention,
+                    ) -> dict[int, records.ArtifactRecord]:
+    """Artifacts completed with what their producing steps recorded (`artifact_with_producer`)."""
+    out = dict(artifacts)
+    for artifact_id, (execution_id, output_name) in producers.items():
+        if artifact_id in out and execution_id in steps:
+            out[artifact_id] = convention.artifact_with_producer(out[artifact_id], steps[execution_id], output_name)
+    return out
 
 
 def _run_name_of(execution: pb.Execution, contexts: Sequence[pb.Context], convention: Convention) -> str:
     run_context = next((c for c in contexts if c.type == convention.run_context_type), None)
     if run_context is not None:
-        return run_context.name
+        return convention.decode_run(run_context, "").name
     if "run_name" in execution.custom_properties:
         return execution.custom_properties["run_name"].string_value
     return ""

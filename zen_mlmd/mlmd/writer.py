@@ -100,10 +100,22 @@ class RunWriter:
         run_type = self.store.type_id("context", c.context_type(c.run_context_type))
         node_type = (self.store.type_id("context", c.context_type(c.node_context_type))
                      if c.node_context_type else 0)
-        pipeline_context = self._pipeline_context(pipeline_type, pipeline_name, pipeline_properties or {})
+        pipeline_context = self._pipeline_context(
+            pipeline_type, c.pipeline_context_name(pipeline_name), pipeline_properties or {})
         run_context = c.run_context(run_type, pipeline_name, run_name, config, owner)
+        root = None
         try:
-            [run_context.id] = self.store.put_contexts([run_context])
+            if c.root_execution_type:
+                # One transaction: the run context and its root execution (which
+                # may be what makes the run name unique) exist together or not at all.
+                root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
+                root = c.root_execution(root_type, pipeline_name, run_name, run_context.name, config, owner)
+                root.id, _, [_, run_context.id] = self.store.put_execution(
+                    root, [], [pipeline_context, run_context],
+                    reuse_context_if_already_exist=True, force_reuse_context=True,
+                )
+            else:
+                [run_context.id] = self.store.put_contexts([run_context])
         except Exception as exc:
             if is_already_exists(exc):
                 raise AlreadyExistsError(
@@ -116,16 +128,9 @@ class RunWriter:
             pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
         ])
         handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
+        handle.root_execution = root
         if c.cache_context_type:
             handle.cache_type_id = self.store.type_id("context", c.context_type(c.cache_context_type))
-        if c.root_execution_type:
-            root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
-            root = c.root_execution(root_type, pipeline_name, run_name, config)
-            root.id, _, _ = self.store.put_execution(
-                root, [], [pipeline_context, run_context],
-                reuse_context_if_already_exist=True, force_reuse_context=True,
-            )
-            handle.root_execution = root
         return handle
 
     def _pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
@@ -144,12 +149,13 @@ class RunWriter:
 
     def end_run(self, run: RunHandle, status: str) -> None:
         """Record the run's final status ("completed", "failed", ...) and end time."""
-        ended = self.convention.ended_run_context(run.run_context, status, now_ms())
+        end_ms = now_ms()
+        ended = self.convention.ended_run_context(run.run_context, status, end_ms)
         if run.root_execution is None:
             self.store.put_contexts([ended])
         else:
             # One transaction: the root execution ends and the context is updated.
-            root = self.convention.ended_root_execution(run.root_execution, status)
+            root = self.convention.ended_root_execution(run.root_execution, status, end_ms)
             self.store.put_execution(root, [], [ended], reuse_context_if_already_exist=True)
             run.root_execution = root
         run.run_context = ended
@@ -175,6 +181,7 @@ class RunWriter:
                 pairs.append((artifact, c.event(pb.Event.OUTPUT, output_name, index)))
                 names.append(output_name)
         execution = c.ended_execution(handle.execution, records.COMPLETE)
+        c.describe_outputs(execution, outputs)
         artifact_ids = self._put(run, handle.step.name, execution, pairs, want_artifacts=True,
                                  cache_key=handle.step.cache_key)
         handle.execution = execution

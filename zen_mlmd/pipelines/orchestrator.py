@@ -223,7 +223,8 @@ class LocalOrchestrator:
 
     def _try_cache(self, run, inv, start, state, artifact_store) -> tuple[bool, str]:
         """(served from the cache, why recorded outputs were not reused)."""
-        decision = look_up(run.store, artifact_store, start.cache_key, {o.name for o in inv.step.outputs})
+        decision = look_up(run.store, artifact_store, start.cache_key, {o.name for o in inv.step.outputs},
+                           get_convention(self.convention))
         cached = decision.hit
         if cached is None:
             if decision.rejected:

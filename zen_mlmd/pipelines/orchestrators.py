@@ -25,7 +25,7 @@ import pydantic
 
 from zen_mlmd.errors import UnknownNameError
 from zen_mlmd.flavors.base import FlavorConfig, config_error_from_validation
-from zen_mlmd.plugins import FlavorPluginWarning, load_flavor_plugins
+from zen_mlmd.plugins import FlavorPluginWarning, load_flavor_plugins, resolve, usable
 
 __all__ = [
     "ENTRY_POINT_GROUP", "FlavorPluginWarning", "LocalOrchestratorConfig",
@@ -129,17 +129,17 @@ def get_orchestrator_flavor(name: str) -> OrchestratorFlavor:
     Raises:
         UnknownNameError: no such flavor; the message lists the valid ones.
     """
+    plugins = _plugins()
+    if name in plugins:  # a plugin with a built-in's name is a conflict: resolve raises
+        return resolve(plugins, name)
     if name in _BUILTINS:
         return _builtin(name)
-    plugins = _plugins()
-    if name in plugins:
-        return plugins[name]
     raise UnknownNameError("orchestrator flavor", name, [*_BUILTINS, *plugins])
 
 
 def list_orchestrator_flavors() -> list[OrchestratorFlavor]:
     """Every orchestrator flavor: the built-in `local`, then plugins by name."""
-    return [_builtin(name) for name in _BUILTINS] + list(_plugins().values())
+    return [_builtin(name) for name in _BUILTINS] + list(usable(_plugins()).values())
 
 
 def reload_plugins() -> None:

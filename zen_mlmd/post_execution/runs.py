@@ -72,6 +72,14 @@ class Run:
         return self._record.pipeline_name
 
     @property
+    def run_id(self) -> str:
+        """The writer's own id of the run (Kubeflow Pipelines' run ID), "" for writers without one.
+
+        `get_run` finds a run by this id too.
+        """
+        return self._record.run_id
+
+    @property
     def config(self) -> Mapping[str, Any]:
         return frozen(self._record.config)
 

@@ -100,8 +100,10 @@ class Artifact:
 
     @classmethod
     def from_record(cls, record: records.ArtifactRecord, index: RecordIndex) -> "Artifact":
+        # an unnamed artifact (KFP's importer) is named by the output that produced it
+        producer_output = index.producers.get(record.id, (0, ""))[1]
         return cls(
-            id=record.id, name=str(record.properties.get("display_name") or record.name),
+            id=record.id, name=str(record.properties.get("display_name") or record.name or producer_output),
             uri=record.uri, type=record.type_name, base_type=record.base_type,
             state=record.state.lower(), created_time=to_datetime(record.created_ms),
             materializer=record.materializer, data_type=record.data_type,

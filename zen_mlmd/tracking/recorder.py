@@ -245,12 +245,13 @@ class StepRecorder:
 
         store = self._require_artifact_store()
         written = write_artifact(value, self.output_uri(output_name, index), store, materializer)
+        kind_name = ArtifactKind.parse(kind).value if kind is not None else written.kind.value
         output = records.OutputArtifact(
-            uri=written.uri,
-            kind=ArtifactKind.parse(kind).value if kind is not None else written.kind.value,
+            uri=written.uri, kind=kind_name,
             materializer=written.materializer, data_type=written.data_type,
             content_hash=written.content_hash, size_bytes=written.size_bytes,
-            properties={"producer_execution_id": self.execution_id, "output_index": index,
+            properties={**self._run._recorder.convention.output_metadata(kind_name, value),
+                        "producer_execution_id": self.execution_id, "output_index": index,
                         "cache_key": self._handle.step.cache_key or None},
         )
         self._saved.setdefault(output_name, []).append(output)

@@ -93,15 +93,20 @@ class CacheDecision:
     rejected: str = ""
 
 
-def look_up(store, artifact_store, cache_key: str, wanted_outputs: set[str]) -> CacheDecision:
-    """Find outputs to reuse for `cache_key` and verify them (one MLMD call).
+def look_up(store, artifact_store, cache_key: str, wanted_outputs: set[str],
+            convention=None) -> CacheDecision:
+    """Find outputs to reuse for `cache_key` and verify them (one MLMD call in the native convention).
 
     Args:
         artifact_store: where the outputs are checked (exist, same content hash).
         wanted_outputs: the output names the step declares.
+        convention: the convention the run is recorded in: each keeps what the
+            cache needs where its own tools expect it (native by default).
     """
+    found = (convention.find_cached_executions(store, cache_key) if convention is not None
+             else find_cached_executions(store, cache_key))
     rejected = []
-    for cached in find_cached_executions(store, cache_key)[:MAX_VERIFIED]:
+    for cached in found[:MAX_VERIFIED]:
         problem = verify(cached, artifact_store, wanted_outputs)
         if not problem:
             return CacheDecision(cached, "; ".join(rejected))

@@ -134,14 +134,16 @@ def test_the_kfp_convention_records_a_kfp_local_run_kubeflow_tools_can_read(sqli
     config = KubeflowOrchestratorConfig(local=True, convention="kfp")
     KubeflowOrchestrator(sqlite_stack, config, quiet=True).run(traced.build(), run_name="traced-kfp")
     raw = sqlite_stack.metadata_store.open().raw
-    run = raw.get_context_by_type_and_name("system.PipelineRun", "traced-kfp")
+    [root] = [e for e in raw.get_executions_by_type("system.DAGExecution") if e.external_id == "traced-kfp"]
+    run = raw.get_context_by_type_and_name("system.PipelineRun", root.name[len("run/"):])
     executions = raw.get_executions_by_context(run.id)
     names = {e.custom_properties["display_name"].string_value: e for e in executions}
-    assert set(names) == {"run/traced-kfp", "make_numbers", "make_numbers_2", "make_numbers_3", "summarize"}
+    assert set(names) == {"", "make_numbers", "make_numbers_2", "make_numbers_3", "summarize"}
+    assert names[""].name == f"run/{run.name}"
     [metrics] = raw.get_artifacts_by_type("system.Metrics")
     assert metrics.custom_properties["total"].double_value == 10.0  # KFP's metrics metadata
     assert metrics.custom_properties["parts"].double_value == 2.0
-    assert names["run/traced-kfp"].last_known_state == pb.Execution.COMPLETE
+    assert names[""].last_known_state == pb.Execution.COMPLETE
 
 
 def test_a_failing_step_fails_the_run_and_names_the_step(sqlite_stack, subprocess_path, monkeypatch):

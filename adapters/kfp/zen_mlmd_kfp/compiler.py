@@ -28,12 +28,14 @@ from zen_mlmd.pipelines.pipeline import Invocation, PipelineGraph
 
 from zen_mlmd_kfp.artifact_types import kfp_class_for_kind
 from zen_mlmd_kfp.flavor import DEFAULT_IMAGE
+from zen_mlmd_kfp.names import k8s_name
 from zen_mlmd_kfp.task_spec import TaskSpec, store_spec
 
 RUN_NAME_PARAMETER = "zen_mlmd_run_name"
 TASK_PARAMETER = "zen_mlmd_task"
 JOB_PARAMETER = "zen_mlmd_kfp_job"
-_RESERVED = {RUN_NAME_PARAMETER, TASK_PARAMETER, JOB_PARAMETER}
+RUN_ID_PARAMETER = "zen_mlmd_kfp_run_id"
+_RESERVED = {RUN_NAME_PARAMETER, TASK_PARAMETER, JOB_PARAMETER, RUN_ID_PARAMETER}
 _NOT_IDENTIFIER = re.compile(r"[^0-9A-Za-z_]")
 
 
@@ -46,8 +48,8 @@ def kfp_name(name: str) -> str:
 
 
 def kfp_pipeline_name(name: str) -> str:
-    """KFP pipeline names are lower case with dashes."""
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "pipeline"
+    """The pipeline's name as KFP's compiler makes it (`pipelineInfo.name`, lower case with dashes)."""
+    return k8s_name(name) or "pipeline"
 
 
 def step_ref(invocation: Invocation) -> str:
@@ -94,7 +96,8 @@ def build_pipeline(graph: PipelineGraph, stack, *, convention: str = "native",
         for inv in graph.invocations.values():
             spec = specs[inv.name]
             arguments = {TASK_PARAMETER: spec.to_json(), RUN_NAME_PARAMETER: run_name,
-                         JOB_PARAMETER: dsl.PIPELINE_JOB_NAME_PLACEHOLDER}
+                         JOB_PARAMETER: dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                         RUN_ID_PARAMETER: dsl.PIPELINE_JOB_ID_PLACEHOLDER}
             refs = {(name, index): ref for name, index, ref in inv.input_refs()}
             for kfp_input, (name, index) in spec.kfp_inputs.items():
                 ref = refs[(name, index)]
@@ -172,7 +175,7 @@ def _task_function(name: str, inputs: Mapping[str, type], outputs: Mapping[str, 
     """
     from kfp import dsl
 
-    params = [f"{p}: str" for p in (TASK_PARAMETER, RUN_NAME_PARAMETER, JOB_PARAMETER)]
+    params = [f"{p}: str" for p in (TASK_PARAMETER, RUN_NAME_PARAMETER, JOB_PARAMETER, RUN_ID_PARAMETER)]
     params += [f"{n}: Input[{cls.__name__}]" for n, cls in inputs.items()]
     params += [f"{n}: Output[{cls.__name__}]" for n, cls in outputs.items()]
     source = textwrap.dedent(f'''\
@@ -180,7 +183,8 @@ def _task_function(name: str, inputs: Mapping[str, type], outputs: Mapping[str, 
             from zen_mlmd_kfp.task_entrypoint import run_task
             run_task({TASK_PARAMETER}, {RUN_NAME_PARAMETER}, {JOB_PARAMETER},
                      inputs={{{", ".join(f"{n!r}: {n}" for n in inputs)}}},
-                     outputs={{{", ".join(f"{n!r}: {n}" for n in outputs)}}})
+                     outputs={{{", ".join(f"{n!r}: {n}" for n in outputs)}}},
+                     kfp_run_id={RUN_ID_PARAMETER})
         ''')
     filename = f"<zen_mlmd_kfp {pipeline}.{name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -1,35 +1,34 @@
-"""The Kubeflow Pipelines v2 convention: read what KFP's launcher writes, and write it.
+"""The Kubeflow Pipelines v2 convention: read what KFP's driver and launcher write, and write it.
 
-KFP v2 records a run in MLMD as:
+KFP v2 records a run in MLMD as (kubeflow/pipelines `backend/src/v2/metadata/client.go`,
+`backend/src/v2/driver/*.go`, `backend/src/v2/component/launcher_v2.go`):
 
-* contexts `system.Pipeline` (name = pipeline name) and `system.PipelineRun`
-  (name = run id; custom properties `namespace`, `resource_name`,
-  `pipeline_root`), the run a child of the pipeline;
-* a root `system.DAGExecution` named `run/<run id>`, and one
-  `system.ContainerExecution` per task, with custom properties
-  `display_name`, `task_name`, `parent_dag_id` (the root DAG's id),
-  `cache_fingerprint`, `cached_execution_id` (cached tasks), `inputs` /
-  `outputs` (structs of parameter values), `pod_name`, `image`; states in
-  `last_known_state` (RUNNING, then COMPLETE / FAILED / CACHED);
-* artifacts typed by KFP schema title (`system.Dataset`, ...) with
-  `display_name` and the artifact's metadata (metric values for
-  `system.Metrics`) as custom properties;
+* contexts `system.Pipeline` (named `pipelineInfo.name`) and
+  `system.PipelineRun` (named by the KFP run ID; `namespace`,
+  `resource_name`, `pipeline_root`, `store_session_info`), the run a child
+  of the pipeline; every execution is in both;
+* `system.DAGExecution`s: the root DAG `run/<run id>` (`task_name` "", never
+  updated), sub-pipelines, ParallelFor loops (`iteration_count`) and their
+  iterations (`iteration_index`), each with `parent_dag_id`;
+* one `system.ContainerExecution` per task (`system.ImporterExecution` for an
+  importer): `display_name`, `task_name` (the task key), `parent_dag_id`,
+  `pod_name`, `pod_uid`, `namespace`, `image`, `cache_fingerprint`,
+  `cached_execution_id` (a cached task), `inputs` / `outputs` (structs);
+  RUNNING, then COMPLETE / FAILED / CACHED; CANCELED when not triggered;
+* unnamed artifacts typed by schema title (`system.Dataset`, ...), with
+  `display_name`, `store_session_info` and the artifact's metadata (metric
+  values of a `system.Metrics` artifact, numbers as doubles);
 * events whose path is ONE step: the input or output name.
 
-zen_mlmd writes exactly that shape, plus custom properties of its own where
-KFP has no equivalent (materializer, data type, content hash and the cache
-bookkeeping on artifacts; the step's function path, code fingerprint and run
-name on executions; status, config and owner on the run context). It adds no
-typed property to KFP's types: KFP's launcher registers them without
-properties and must keep being able to.
+Reading: each task is a step named by its path from the root DAG
+(`dag_paths`): `train`, `evaluate-pipeline/report`, `for-loop-2[1]/train`.
+Writing: see `zen_mlmd_kfp.writing`.
 """
 from __future__ import annotations
 
-import json
-import math
-from typing import Any, Mapping, Sequence
+import dataclasses
+from typing import Any, Sequence
 
-from google.protobuf import struct_pb2
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd import records
@@ -38,64 +37,35 @@ from zen_mlmd.mlmd.convention import (
     INPUT_EVENTS,
     OUTPUT_EVENTS,
     WritableConvention,
-    group_events,
     properties_of,
-    set_properties,
+    quote,
 )
-from zen_mlmd.mlmd.values import to_value
+from zen_mlmd_kfp import dag_paths
+from zen_mlmd_kfp.writing import (
+    BOOKKEEPING,
+    CONTAINER_EXECUTION,
+    DAG_EXECUTION,
+    INPUTS_PROPERTY,
+    OUTPUTS_PROPERTY,
+    PIPELINE_CONTEXT,
+    RECORDED_IN,
+    ROOT_DAG_PREFIX,
+    RUN_CONTEXT,
+    RUN_NAME,
+    STEP_TYPE,
+    KfpWriting,
+)
 
-PIPELINE_CONTEXT = "system.Pipeline"
-RUN_CONTEXT = "system.PipelineRun"
-CONTAINER_EXECUTION = "system.ContainerExecution"
-DAG_EXECUTION = "system.DAGExecution"
+__all__ = ["BOOKKEEPING", "CONTAINER_EXECUTION", "DAG_EXECUTION", "IMPORTER_EXECUTION",
+           "KfpConvention", "PIPELINE_CONTEXT", "ROOT_DAG_PREFIX", "RUN_CONTEXT", "metric_values"]
+
 IMPORTER_EXECUTION = "system.ImporterExecution"
-ROOT_DAG_PREFIX = "run/"
-
-#: Artifact custom properties that are zen_mlmd bookkeeping, not artifact metadata.
-BOOKKEEPING = frozenset({
-    "display_name", "materializer", "data_type", "content_hash", "size_bytes", "kind",
-    "producer_execution_id", "output_index", "cache_key",
-})
-#: Run statuses that end the root DAG execution COMPLETE (any other: FAILED).
-_SUCCEEDED_RUN_STATUSES = frozenset({"completed", "cached"})
+#: Artifact properties the UI does not show as metrics (`ReservedArtifactProperties.ts`).
+UI_HIDDEN = frozenset({"display_name", "store_session_info"})
+_TERMINAL = frozenset({records.COMPLETE, records.FAILED, records.CACHED, records.CANCELED})
 
 
-def set_plain_properties(target, values: Mapping[str, Any]) -> None:
-    """Write values the way KFP does: plain int/double/string/struct, skipping None.
-
-    KFP's UI and launcher read `double_value` metrics and `int_value` ids.
-    Ints beyond 32 bits (MLMD's int column on MySQL and PostgreSQL) and
-    NaN/infinity (not valid SQL) get zen_mlmd's exact encoding instead.
-    """
-    for key, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            target[key].bool_value = value
-        elif isinstance(value, int) and -(2**31) <= value < 2**31:
-            target[key].int_value = value  # MLMD's int column is 32-bit on MySQL/PostgreSQL
-        elif isinstance(value, float) and math.isfinite(value):
-            # as KFP writes metrics: MLMD keeps six decimals of a double in SQL,
-            # for KFP's own runs too; the exact value is in the artifact itself
-            target[key].double_value = value
-        elif isinstance(value, str):
-            target[key].string_value = value
-        elif isinstance(value, Mapping):
-            target[key].CopyFrom(struct_value(value))
-        else:
-            target[key].CopyFrom(to_value(value, name=key))
-
-
-def struct_value(values: Mapping[str, Any]) -> pb.Value:
-    """A plain protobuf Struct, as KFP writes `inputs` / `outputs` (JSON numbers)."""
-    struct = struct_pb2.Struct()
-    struct.update(json.loads(json.dumps(dict(values), default=repr)))
-    value = pb.Value()
-    value.struct_value.CopyFrom(struct)
-    return value
-
-
-class KfpConvention(WritableConvention):
+class KfpConvention(KfpWriting, WritableConvention):
     """Kubeflow Pipelines v2 (see the module docstring)."""
 
     name = "kfp"
@@ -103,118 +73,9 @@ class KfpConvention(WritableConvention):
     run_context_type = RUN_CONTEXT
     root_execution_type = DAG_EXECUTION
 
-    # -- types -------------------------------------------------------------------
-    def execution_type(self, type_name: str) -> pb.ExecutionType:
-        # Every task is a container execution, whatever its step function.
-        return pb.ExecutionType(name=DAG_EXECUTION if type_name == DAG_EXECUTION else CONTAINER_EXECUTION)
-
-    def artifact_type(self, kind: str) -> pb.ArtifactType:
-        from zen_mlmd_kfp.artifact_types import schema_title_for_kind
-
-        return pb.ArtifactType(name=schema_title_for_kind(kind))
-
-    # -- writing: the run ------------------------------------------------------------
-    def pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
-        context = pb.Context(type_id=type_id, name=name)
-        set_properties(context.custom_properties, properties)
-        return context
-
-    def run_context(self, type_id: int, pipeline_name: str, run_name: str,
-                    config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Context:
-        kfp = dict(config.get("kfp") or {})
-        context = pb.Context(type_id=type_id, name=run_name)
-        set_plain_properties(context.custom_properties, {
-            "namespace": str(kfp.get("namespace", "")),
-            "resource_name": str(kfp.get("resource_name") or run_name),
-            "pipeline_root": str(kfp.get("pipeline_root", "")),
-            "pipeline_name": pipeline_name,
-        })
-        set_properties(context.custom_properties, {"config": dict(config), "owner": dict(owner)})
-        return context
-
-    def ended_run_context(self, context: pb.Context, status: str, end_ms: int) -> pb.Context:
-        ended = pb.Context()
-        ended.CopyFrom(context)
-        set_properties(ended.custom_properties, {"status": status, "end_time": end_ms})
-        return ended
-
-    def root_execution(self, type_id: int, pipeline_name: str, run_name: str,
-                       config: Mapping[str, Any]) -> pb.Execution:
-        name = ROOT_DAG_PREFIX + run_name
-        execution = pb.Execution(type_id=type_id, name=name, last_known_state=pb.Execution.RUNNING)
-        set_plain_properties(execution.custom_properties, {"display_name": name, "run_name": run_name})
-        execution.custom_properties["inputs"].CopyFrom(struct_value(config.get("parameters") or {}))
-        return execution
-
-    def ended_root_execution(self, execution: pb.Execution, status: str) -> pb.Execution:
-        ended = pb.Execution()
-        ended.CopyFrom(execution)
-        succeeded = status.lower() in _SUCCEEDED_RUN_STATUSES
-        ended.last_known_state = pb.Execution.COMPLETE if succeeded else pb.Execution.FAILED
-        return ended
-
-    # -- writing: steps ----------------------------------------------------------------
-    def run_step_execution(self, type_id: int, run: Any, step: records.StepStart, state: str) -> pb.Execution:
-        execution = pb.Execution(
-            type_id=type_id, name=f"{run.run_name}.{step.name}",
-            last_known_state=pb.Execution.State.Value(state),
-        )
-        props = execution.custom_properties
-        root = getattr(run, "root_execution", None)
-        set_plain_properties(props, {
-            "display_name": step.name,
-            "task_name": step.name,
-            "parent_dag_id": root.id if root is not None else None,
-            "cache_fingerprint": step.cache_key or None,
-            "run_name": run.run_name,
-            "step_type": step.type_name,
-            "code_fingerprint": step.code_fingerprint or None,
-        })
-        set_properties(props, {"cache_key_parts": dict(step.cache_key_parts) or None, **step.properties})
-        props["inputs"].CopyFrom(struct_value(step.parameters))
-        return execution
-
-    def ended_execution(self, execution: pb.Execution, state: str, **properties: Any) -> pb.Execution:
-        ended = pb.Execution()
-        ended.CopyFrom(execution)
-        ended.last_known_state = pb.Execution.State.Value(state)
-        original = properties.pop("original_execution_id", None)
-        if original is not None:
-            # KFP keeps the id of the execution a cached task reuses as a string.
-            properties["cached_execution_id"] = str(original)
-        set_plain_properties(ended.custom_properties, properties)
-        return ended
-
-    def output_artifact(self, type_id: int, run_name: str, step_name: str, output_name: str,
-                        index: int, output: records.OutputArtifact) -> pb.Artifact:
-        suffix = f".{index}" if index else ""
-        artifact = pb.Artifact(
-            type_id=type_id, uri=output.uri, state=pb.Artifact.LIVE,
-            name=f"{run_name}.{step_name}.{output_name}{suffix}",
-        )
-        # The artifact's metadata (metric values included) as KFP writes it.
-        set_plain_properties(artifact.custom_properties, {
-            "display_name": output_name,
-            "kind": output.kind.upper(),
-            "materializer": output.materializer or None,
-            "data_type": output.data_type or None,
-            "content_hash": output.content_hash or None,
-            "size_bytes": output.size_bytes,
-            **output.properties,
-        })
-        return artifact
-
-    def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
-        # KFP paths are one step, the input/output name; a list keeps its event order.
-        event = pb.Event(type=event_type)
-        if artifact_id is not None:
-            event.artifact_id = artifact_id
-        event.path.steps.add().key = key
-        return event
-
-    # -- reading -------------------------------------------------------------------
-    def is_step_type(self, execution_type_name: str) -> bool:
-        return execution_type_name != DAG_EXECUTION
+    # -- runs ---------------------------------------------------------------------
+    def runs_filter(self, pipeline_name: str | None) -> str:
+        return super().runs_filter(None if pipeline_name is None else self.pipeline_context_name(pipeline_name))
 
     def decode_pipeline(self, context: pb.Context) -> records.PipelineRecord:
         return records.PipelineRecord(
@@ -223,69 +84,168 @@ class KfpConvention(WritableConvention):
         )
 
     def decode_run(self, context: pb.Context, pipeline_name: str) -> records.RunRecord:
-        props = properties_of(context)
+        """A run as its context tells it: named by its KFP run ID (see `screen_runs`)."""
         return records.RunRecord(
             id=context.id,
             name=context.name,
-            pipeline_name=pipeline_name or str(props.pop("pipeline_name", "") or ""),
+            pipeline_name=self.pipeline_context_name(pipeline_name) if pipeline_name else "",
             created_ms=context.create_time_since_epoch,
             updated_ms=context.last_update_time_since_epoch,
-            recorded_status=str(props.pop("status", "") or ""),
-            end_ms=props.pop("end_time", None),
-            config=props.pop("config", None) or {},
-            owner=props.pop("owner", None) or {},
-            properties=props,
+            properties=properties_of(context),
             convention=self.name,
+            run_id=context.name,
         )
+
+    def screen_runs(self, store: Any, runs: Sequence[records.RunRecord],
+                    pipeline_name: str | None) -> list[records.RunRecord]:
+        """Runs zen_mlmd recorded given their run name, config, owner and status from their root DAGs.
+
+        One call per page of runs (their root DAGs `run/<run id>`). A KFP run
+        whose tasks zen_mlmd recorded in another convention (native, on a
+        cluster) is left out: it is listed once, as that convention's run.
+        """
+        if not runs:
+            return []
+        listed = ", ".join(quote(ROOT_DAG_PREFIX + r.run_id) for r in runs)
+        roots = {e.name[len(ROOT_DAG_PREFIX):]: e for e in _executions(
+            store, f"type = {quote(DAG_EXECUTION)} AND name IN ({listed})")}
+        # a run zen_mlmd recorded natively on a cluster is listed (once) as its native run
+        return [_with_root(run, roots.get(run.run_id), self) for run in runs
+                if RECORDED_IN not in getattr(roots.get(run.run_id), "custom_properties", {})]
+
+    def find_run_context(self, store: Any, name: str) -> pb.Context | None:
+        """The run context of the run zen_mlmd named `name`: its root DAG keeps the name (two calls)."""
+        root = next(iter(_executions(store, f"type = {quote(DAG_EXECUTION)} AND external_id = {quote(name)}")),
+                    None)
+        if root is None or not root.name.startswith(ROOT_DAG_PREFIX):
+            return None
+        return store.get_context_by_type_and_name(RUN_CONTEXT, root.name[len(ROOT_DAG_PREFIX):])
+
+    # -- steps --------------------------------------------------------------------
+    def is_step_type(self, execution_type_name: str) -> bool:
+        return execution_type_name != DAG_EXECUTION
 
     def decode_step(self, execution: pb.Execution, type_name: str,
                     events: Sequence[pb.Event]) -> records.StepRecord:
         props = properties_of(execution)
-        parameters = props.pop("inputs", None) or {}
+        parameters = props.pop("inputs", None)
         state = EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
-        terminal = state in (records.COMPLETE, records.FAILED, records.CACHED, records.CANCELED)
-        cached_from = props.pop("cached_execution_id", None)
-        name = props.get("task_name") or props.get("display_name") or execution.name
+        ours = STEP_TYPE in props
+        # zen_mlmd names its steps itself; KFP's UI joins tasks on `task_name`
+        name = props.get("display_name") if ours else props.get("task_name")
+        mapping = props.pop(INPUTS_PROPERTY, None)
+        inputs = ({k: tuple(int(i) for i in v) for k, v in mapping.items()} if isinstance(mapping, dict)
+                  else _events_by_key(events, INPUT_EVENTS))
         return records.StepRecord(
             id=execution.id,
-            name=str(name),
-            type_name=type_name,
+            name=str(name or props.get("display_name") or execution.name or execution.id),
+            type_name=str(props[STEP_TYPE]) if ours else type_name,
             state=state,
             created_ms=execution.create_time_since_epoch,
             updated_ms=execution.last_update_time_since_epoch,
             parameters=parameters if isinstance(parameters, dict) else {},
-            inputs=group_events(events, self, INPUT_EVENTS),
-            outputs=group_events(events, self, OUTPUT_EVENTS),
+            inputs=inputs,
+            outputs=_events_by_key(events, OUTPUT_EVENTS),
             code_fingerprint=str(props.pop("code_fingerprint", "") or ""),
             cache_key=str(props.pop("cache_fingerprint", "") or ""),
-            original_execution_id=_as_int(cached_from),
+            original_execution_id=_as_int(props.pop("cached_execution_id", None)),
             error_type=str(props.pop("error_type", "") or ""),
             error_message=str(props.pop("error_message", "") or ""),
             start_ms=execution.create_time_since_epoch,
-            end_ms=execution.last_update_time_since_epoch if terminal else None,
+            end_ms=execution.last_update_time_since_epoch if state in _TERMINAL else None,
             properties=props,
         )
 
+    def place_steps(self, steps: Sequence[records.StepRecord],
+                    structure: Sequence[pb.Execution]) -> tuple[records.StepRecord, ...]:
+        """Steps named by their path in the run's DAGs; a task KFP and zen_mlmd both recorded kept once."""
+        return dag_paths.place(steps, dag_paths.dag_rows(structure), _recorded_by_zen_mlmd_too)
+
+    def name_steps(self, store: Any, steps: Sequence[records.StepRecord], *,
+                   whole_run: bool) -> tuple[records.StepRecord, ...]:
+        """Steps read without their run (an artifact's producer): the DAGs above them read too.
+
+        One call per level of DAG nesting; none for zen_mlmd's own steps,
+        which are never nested.
+        """
+        if whole_run:
+            return tuple(steps)
+        nested = [s for s in steps if STEP_TYPE not in s.properties]
+        dags = dag_paths.fetch_ancestors(store, {dag_paths.parent_of(s) for s in nested}) if nested else {}
+        return dag_paths.place(steps, dag_paths.dag_rows(dags.values()))
+
+    # -- artifacts ----------------------------------------------------------------
     def decode_artifact(self, artifact: pb.Artifact, artifact_type: pb.ArtifactType | None) -> records.ArtifactRecord:
         record = super().decode_artifact(artifact, artifact_type)
         if record.base_type is not None:
             return record
-        from dataclasses import replace
-
         from zen_mlmd_kfp.artifact_types import kind_for_schema_title
 
         # KFP's types carry no base type: the schema title (or the kind
         # zen_mlmd recorded) says what the artifact is.
         kind = str(record.properties.get("kind") or kind_for_schema_title(record.type_name).value)
-        return replace(record, base_type=None if kind == "DATA" else kind)
+        return dataclasses.replace(record, base_type=None if kind == "DATA" else kind)
+
+    def artifact_with_producer(self, artifact: records.ArtifactRecord, producer: records.StepRecord,
+                               output_name: str) -> records.ArtifactRecord:
+        """The materializer, data type, content hash and kind zen_mlmd recorded on the producer."""
+        facts = producer.properties.get(OUTPUTS_PROPERTY)
+        described = facts.get(output_name) if isinstance(facts, dict) else None
+        ids = producer.outputs.get(output_name, ())
+        if not isinstance(described, list) or artifact.id not in ids or ids.index(artifact.id) >= len(described):
+            return artifact
+        fact = described[ids.index(artifact.id)]
+        kind = str(fact.get("kind") or "")
+        return dataclasses.replace(
+            artifact, materializer=str(fact.get("materializer") or ""),
+            data_type=str(fact.get("data_type") or ""), content_hash=str(fact.get("content_hash") or ""),
+            base_type=(None if kind == "DATA" else kind) if kind else artifact.base_type)
+
+    def find_cached_executions(self, store: Any, cache_key: str) -> list:
+        from zen_mlmd_kfp.cached_outputs import find_cached_outputs
+
+        newest = find_cached_outputs(store, cache_key)
+        return [newest] if newest is not None else []
+
+
+def _with_root(run: records.RunRecord, root: pb.Execution | None, convention: KfpConvention) -> records.RunRecord:
+    """`run` with what zen_mlmd keeps on its root DAG (unchanged for KFP's own runs)."""
+    if root is None or RUN_NAME not in root.custom_properties:
+        return run
+    props = properties_of(root)
+    end = props.get("end_time")
+    return dataclasses.replace(
+        run, name=str(props[RUN_NAME]),
+        pipeline_name=run.pipeline_name or convention.pipeline_context_name(str(props.get("pipeline_name") or "")),
+        recorded_status=str(props.get("status") or ""),
+        end_ms=int(end) if isinstance(end, (int, float)) else None,
+        config=props.get("config") or {}, owner=props.get("owner") or {})
+
+
+def _executions(store: Any, filter_query: str) -> list[pb.Execution]:
+    from ml_metadata.metadata_store.metadata_store import ListOptions
+
+    return store.get_executions(list_options=ListOptions(filter_query=filter_query))
 
 
 def metric_values(artifact: records.ArtifactRecord) -> dict[str, Any]:
-    """The metadata of a KFP artifact (metric values of a `system.Metrics` one).
+    """The metadata of a KFP artifact: what the UI shows as scalar metrics of a `system.Metrics` one."""
+    return {k: v for k, v in artifact.properties.items() if k not in UI_HIDDEN | BOOKKEEPING}
 
-    zen_mlmd's bookkeeping properties are left out.
-    """
-    return {k: v for k, v in artifact.properties.items() if k not in BOOKKEEPING}
+
+def _recorded_by_zen_mlmd_too(step: records.StepRecord, group: Sequence[records.StepRecord]) -> bool:
+    """A task KFP's launcher recorded that zen_mlmd recorded as well (on a cluster): zen_mlmd's record is kept."""
+    return STEP_TYPE not in step.properties and any(STEP_TYPE in other.properties for other in group)
+
+
+def _events_by_key(events: Sequence[pb.Event], kinds: set[int]) -> dict[str, tuple[int, ...]]:
+    """Artifact ids by the event's one path step, in the order MLMD returns them (the order written)."""
+    grouped: dict[str, list[int]] = {}
+    for event in events:
+        if event.type in kinds:
+            key = event.path.steps[0].key if event.path.steps else ""
+            grouped.setdefault(key, []).append(event.artifact_id)
+    return {key: tuple(dict.fromkeys(grouped[key])) for key in sorted(grouped)}
 
 
 def _as_int(value: Any) -> int | None:
@@ -293,3 +253,4 @@ def _as_int(value: Any) -> int | None:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+

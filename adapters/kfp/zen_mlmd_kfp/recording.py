@@ -3,23 +3,32 @@
 A Kubeflow run's tasks run in separate pods, so no single process holds the
 run open. Each task starts the run or attaches to it by name (whoever comes
 first creates it; creating is idempotent under races), records its own step,
-and the task that completes the last step ends the run. The cache lookup
-reads the bookkeeping properties wherever a convention keeps them (typed
-properties in the native convention, custom properties in the KFP one).
+and the task that completes the last step ends the run.
+
+In the `kfp` convention the run context is named by the KFP run ID and
+the root DAG `run/<run id>` keeps zen_mlmd's run name (in `external_id`):
+a task finds the run by its name (the launcher of a `kfp.local` run, or an
+earlier task, started it), else by the run ID. On a cluster KFP's own
+driver has created the run context and the root DAG before any task runs:
+the first task adopts that root DAG (adds the run name, config and owner),
+so the run is one run, with one root DAG, whoever recorded it.
 """
 from __future__ import annotations
 
 import time
 from typing import Any, Mapping
 
+from ml_metadata.proto import metadata_store_pb2 as pb
+
 from zen_mlmd.errors import AlreadyExistsError, ConfigError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES
-from zen_mlmd.mlmd.store import MetadataStore
+from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
 from zen_mlmd.mlmd.writer import RunHandle
+from zen_mlmd.tracking.owner import current_owner
 from zen_mlmd.tracking.recorder import Recorder, RunRecorder
 
-from zen_mlmd_kfp.convention import ROOT_DAG_PREFIX
+from zen_mlmd_kfp.writing import ROOT_DAG_PREFIX, STEP_TYPE
 
 #: A concurrent first task may have created the run context but not yet its
 #: root execution: look again this many times (bounded, ~1.5 s in all).
@@ -31,25 +40,30 @@ PAGE_SIZE = 100
 def start_or_attach_run(recorder: Recorder, pipeline_name: str, run_name: str,
                         config: Mapping[str, Any], pipeline_properties: Mapping[str, Any] | None = None,
                         ) -> RunRecorder:
-    """The run named `run_name`: started now, or the one another task started."""
-    existing = attach_run(recorder, pipeline_name, run_name, wait=False)
+    """The run named `run_name`: started now, or the one another task (or KFP) started."""
+    existing = attach_run(recorder, pipeline_name, run_name, wait=False, config=config)
     if existing is not None:
         return existing
     try:
         return recorder.start_run(pipeline_name, run_name, config, pipeline_properties)
     except AlreadyExistsError:  # another task started it in between
-        return attach_run(recorder, pipeline_name, run_name)
+        return attach_run(recorder, pipeline_name, run_name, config=config)
 
 
-def attach_run(recorder: Recorder, pipeline_name: str, run_name: str, wait: bool = True) -> RunRecorder | None:
+def attach_run(recorder: Recorder, pipeline_name: str, run_name: str, wait: bool = True,
+               config: Mapping[str, Any] | None = None) -> RunRecorder | None:
     """A recorder for an existing run (None when `wait` is False and there is none).
+
+    Args:
+        config: the run's config; its `kfp.run_id` finds a run context KFP
+            created, which is then adopted.
 
     Raises:
         ConfigError: the run, or its root execution, does not exist (with `wait`).
     """
     store, convention = recorder.store, recorder.convention
     for delay in (*_ATTACH_DELAYS, None) if wait else (None,):
-        handle = _handle(store, convention, pipeline_name, run_name)
+        handle = _handle(store, convention, pipeline_name, run_name, config or {})
         if handle is not None:
             return RunRecorder(recorder, handle)
         if delay is None:
@@ -63,9 +77,22 @@ def attach_run(recorder: Recorder, pipeline_name: str, run_name: str, wait: bool
     )
 
 
-def _handle(store: MetadataStore, convention, pipeline_name: str, run_name: str) -> RunHandle | None:
-    run_context = store.get_context_by_type_and_name(convention.run_context_type, run_name)
-    pipeline_context = store.get_context_by_type_and_name(convention.pipeline_context_type, pipeline_name)
+def find_run_context(store: MetadataStore, convention, run_name: str, run_id: str = "") -> pb.Context | None:
+    """The run context of `run_name`: by its name, as the convention knows it, or by its run ID."""
+    context = store.get_context_by_type_and_name(convention.run_context_type, run_name)
+    if context is None:
+        context = convention.find_run_context(store, run_name)
+    if context is None and run_id:
+        context = store.get_context_by_type_and_name(convention.run_context_type, run_id)
+    return context
+
+
+def _handle(store: MetadataStore, convention, pipeline_name: str, run_name: str,
+            config: Mapping[str, Any]) -> RunHandle | None:
+    run_id = str(dict(config.get("kfp") or {}).get("run_id") or "")
+    run_context = find_run_context(store, convention, run_name, run_id)
+    pipeline_context = store.get_context_by_type_and_name(
+        convention.pipeline_context_type, convention.pipeline_context_name(pipeline_name))
     if run_context is None or pipeline_context is None:
         return None
     node_type = 0
@@ -73,17 +100,68 @@ def _handle(store: MetadataStore, convention, pipeline_name: str, run_name: str)
         node_type = store.type_id("context", convention.context_type(convention.node_context_type))
     handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, convention)
     if convention.root_execution_type:
-        handle.root_execution = store.get_execution_by_type_and_name(
-            convention.root_execution_type, ROOT_DAG_PREFIX + run_name)
-        if handle.root_execution is None:
+        root = store.get_execution_by_type_and_name(
+            convention.root_execution_type, ROOT_DAG_PREFIX + run_context.name)
+        if root is None:
             return None
+        if not root.external_id:  # KFP's own root DAG, on a cluster: zen_mlmd's run joins it
+            root = _adopt(store, convention, root, pipeline_name, run_name, config)
+        handle.root_execution = root
     return handle
+
+
+def _adopt(store: MetadataStore, convention, root: pb.Execution, pipeline_name: str, run_name: str,
+           config: Mapping[str, Any]) -> pb.Execution:
+    """KFP's root DAG with zen_mlmd's run name, config and owner (one write).
+
+    Raises:
+        AlreadyExistsError: another run already has this name.
+    """
+    adopted = convention.adopted_root_execution(root, pipeline_name, run_name, config, current_owner())
+    try:
+        store.put_execution(adopted, [], [])
+    except Exception as exc:
+        if is_already_exists(exc):
+            raise AlreadyExistsError(
+                f"a run named {run_name!r} already exists in this metadata store. "
+                "Fix: choose another run name (run names are unique)") from None
+        raise
+    return adopted
+
+
+def mark_kfp_run(store: MetadataStore, kfp_run_id: str, run_name: str, convention_name: str) -> bool:
+    """On a cluster, tell KFP's record of a run that zen_mlmd records it as `run_name` in another convention.
+
+    KFP's driver records every run in its own convention; zen_mlmd's tasks
+    record the same run natively. Marking KFP's root DAG (once, by the first
+    task) lets readers list the run once. Returns whether KFP's root DAG
+    exists (not under kfp.local, which records nothing in MLMD). One read.
+    """
+    from zen_mlmd.mlmd.convention import get_convention
+
+    kfp = get_convention("kfp")
+    root = store.get_execution_by_type_and_name(kfp.root_execution_type, ROOT_DAG_PREFIX + kfp_run_id)
+    if root is None:
+        return False
+    if not root.external_id:
+        try:
+            store.put_execution(kfp.mirrored_root_execution(root, run_name, convention_name), [], [])
+        except Exception as exc:
+            if not is_already_exists(exc):  # another task marked it first
+                raise
+    return True
 
 
 def run_has_ended(store: MetadataStore, run_name: str, convention) -> bool:
     """Whether the run's end (its status) is recorded already."""
-    context = store.get_context_by_type_and_name(convention.run_context_type, run_name)
-    return context is not None and "status" in context.custom_properties
+    context = find_run_context(store, convention, run_name)
+    if context is None:
+        return False
+    if convention.root_execution_type:
+        root = store.get_execution_by_type_and_name(convention.root_execution_type,
+                                                    ROOT_DAG_PREFIX + context.name)
+        return root is not None and "status" in root.custom_properties
+    return "status" in context.custom_properties
 
 
 def finish_if_last(run: RunRecorder, convention, step_names: set[str]) -> bool:
@@ -91,15 +169,21 @@ def finish_if_last(run: RunRecorder, convention, step_names: set[str]) -> bool:
 
     Every task publishes its step before calling this, so the task whose
     publish came last sees all steps ended: the run is always ended, maybe
-    twice with the same status, never left open.
+    twice with the same status, never left open. Only zen_mlmd's own records
+    count: on a cluster KFP's launcher records the same tasks, and ends its
+    records only after the task's process exits.
     """
     executions = run.store.get_executions_by_context(run.id)
     types = run.store.types_by_id("execution", {e.type_id for e in executions})
     states = {}
     for execution in executions:
+        props = execution.custom_properties
         if not convention.is_step_type(types[execution.type_id].name):
             continue
-        name = execution.custom_properties.get("task_name") or execution.custom_properties.get("step_name")
+        if convention.name == "kfp":
+            name = props.get("display_name") if STEP_TYPE in props else None
+        else:
+            name = props.get("task_name") or props.get("step_name")
         if name is not None:
             states[name.string_value] = EXECUTION_STATE_NAMES.get(execution.last_known_state)
     if not step_names <= set(states) or any(states[n] not in _ENDED_STATES for n in step_names):

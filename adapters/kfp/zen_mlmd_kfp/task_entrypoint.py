@@ -32,11 +32,9 @@ import sys
 from typing import Any, Mapping
 
 from zen_mlmd.errors import ConfigError, MaterializerError
-from zen_mlmd.mlmd import records
 from zen_mlmd.tracking.caching import output_identity
 from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, look_up, step_key
 
-from zen_mlmd_kfp.convention import BOOKKEEPING
 from zen_mlmd_kfp.task_spec import TaskSpec
 
 #: Key of the zen_mlmd description in a KFP artifact's metadata.
@@ -60,13 +58,16 @@ class UpstreamArtifact:
 
 
 def run_task(task_json: str, run_name: str, kfp_job: str,
-             inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+             inputs: Mapping[str, Any], outputs: Mapping[str, Any], kfp_run_id: str = "") -> None:
     """Run and record one step in a KFP task (see the module docstring).
 
     Args:
         task_json: the `TaskSpec` the compiler wrote for this task.
         run_name: the zen_mlmd run name; "" names the run after the KFP job.
         kfp_job: the KFP job (pipeline run resource) name.
+        kfp_run_id: the KFP run ID; in the `kfp` convention the run's
+            context is named by it (`kfp.local` makes up ids of its own, but
+            there the launcher has started the run already, found by name).
         inputs: KFP input artifacts by KFP input name.
         outputs: KFP output artifacts by KFP output name.
 
@@ -90,9 +91,14 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
                                             stores.artifact_store_trusted).open()
     convention = get_convention(spec.convention)
     recorder = Recorder(store, artifact_store, convention=convention)
-    config = {**spec.run_config, "kfp": {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}}
+    kfp = {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}
+    if kfp_run_id:
+        kfp["run_id"] = kfp_run_id
+    config = {**spec.run_config, "kfp": kfp}
     run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
                                         {"source": spec.pipeline_source})
+    if kfp_run_id and convention.name != "kfp":
+        recording.mark_kfp_run(store, kfp_run_id, run.name, convention.name)  # listed once
 
     upstream = _upstream(spec, inputs)
     identities = {name: [a.identity for a in arts] for name, arts in upstream.items()}
@@ -106,7 +112,7 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     if spec.enable_cache and not key.cacheable:
         _say(key.console_line(spec.step_name))
     elif spec.enable_cache:
-        decision = look_up(store, artifact_store, key.value, {o.name for o in step.outputs})
+        decision = look_up(store, artifact_store, key.value, {o.name for o in step.outputs}, convention)
         cached = decision.hit
         if decision.rejected:
             _say(f"step {spec.step_name}: cached outputs not reused: {decision.rejected}")
@@ -136,8 +142,6 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
         for output_spec, value in zip(step.outputs, values):
             written = step_recorder.save_output(output_spec.name, value, kind=output_spec.kind,
                                                 materializer=output_spec.materializer)
-            if convention.name == "kfp":
-                written = with_metric_values(written, value)
             saved[output_spec.name] = (written, value)
         ids = step_recorder.publish({name: written for name, (written, _) in saved.items()})
     except Exception as exc:
@@ -176,19 +180,10 @@ def import_step(ref: str):
     return target
 
 
-def with_metric_values(output: records.OutputArtifact, value: Any) -> records.OutputArtifact:
-    """`output` with the numbers of a METRICS dict as properties (KFP's metrics metadata)."""
-    if output.kind.upper() != "METRICS" or not isinstance(value, Mapping):
-        return output
-    metrics = {k: v for k, v in value.items() if isinstance(k, str) and k not in BOOKKEEPING
-               and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return dataclasses.replace(output, properties={**metrics, **output.properties})
-
-
 def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[UpstreamArtifact]]:
     found: dict[str, list[tuple[int, UpstreamArtifact]]] = {}
     for kfp_input, (name, index) in spec.kfp_inputs.items():
-        described = (inputs[kfp_input].metadata or {}).get(METADATA_KEY)
+        described = (inputs[kfp_input].metadata or {}).get(METADATA_KEY) or _pointer(inputs[kfp_input])
         if not described:
             raise ConfigError(
                 f"{spec.step_name}.{name}", kfp_input, "the input artifact was not produced by a zen_mlmd task",
@@ -229,16 +224,30 @@ def _describe_output(kfp_output, artifact: UpstreamArtifact, value: Any) -> None
         "output": artifact.output_name, "identity": artifact.identity,
         "content_hash": artifact.content_hash,
     }
-    kfp_output.metadata[METADATA_KEY] = description
-    if isinstance(value, Mapping) and hasattr(kfp_output, "log_metric"):
-        for name, number in value.items():
-            if isinstance(number, (int, float)) and not isinstance(number, bool):
-                kfp_output.log_metric(str(name), number)
+    if hasattr(kfp_output, "log_metric"):
+        # KFP's UI shows every property of a Metrics artifact as a metric: its
+        # metadata holds the numbers only; consumers read the pointer file
+        if isinstance(value, Mapping):
+            for name, number in value.items():
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    kfp_output.log_metric(str(name), number)
+    else:
+        kfp_output.metadata[METADATA_KEY] = description
     # KFP uploads whatever is at the output's path: a pointer to the contents
     # in the zen_mlmd artifact store.
     os.makedirs(os.path.dirname(kfp_output.path) or ".", exist_ok=True)
     with open(kfp_output.path, "w", encoding="utf-8") as pointer:
         json.dump(description, pointer)
+
+
+def _pointer(kfp_input) -> dict | None:
+    """The description a producing task wrote into its output's file (`_describe_output`)."""
+    try:
+        with open(kfp_input.path, encoding="utf-8") as pointer:
+            described = json.load(pointer)
+    except (OSError, ValueError, TypeError):
+        return None
+    return described if isinstance(described, dict) and "artifact_id" in described else None
 
 
 def _materializer_name(materializer) -> str:

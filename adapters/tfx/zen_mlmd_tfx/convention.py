@@ -10,13 +10,19 @@ Portable launcher (``tfx``, TFX 1.x):
   (the sha256 cache key), all without properties;
 * execution type = the component's class path; ``last_known_state`` RUNNING,
   then COMPLETE / FAILED / CACHED; execution name a uuid; execution
-  properties in custom properties (names starting ``__`` are TFX's own);
-* outputs registered PENDING with PENDING_OUTPUT events at start, then LIVE
-  with OUTPUT events at publish; a cached execution gets OUTPUT events to the
-  artifacts of the execution it reused;
+  properties in custom properties (names starting ``__`` are TFX's own); a
+  failed executor's result in ``__execution_result__`` (JSON of TFX's
+  ``ExecutionResult``: ``code``, ``resultMessage``), read as the step's error;
+* outputs appear LIVE with OUTPUT events at publish (``Artifact.state``; the
+  custom ``state`` property only holds states MLMD has no value for); TFX's
+  async orchestrator may first register them PENDING with PENDING_OUTPUT
+  events; a cached execution gets OUTPUT events to the artifacts it reused;
+* one event per artifact and execution: an artifact feeding several input
+  keys has ONE event listing every ``[key, index]`` pair;
 * artifact properties ``span``, ``version``, ``split_names`` (a JSON list in
-  a string) and custom ``state`` (``published``), ``tfx_version``,
-  ``producer_component``.
+  a string), custom ``tfx_version``, ``is_external``;
+* sub-pipelines (see `zen_mlmd_tfx.subpipelines`) and async pipelines (see
+  `zen_mlmd_tfx.async_runs`).
 
 Legacy driver (``tfx_legacy``, TFX before the portable launcher):
 
@@ -43,7 +49,8 @@ from typing import Any, ClassVar, Sequence
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import (
+from zen_mlmd_tfx import subpipelines
+from zen_mlmd.mlmd.convention import (  # noqa: I001
     quote,
     EXECUTION_STATE_NAMES,
     INPUT_EVENTS,
@@ -58,6 +65,19 @@ RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
 CACHE_CONTEXT = "execution_cache"
 LEGACY_RUN_CONTEXT = "run"
+#: Executions of TFX's orchestrator that are not components: a sub-pipeline
+#: seen as a node of its parent, and its begin and end nodes
+#: (tfx ``orchestration/experimental/core/constants.py``).
+SUBPIPELINE_NODE_TYPES = frozenset({
+    "tfx.orchestration.pipeline.Pipeline",
+    "tfx.orchestration.pipeline.Pipeline_begin",
+    "tfx.orchestration.pipeline.Pipeline_end",
+})
+#: `ExecutionResult.code` values: google.rpc codes, as tfx ``utils/status.Code``.
+RESULT_CODES = ("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+                "UNAUTHENTICATED")
 LEGACY_COMPONENT_RUN_CONTEXT = "component_run"
 
 #: Custom properties zen_mlmd's native writer puts on its pipeline and run
@@ -144,7 +164,8 @@ class _TfxConvention(Convention):
 
     def _step(self, execution: pb.Execution, type_name: str, events: Sequence[pb.Event], *,
               name: str, state: str, parameters: dict[str, Any], props: dict[str, Any],
-              cache_key: str = "", code_fingerprint: str = "") -> records.StepRecord:
+              cache_key: str = "", code_fingerprint: str = "",
+              error: tuple[str, str] = ("", "")) -> records.StepRecord:
         return records.StepRecord(
             id=execution.id,
             name=name,
@@ -160,6 +181,8 @@ class _TfxConvention(Convention):
             start_ms=execution.create_time_since_epoch,
             end_ms=execution.last_update_time_since_epoch if state in _TERMINAL else None,
             properties=props,
+            error_type=error[0],
+            error_message=error[1],
         )
 
 
@@ -197,14 +220,25 @@ class TfxConvention(_TfxConvention):
         by_type = {}
         for context in contexts:
             by_type.setdefault(context.type, context)
+        state = EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
         return self._step(
             execution, type_name, events,
-            name=self.step_name(execution, props, by_type),
-            state=EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN),
+            name=subpipelines.step_path(contexts) or self.step_name(execution, props, by_type),
+            state=state,
             parameters=parameters,
             props=kept,
             cache_key=by_type[CACHE_CONTEXT].name if CACHE_CONTEXT in by_type else "",
+            error=execution_error(props) if state in (records.FAILED, records.CANCELED) else ("", ""),
         )
+
+    def is_step_type(self, execution_type_name: str) -> bool:
+        """Components are steps; a sub-pipeline's own executions (as a node, begin, end) are not."""
+        return execution_type_name not in SUBPIPELINE_NODE_TYPES
+
+    def screen_runs(self, store: Any, runs: Sequence[records.RunRecord],
+                    pipeline_name: str | None) -> list[records.RunRecord]:
+        """Sub-pipeline run contexts dropped, each run given to its root pipeline."""
+        return subpipelines.screen_runs(store, runs, pipeline_name)
 
     @staticmethod
     def step_name(execution: pb.Execution, props: dict[str, Any], contexts_by_type: dict[str, pb.Context]) -> str:
@@ -223,6 +257,31 @@ class TfxConvention(_TfxConvention):
         if pipeline is not None and node.name.startswith(pipeline.name + "."):
             return node.name[len(pipeline.name) + 1:]
         return node.name.split(".", 1)[-1]
+
+
+def execution_error(props: dict[str, Any]) -> tuple[str, str]:
+    """(error type, message) of a failed TFX execution, "" when TFX recorded none.
+
+    The portable launcher stores a failed executor's `ExecutionResult` as JSON
+    in ``__execution_result__`` (tfx ``portable/mlmd/execution_lib.set_execution_result``);
+    TFX's orchestrator also writes ``__execution_error_code__`` and
+    ``__execution_error_msg__`` (``experimental/core/post_execution_utils``).
+    An executor that raises leaves neither: the error is then only in TFX's logs.
+    """
+    code: Any = props.get("__execution_error_code__")
+    message = str(props.get("__execution_error_msg__", "") or "")
+    raw = props.get("__execution_result__")
+    if isinstance(raw, str) and raw:
+        try:
+            result = json.loads(raw)
+        except ValueError:
+            result = None
+        if isinstance(result, dict):
+            code = result.get("code", code)
+            message = str(result.get("resultMessage") or message)
+    if isinstance(code, int) and 0 <= code < len(RESULT_CODES):
+        code = RESULT_CODES[code]
+    return (str(code) if code not in (None, "") else "", message)
 
 
 class TfxLegacyConvention(_TfxConvention):
