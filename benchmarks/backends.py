@@ -94,15 +94,28 @@ class MemoryBackend(Backend):
 
 
 class SqliteBackend(Backend):
+    """One file per leg. zen_mlmd puts its file in WAL mode when it opens it, as it
+    does for every store it opens read-write; the raw MLMD leg keeps SQLite's
+    default rollback journal, as a user of plain ml-metadata gets it."""
+
     name = "sqlite"
-    size_method = "database file size"
+    size_method = "database file size (after a WAL checkpoint)"
 
     def mlmd_config(self, leg: str):
         return _sqlite_config(self.workdir / f"{leg}.sqlite")
 
     def size(self, leg: str) -> int | None:
         path = self.workdir / ("mlflow.db" if leg == "mlflow" else f"{leg}.sqlite")
-        return path.stat().st_size if path.exists() else 0
+        if not path.exists():
+            return 0
+        if Path(f"{path}-wal").exists():
+            # Pages still in the write-ahead log belong to the database too. From
+            # another process: closing a second SQLite's handle on the file here
+            # would release the locks MLMD holds on it in this one.
+            code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    "c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall(); c.close()")
+            subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
+        return path.stat().st_size
 
 
 class GrpcBackend(SqliteBackend):
@@ -176,7 +189,8 @@ class MysqlBackend(Backend):
         token = secrets.token_hex(4)
         self.databases = {leg: f"zb_{leg}_{token}" for leg in (*MLMD_LEGS, "mlflow")}
         with self._connect() as conn, conn.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{self.databases['mlflow']}`")
+            # MLflow's migrations use utf8mb4 collations; MariaDB defaults to latin1
+            cursor.execute(f"CREATE DATABASE `{self.databases['mlflow']}` CHARACTER SET utf8mb4")
 
     def _connect(self, database: str | None = None):
         import pymysql

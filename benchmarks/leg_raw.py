@@ -130,7 +130,7 @@ class RawLeg:
             seconds, _ = self.timer.since(snap)
             result.step_phases.append({"total": t3 - t1, "write files x2": t2 - t1,
                                        "put_execution": t3 - t2,
-                                       "mlmd PutExecution": seconds.get("PutExecution", 0.0)})
+                                       "mlmd write": seconds.get("PutExecution", 0.0)})
             inputs = {inp: artifact_ids[OUTPUTS.index(out)] for inp, out in INPUTS.items()}
         t4 = perf()
         self._finish_run(run)

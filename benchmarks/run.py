@@ -155,7 +155,7 @@ def _run(args, backend, workdir, legs, t_start, load_before):
             print(f"history: {leg.name} to {h} runs ...", flush=True)
             fill_seconds[f"{leg.name} to {h}"] = fill(leg, h, args.fill_steps, run_counts)
         print(f"queries at {h} runs ...", flush=True)
-        queries[h], query_calls = query_phase(args, legs, measured, h, run_counts)
+        queries[h], query_calls[h] = query_phase(args, legs, measured, h, run_counts)
 
     prof = profile(legs[0], measured, max(args.steps)) if args.profile else {}
     print("start-up ...", flush=True)

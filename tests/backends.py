@@ -198,9 +198,10 @@ class GrpcServer:
     SIGKILL after `SERVER_STOP_GRACE` seconds).
     """
 
-    def __init__(self, database_config, workdir: Path):
+    def __init__(self, database_config, workdir: Path, extra_args: tuple[str, ...] = ()):
         self.database_config = database_config
         self.workdir = workdir
+        self.extra_args = tuple(extra_args)
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "server.log"
@@ -215,7 +216,8 @@ class GrpcServer:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "zen_mlmd.server", "--connection-config", str(config_path),
-                 "--host", "127.0.0.1", "--port", "0", "--ready-file", str(ready_path)],
+                 "--host", "127.0.0.1", "--port", "0", "--ready-file", str(ready_path),
+                 *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
         try:

@@ -89,3 +89,20 @@ def sqlite_store(path: str | os.PathLike) -> MetadataStore:
     config.sqlite.filename_uri = str(path)
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     return MetadataStore(config, store_name="sqlite-test")
+
+
+def journal_mode(path: str | os.PathLike) -> str:
+    """The journal mode of a SQLite file, as SQLite reports it ("wal", "delete", ...).
+
+    Asked in another process: Python's SQLite closing a handle on a file that
+    MLMD has open in this process would release MLMD's locks on it (see
+    `zen_mlmd.mlmd.journal`).
+    """
+    import subprocess
+    import sys
+
+    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "print(c.execute('PRAGMA journal_mode').fetchone()[0])")
+    done = subprocess.run([sys.executable, "-c", code, os.fspath(path)], capture_output=True,
+                          text=True, check=True, timeout=60)
+    return done.stdout.strip()

@@ -153,6 +153,23 @@ class StepFailedError(ZenMLMDError):
         )
 
 
+class PublishFailedError(ZenMLMDError):
+    """A step's held-back publish could not be written; the step is recorded FAILED.
+
+    Raised by the write that carried the publish (see
+    `zen_mlmd.tracking.recorder.StepRecorder.publish`), after the step was
+    recorded as failed and its saved outputs were removed.
+    """
+
+    def __init__(self, step_name: str, cause: BaseException):
+        self.step_name = step_name
+        self.cause = cause
+        super().__init__(
+            f"step {step_name!r} ran, but publishing its outputs failed: "
+            f"{type(cause).__name__}: {cause}. The step is recorded as failed; "
+            "Fix: see the cause, then run the pipeline again")
+
+
 class RunFailedError(ZenMLMDError):
     """A run failed without a step to blame: an orchestrator's task died before
     it could record its step. The message says where its log is."""

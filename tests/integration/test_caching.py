@@ -41,6 +41,12 @@ def training_step_uncached(n: int = 4):
     score(fit_always(train), test)
 
 
+@pipeline
+def loads_twice(n: int = 4):
+    load(n=n)
+    load(n=n)  # the same key: served from the first, whose publish is held back
+
+
 def states(store, run_name) -> dict[str, str]:
     """Recorded state of each step of a run, by step name."""
     return {s.name: s.state for s in run_data(store, run_name).steps}
@@ -173,3 +179,14 @@ def test_caching_off_for_a_step(stack):
     fit_step = steps_by_name(run_data(stack.store, "soff-2"))["fit_always"]
     assert score_step.inputs["model"] == fit_step.outputs["output"]
 
+
+
+def test_a_repeated_step_is_served_from_the_cache_of_its_first_invocation_in_the_run(stack):
+    loads_twice.run(stack=stack, quiet=True, run_name="twice-1")
+    # the first load's publish, held back for the next write, is written before the lookup
+    assert EXECUTED == ["load"]
+    recorded = run_data(stack.store, "twice-1")
+    first, second = recorded.steps
+    assert (first.state, second.state) == (COMPLETE, CACHED)
+    assert second.original_execution_id == first.id
+    assert second.outputs == first.outputs

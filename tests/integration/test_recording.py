@@ -104,7 +104,19 @@ def type_registrations(store) -> int:
 
 
 # -- the cost of recording -------------------------------------------------------------------
-def test_a_step_costs_two_put_executions_however_many_inputs_and_outputs(stack):
+def step_writes(calls) -> int:
+    """Writes of steps: PutExecution and PutLineageSubgraph, without the run's end."""
+    return calls["PutExecution"] + calls["PutLineageSubgraph"] - RUN_END["PutLineageSubgraph"]
+
+
+#: A run's own writes: its context and parent link at the start; at the end,
+#: the links its combined writes left out (one PutLineageSubgraph that also
+#: records the status, one PutAttributionsAndAssociations).
+RUN_START = {"PutContexts": 1, "PutParentContexts": 1}
+RUN_END = {"PutLineageSubgraph": 1, "PutAttributionsAndAssociations": 1}
+
+
+def test_a_linear_pipeline_of_s_steps_costs_s_plus_one_writes_however_wide(stack):
     store = stack.store
     narrow.run(stack=stack, quiet=True, run_name="narrow-warm")
     wide.run(stack=stack, quiet=True, run_name="wide-warm")
@@ -114,19 +126,35 @@ def test_a_step_costs_two_put_executions_however_many_inputs_and_outputs(stack):
         store.reset_counts()
         pipe.run(stack=stack, quiet=True, run_name=f"{pipe.name}-measured", enable_cache=False)
         costs[pipe.name] = dict(store.calls)
-        assert store.calls["PutExecution"] == 2 * 2, store.calls  # two steps, two writes each
+        writes = {k: v for k, v in store.calls.items() if k.startswith("Put")}
+        # two steps: the first start alone, publish 1 + start 2 together, the last publish alone
+        assert writes == {**RUN_START, "PutExecution": 2, "PutLineageSubgraph": 1 + 1,
+                          "PutAttributionsAndAssociations": 1}, store.calls
+        assert step_writes(store.calls) == 2 + 1
         assert type_registrations(store) == 0
 
-    narrow_writes = {k: v for k, v in costs["narrow"].items() if k.startswith("Put")}
-    wide_writes = {k: v for k, v in costs["wide"].items() if k.startswith("Put")}
-    assert wide_writes == narrow_writes
-    assert costs["wide"] == costs["narrow"]  # reads do not grow with width either
+    assert costs["wide"] == costs["narrow"]  # neither writes nor reads grow with width
 
     data = run_data(store, "wide-measured")
     steps = steps_by_name(data)
     assert len(steps["make_many"].outputs) == WIDTH
     assert steps["take_many"].inputs == {"items": tuple(steps["make_many"].outputs[f"part{i}"][0]
                                                         for i in range(WIDTH))}
+
+
+def test_a_layered_dag_costs_s_plus_one_step_writes(stack):
+    store = stack.store
+    training.run(stack=stack, quiet=True, run_name="layered-warm")
+    store.reset_counts()
+    training.run(stack=stack, quiet=True, run_name="layered", n=5)  # caching on, every step misses
+    assert EXECUTED.count("describe") == 2
+    assert step_writes(store.calls) == 4 + 1, store.calls
+    steps = steps_by_name(run_data(store, "layered"))
+    assert [s.state for s in steps.values()] == [COMPLETE] * 4
+    # inputs published in an earlier write, and in the same write as the start
+    assert steps["describe"].inputs == {"train": steps["load"].outputs["train"]}
+    assert steps["score"].inputs == {"model": steps["fit"].outputs["model"],
+                                     "test": steps["load"].outputs["test"]}
 
 
 def test_the_recorder_writes_a_step_in_two_calls(metadata_store, tmp_path):
@@ -252,3 +280,22 @@ def test_one_artifact_feeding_two_inputs(stack):
     EXECUTED.clear()
     self_comparison.run(stack=stack, quiet=True, run_name="self-compare-2")
     assert EXECUTED == []  # and it caches like any other step
+
+
+def test_a_held_back_publish_that_fails_fails_its_step_and_cancels_its_dependants(stack):
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    # zen_mlmd's Model type exists with another property type: publishing fit's
+    # model fails inside MLMD, in the write that also starts the next step
+    stack.store.raw.put_artifact_type(pb.ArtifactType(name="zen_mlmd.Model",
+                                                      properties={"materializer": pb.INT}))
+    with pytest.raises(StepFailedError) as info:
+        training.run(stack=stack, quiet=True, run_name="unpublishable")
+    assert info.value.step_name == "fit"
+    assert EXECUTED == ["load", "fit", "describe"]  # score never ran
+    data = run_data(stack.store, "unpublishable")
+    assert data.run.recorded_status == "failed"
+    steps = steps_by_name(data)
+    assert {n: s.state for n, s in steps.items()} == {
+        "load": COMPLETE, "fit": FAILED, "score": CANCELED, "describe": COMPLETE}
+    assert steps["fit"].outputs == {} and "materializer" in steps["fit"].error_message

@@ -159,6 +159,20 @@ def recorded(tmp_path_factory):
     store.reset_counts()
     second.finish()
     calls["end_run"] = dict(store.calls)
+
+    # A publish held back and written with the next start, then the run's end.
+    third = recorder.start_run("manual", "manual-3")
+    first = third.start_step("pair_a", "tests.multi", cache_key="c" * 64, cache_key_parts=parts)
+    first.save_output("made", [3], kind="dataset")
+    refs = first.publish(defer=True)
+    store.reset_counts()
+    pair_b = third.start_step("pair_b", "tests.multi", inputs={"made": refs["made"]},
+                              cache_key="b" * 64, cache_key_parts=parts)
+    calls["publish_and_start"] = dict(store.calls)
+    pair_b.publish({})
+    store.reset_counts()
+    third.finish()
+    calls["end_run_after_combined_writes"] = dict(store.calls)
     return {"db": db, "store": store, "calls": calls}
 
 
@@ -214,7 +228,8 @@ def test_context_names_and_parents_follow_the_doc(spec, recorded):
     statuses = {c.name: c.custom_properties["status"].string_value
                 for c in contexts if c.type == "pipeline_run" and "status" in c.custom_properties}
     assert statuses == {"doc-1": "completed", "doc-2": "completed", "doc-3": "failed",
-                        "manual-2": "completed", "checked-1": "completed", "checked-2": "completed"}
+                        "manual-2": "completed", "manual-3": "completed",
+                        "checked-1": "completed", "checked-2": "completed"}
     for node in (c for c in contexts if c.type == "node"):
         pipeline_name = node.custom_properties["pipeline_name"].string_value
         step_name = node.custom_properties["node_id"].string_value
@@ -240,10 +255,12 @@ def test_execution_states_and_properties_match_the_doc(spec, recorded):
         conditional_seen |= fixed - expected
         for name in fixed:
             _check_value(documented_props[name]["type"], props[name], f"{where}.{name}")
-        step_name = props["step_name"].string_value
-        assert props["display_name"].string_value == step_name
-        assert props["task_name"].string_value == step_name
-        assert execution.name == doc["name"].format(run=props["run_name"].string_value, step=step_name)
+        step_name = props["display_name"].string_value
+        [run] = [c for c in store.get_contexts_by_execution(execution.id) if c.type == "pipeline_run"]
+        assert execution.name == doc["name"].format(run=run.name, step=step_name)
+        if "code_fingerprint" in props:  # only when it is not the parts' code
+            assert props["code_fingerprint"].string_value != \
+                props["cache_key_parts"].struct_value["code"], where
         contexts = {c.type for c in store.get_contexts_by_execution(execution.id)}
         conditional = {t for t, when in doc["contexts_when"].items()
                        if state in when["states"] and "cache_key" in props}
@@ -301,8 +318,8 @@ def test_artifact_names_states_and_properties_match_the_doc(spec, recorded):
             produced_by.setdefault(event.artifact_id, (event.execution_id, event))
     artifacts = store.get_artifacts()
     # doc-1's eight outputs, two indexed parts; checked-1's and checked-2's model and
-    # guarded output each (load is served from the cache)
-    assert len(artifacts) == 8 + 2 + 2 + 2
+    # guarded output each (load is served from the cache); manual-3's one
+    assert len(artifacts) == 8 + 2 + 2 + 2 + 1
     seen_custom = set()
     for artifact in artifacts:
         assert pb.Artifact.State.Name(artifact.state) == doc["state"]
@@ -319,12 +336,15 @@ def test_artifact_names_states_and_properties_match_the_doc(spec, recorded):
         producer = executions[execution_id]
         assert artifact.custom_properties["producer_execution_id"].int_value == producer.id
         key, index = event.path.steps[0].key, event.path.steps[1].index
-        assert artifact.custom_properties["output_index"].int_value == index
-        assert artifact.custom_properties["display_name"].string_value == key
-        fields = dict(run=producer.custom_properties["run_name"].string_value,
-                      step=producer.custom_properties["step_name"].string_value, output=key, index=index)
+        run, _, step = producer.name.rpartition(".")
+        fields = dict(run=run, step=step, output=key, index=index)
         expected = doc["name_with_index"] if index else doc["name"]
         assert artifact.name == expected.format(**fields)
+        attributed = {(c.type, c.name) for c in store.get_contexts_by_artifact(artifact.id)}
+        run_context = store.get_context_by_type_and_name("pipeline_run", run)
+        [pipeline] = store.get_parent_contexts_by_context(run_context.id)
+        assert {("pipeline", pipeline.name), ("pipeline_run", run)} <= attributed, artifact.name
+        assert {t for t, _ in attributed} >= set(doc["contexts"])
     assert seen_custom == set(doc["custom_properties"])
     assert {a.name for a in artifacts if a.name.startswith("manual-1.")} == \
         {"manual-1.multi.parts", "manual-1.multi.parts.1"}
@@ -344,7 +364,8 @@ def test_event_paths_are_key_index_pairs(spec, recorded):
 def test_mlmd_calls_per_operation_match_the_doc(spec, recorded):
     calls = recorded["calls"]
     documented_calls = spec["mlmd_calls"]
-    for operation in ("start_step", "publish_step", "fail_step", "cancel_step", "end_run"):
+    for operation in ("start_step", "publish_step", "publish_and_start", "fail_step", "cancel_step",
+                      "end_run", "end_run_after_combined_writes"):
         assert calls[operation] == documented_calls[operation], operation
     cached_run, steps = calls["cached_run"], 7  # the seven steps of `documented`
     for name, count in documented_calls["cache_hit"].items():

@@ -87,7 +87,7 @@ def test_an_unknown_option_lists_the_valid_ones(sqlite):
     with pytest.raises(ConfigError) as caught:
         sqlite.parse_config({"filename": "x.db"})
     assert caught.value.field == "filename"
-    assert caught.value.fix == "use one of: connection_mode, path"
+    assert caught.value.fix == "use one of: connection_mode, journal_mode, path"
 
 
 def test_an_uncreatable_directory_is_a_config_error(sqlite, tmp_path):

@@ -17,6 +17,8 @@ VALUE_FLAGS: dict[str, tuple[str, str, str]] = {
     "--path": ("path", "FILE", "sqlite: the database file (stored absolute)."),
     "--connection-mode": ("connection_mode", "MODE",
                           "sqlite: readonly, readwrite or readwrite_opencreate."),
+    "--journal-mode": ("journal_mode", "MODE", "sqlite: wal (default) or delete (the rollback "
+                       "journal; keep it on network file systems, where WAL is unsafe)."),
     "--host": ("host", "HOST", "mysql, postgresql, kubeflow: server host name or IP."),
     "--hostaddr": ("hostaddr", "IP", "postgresql: server IP address (skips name lookup)."),
     "--socket": ("socket", "FILE", "mysql: Unix socket of the server (instead of --host)."),
@@ -429,5 +431,6 @@ def serve(name: str, host: str, port: int, token: str | None, tls_cert: str | No
     serve_forever(component.connection_config(), host=host, port=port,
                   max_message_mb=max_message_mb, tls=tls, store_name=name, ready_file=ready_file,
                   token=secret, read_only=read_only, reflection=reflection,
-                  max_concurrent_rpcs=max_concurrent_rpcs, max_request_mb=max_request_mb)
+                  max_concurrent_rpcs=max_concurrent_rpcs, max_request_mb=max_request_mb,
+                  **component.flavor.store_options(component.config))
     click.echo("Stopped.")

@@ -95,6 +95,11 @@ class MetadataStoreFlavor(abc.ABC):
     def connection_config(self, config: FlavorConfig):
         """The exact MLMD connection proto for `config`. Pure: no I/O."""
 
+    def store_options(self, config: FlavorConfig) -> dict[str, Any]:
+        """Keyword arguments for `zen_mlmd.mlmd.store.MetadataStore` that the
+        connection proto cannot carry (e.g. SQLite's journal mode); none by default."""
+        return {}
+
     @abc.abstractmethod
     def preflight(self, config: FlavorConfig, timeout: float = 5.0) -> PreflightReport:
         """Check with a real client that the store can be used."""

@@ -3,6 +3,8 @@
 The default store of a fresh install lives in the zen-mlmd config directory
 (see `default_config_dir`). Good for one machine; several local processes may
 write at once (SQLite's busy handler and MLMD's retries serialise them).
+Opened read-write, the file is put in write-ahead-log mode (`journal_mode`,
+see `zen_mlmd.mlmd.journal`): cheaper commits, and readers never wait.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from zen_mlmd.flavors.base import FlavorConfig, MetadataStoreFlavor, PreflightRe
 from zen_mlmd.flavors.fields import AbsolutePath
 
 ConnectionMode = Literal["readonly", "readwrite", "readwrite_opencreate"]
+JournalMode = Literal["wal", "delete"]
 
 
 def default_config_dir() -> str:
@@ -44,10 +47,15 @@ class SQLiteConfig(FlavorConfig):
             ``<config dir>/local_stores/default/metadata.db``.
         connection_mode: ``readonly``, ``readwrite`` (the file must exist) or
             ``readwrite_opencreate`` (created with its directory when missing).
+        journal_mode: ``wal`` (write-ahead log: about 3x cheaper commits,
+            readers never blocked) or ``delete`` (SQLite's rollback journal).
+            Keep ``delete`` on a network file system (NFS, SMB), where WAL is
+            unsafe. Set on the file whenever it is opened read-write.
     """
 
     path: AbsolutePath = pydantic.Field(default_factory=default_database_path)
     connection_mode: ConnectionMode = "readwrite_opencreate"
+    journal_mode: JournalMode = "wal"
 
     @pydantic.field_validator("path")
     @classmethod
@@ -90,6 +98,10 @@ class SQLiteFlavor(MetadataStoreFlavor):
         proto.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.ConnectionMode.Value(
             config.connection_mode.upper())
         return proto
+
+    def store_options(self, config: SQLiteConfig) -> dict:
+        """The journal mode, which the connection proto cannot carry."""
+        return {"sqlite_journal": config.journal_mode}
 
     def read_only_config(self, config: SQLiteConfig) -> SQLiteConfig:
         """MLMD's READONLY mode: SQLite itself refuses every write, and no file is created."""
@@ -150,34 +162,67 @@ class SQLiteFlavor(MetadataStoreFlavor):
 
 
 def _read_schema(path: str, timeout: float, target: str, details: dict) -> PreflightReport:
-    import sqlite3
-
     from zen_mlmd.flavors.probes import schema_warnings
+
+    # `-shm` exists while the file is in use in WAL mode (see `_probe_in_child`)
+    in_use = os.path.exists(path + "-shm")
+    found = _probe_in_child(path, timeout) if in_use else probe_schema(path, timeout)
+    if "error" in found:
+        return PreflightReport(False, target, details,
+                               f"{path} cannot be read as an SQLite database: {found['error']}",
+                               "give the path of an MLMD SQLite store, or a new file")
+    if not found["tables"]:
+        details["schema_version"] = "new"
+        return PreflightReport(True, target, details)
+    if "MLMDEnv" not in found["tables"]:
+        return PreflightReport(False, target, details,
+                               f"{path} is an SQLite database but not an MLMD store "
+                               "(it has no MLMDEnv table)",
+                               "give the path of an MLMD store, or a new file")
+    version = found["version"]
+    details["schema_version"] = version if version is not None else "new"
+    return PreflightReport(True, target, details, warnings=tuple(schema_warnings(version)))
+
+
+def probe_schema(path: str, timeout: float) -> dict:
+    """{"tables": [...], "version": MLMD schema version or None}, or {"error": ...}."""
+    import sqlite3
 
     uri = pathlib.Path(path).as_uri() + "?mode=ro"
     try:
         connection = sqlite3.connect(uri, uri=True, timeout=timeout)
         try:
-            tables = {row[0] for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
-                details["schema_version"] = "new"
-                return PreflightReport(True, target, details)
-            if "MLMDEnv" not in tables:
-                return PreflightReport(False, target, details,
-                                       f"{path} is an SQLite database but not an MLMD store "
-                                       "(it has no MLMDEnv table)",
-                                       "give the path of an MLMD store, or a new file")
-            row = connection.execute("SELECT schema_version FROM MLMDEnv").fetchone()
+            tables = sorted(row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"))
+            row = (connection.execute("SELECT schema_version FROM MLMDEnv").fetchone()
+                   if "MLMDEnv" in tables else None)
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
-        return PreflightReport(False, target, details,
-                               f"{path} cannot be read as an SQLite database: {exc}",
-                               "give the path of an MLMD SQLite store, or a new file")
-    version = row[0] if row else None
-    details["schema_version"] = version if version is not None else "new"
-    return PreflightReport(True, target, details, warnings=tuple(schema_warnings(version)))
+        return {"error": str(exc)}
+    return {"tables": tables, "version": row[0] if row else None}
+
+
+def _probe_in_child(path: str, timeout: float) -> dict:
+    """`probe_schema` in another process.
+
+    A file in use in WAL mode may be open through MLMD in this process too;
+    closing a second SQLite library's handle on it here would release this
+    process's locks on it (POSIX), and another process could then delete
+    the write-ahead log under MLMD (see `zen_mlmd.mlmd.journal`).
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from zen_mlmd.flavors.sqlite import probe_schema; "
+            "print(json.dumps(probe_schema(sys.argv[1], float(sys.argv[2]))))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, path, str(timeout)], capture_output=True,
+                              text=True, timeout=timeout + 30)
+        return json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return {"error": f"could not read it from a helper process: {exc}"}
 
 
 def _nearest_existing(directory: str) -> str:

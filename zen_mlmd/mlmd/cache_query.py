@@ -1,7 +1,7 @@
 """The cache lookup: ONE filter query on an artifact custom property.
 
 Published outputs carry the cache key of the step execution that produced
-them, that execution's id and their output name and index. Outputs only
+them and that execution's id; their name holds the output name and index. Outputs only
 become LIVE when their step completes (in the same transaction), so
 "LIVE artifacts with this key" are exactly the outputs of completed
 executions with this key. A condition on a single custom property stays
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zen_mlmd.mlmd.convention import properties_of
+from zen_mlmd.mlmd.record_names import artifact_output
 from zen_mlmd.mlmd.reader import PAGE_SIZE, _quote
 from zen_mlmd.mlmd.store import MetadataStore
 
@@ -53,8 +54,10 @@ def find_cached_executions(store: MetadataStore, cache_key: str) -> list[CachedO
         values = properties_of(artifact)
         cached = CachedArtifact(artifact.id, artifact.uri, str(values.get("materializer", "")),
                                 str(values.get("data_type", "")), str(values.get("content_hash") or ""))
+        # schema 2 keeps the output name and index in the artifact name, schema 1 in properties
+        output, index = artifact_output(artifact)
         grouped.setdefault(props["producer_execution_id"].int_value, {}).setdefault(
-            props["display_name"].string_value, []).append((props["output_index"].int_value, cached))
+            output, []).append((index, cached))
     executions = sorted(grouped, reverse=True)
     if len(artifacts) >= PAGE_SIZE and len(executions) > 1:
         executions = executions[:-1]  # the oldest may be missing outputs beyond the page

@@ -252,6 +252,17 @@ class WritableConvention(Convention):
     def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
         """An INPUT/OUTPUT event for input or output `key`, list position `index`."""
 
+    def start_records_input_ids(self, inputs: Mapping[str, Sequence[Any]]) -> bool:
+        """Whether the start execution of a step with `inputs` keeps their artifact ids itself.
+
+        A step start that does cannot be written in one transaction with the
+        publish of the outputs it reads (their ids do not exist yet). By
+        default the ids are kept when one artifact feeds several inputs (MLMD
+        keeps one INPUT event per artifact and execution).
+        """
+        ids = [i for values in inputs.values() for i in values]
+        return len(ids) != len(set(ids))
+
     def describe_outputs(self, execution: pb.Execution,
                          outputs: Mapping[str, Sequence[records.OutputArtifact]]) -> None:
         """Record facts about a step's published `outputs` on its ended `execution` (in place).

@@ -6,14 +6,18 @@ Documented in docs/CONVENTIONS.md (a test checks the writer against it):
   name, child of its pipeline) and `node` (name = `<pipeline>.<step>`), as
   TFX names them;
 * one execution type per step (the step function's import path); state only
-  in `last_known_state`; `display_name` and `task_name` for the Kubeflow UI;
-  parameters as typed values in custom properties `param.<name>`;
+  in `last_known_state`; the step name in `display_name` (what MLMD and
+  Kubeflow UIs show) and nothing stored twice: the run and pipeline names
+  come from the execution name `<run>.<step>` and the contexts, the code
+  fingerprint from `cache_key_parts`; parameters as typed values in custom
+  properties `param.<name>`;
 * artifact types `zen_mlmd.<Kind>` with `base_type` and typed properties
   `materializer`, `data_type`, `content_hash`; state only in `Artifact.state`;
 * event paths as `[key, index]` pairs.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Sequence
 
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -28,8 +32,13 @@ from zen_mlmd.mlmd.convention import (
     properties_of,
     set_properties,
 )
+from zen_mlmd.mlmd.record_names import artifact_output, execution_run_name
 
-SCHEMA_VERSION = 1
+#: 2: nothing stored twice: step executions without `task_name`, `step_name`,
+#: `pipeline_name`, `run_name` (`code_fingerprint` only when `cache_key_parts`
+#: has no code); artifacts without `display_name`, `output_index` (in the
+#: artifact name). Readers read both.
+SCHEMA_VERSION = 2
 PARAM_PREFIX = "param."
 
 #: Artifact kinds -> (MLMD type name, base type). Kept in step with
@@ -112,13 +121,14 @@ class NativeConvention(WritableConvention):
             last_known_state=pb.Execution.State.Value(state),
         )
         props = execution.custom_properties
+        # Only what no other field holds: the run and pipeline names are in the
+        # execution name and the contexts, the fingerprint in the key's parts.
+        fingerprint = step.code_fingerprint
+        if fingerprint and step.cache_key_parts.get("code") == fingerprint:
+            fingerprint = ""
         set_properties(props, {
             "display_name": step.name,
-            "task_name": step.name,
-            "step_name": step.name,
-            "pipeline_name": pipeline_name,
-            "run_name": run_name,
-            "code_fingerprint": step.code_fingerprint or None,
+            "code_fingerprint": fingerprint or None,
             "cache_key": step.cache_key or None,
             "cache_key_parts": dict(step.cache_key_parts) or None,
             **step.properties,
@@ -155,11 +165,8 @@ class NativeConvention(WritableConvention):
             value = getattr(output, prop)
             if value:
                 artifact.properties[prop].string_value = value
-        set_properties(artifact.custom_properties, {
-            "display_name": output_name,
-            "size_bytes": output.size_bytes,
-            **output.properties,
-        })
+        # the output name and index are in the artifact name and the OUTPUT event
+        set_properties(artifact.custom_properties, {"size_bytes": output.size_bytes, **output.properties})
         return artifact
 
     def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
@@ -171,6 +178,15 @@ class NativeConvention(WritableConvention):
         return event
 
     # -- reading -----------------------------------------------------------------
+    def decode_artifact(self, artifact: pb.Artifact, artifact_type: pb.ArtifactType | None) -> records.ArtifactRecord:
+        record = super().decode_artifact(artifact, artifact_type)
+        if "display_name" in record.properties and "output_index" in record.properties:
+            return record
+        # schema 2 keeps them only in the artifact name: readers see them as before
+        output, index = artifact_output(artifact)
+        return dataclasses.replace(record, properties={
+            **record.properties, "display_name": output, "output_index": index})
+
     def decode_pipeline(self, context: pb.Context) -> records.PipelineRecord:
         return records.PipelineRecord(
             id=context.id, name=context.name,
@@ -209,6 +225,11 @@ class NativeConvention(WritableConvention):
             inputs = {key: tuple(int(i) for i in ids) for key, ids in mapping.items()}
         state = EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
         terminal = state in (records.COMPLETE, records.FAILED, records.CACHED, records.CANCELED)
+        if "run_name" not in props:  # schema 2 keeps it only in the execution name
+            props["run_name"] = execution_run_name(execution)
+        parts = props.get("cache_key_parts")
+        if "code_fingerprint" not in fields and isinstance(parts, dict) and parts.get("code"):
+            fields["code_fingerprint"] = parts["code"]
         return records.StepRecord(
             id=execution.id,
             name=fields.get("step_name") or str(props.get("display_name") or execution.name),

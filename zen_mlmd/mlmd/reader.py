@@ -22,6 +22,7 @@ from zen_mlmd.mlmd.convention import (
     get_convention,
 )
 from zen_mlmd.mlmd.convention import quote as _quote
+from zen_mlmd.mlmd.record_names import execution_run_name
 from zen_mlmd.mlmd.run_data import contexts_of_executions, read_run_data
 from zen_mlmd.mlmd.store import MetadataStore
 
@@ -209,7 +210,8 @@ class StoreReader:
 
         One filter query (`contexts_a.id IN (...)`) for all the runs, paged at
         100 executions per call. MLMD does not return an execution's contexts:
-        executions are matched to runs by their `run_name` property, and
+        executions are matched to runs by their run name (see
+        `execution_run_name`), and
         those of conventions without it (TFX) by their contexts, fetched in
         one lineage query per 100 executions, never one call per run.
         """
@@ -224,8 +226,7 @@ class StoreReader:
         run_of: dict[int, int] = {}
         unmatched = []
         for execution in executions:
-            run_name = execution.custom_properties.get("run_name")
-            run_id = id_by_name.get(run_name.string_value) if run_name is not None else None
+            run_id = id_by_name.get(execution_run_name(execution))
             if run_id is None:
                 unmatched.append(execution.id)
             else:

@@ -129,10 +129,26 @@ class StepStart:
     #: component's class path), shared by every pipeline that uses the step.
     type_name: str
     parameters: Mapping[str, Any] = field(default_factory=dict)
-    #: Input artifact ids by input name (a list input keeps its order).
-    inputs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    #: Input artifact ids by input name (a list input keeps its order); an
+    #: `OutputRef` stands for an output whose publish is not written yet.
+    inputs: Mapping[str, tuple["int | OutputRef", ...]] = field(default_factory=dict)
     code_fingerprint: str = ""
     cache_key: str = ""
     #: The parts the cache key was computed from, to explain a cache miss.
     cache_key_parts: Mapping[str, Any] = field(default_factory=dict)
     properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """An output of a step whose publish is held back, named before its artifact id exists.
+
+    A held-back publish is written together with the next step's start (one
+    MLMD transaction), so the consumer of an output names it this way; the
+    writer turns it into the artifact's id (see `zen_mlmd.mlmd.writer`).
+    """
+
+    #: The execution that produces the output.
+    execution_id: int
+    output_name: str
+    index: int = 0

@@ -13,6 +13,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import Convention, get_convention
+from zen_mlmd.mlmd.record_names import execution_run_name
 
 if TYPE_CHECKING:
     from zen_mlmd.mlmd.reader import StoreReader
@@ -53,9 +54,9 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
     contexts: dict[int, list[pb.Context]] = {}
     if convention.wants_step_contexts:
         contexts = contexts_of_executions(reader, [e.id for e in (*executions, *outside)])
-    elif any("run_name" not in e.custom_properties for e in outside):
+    elif any(not execution_run_name(e) for e in outside):
         # the runs of reused steps recorded by another tool: from their contexts
-        contexts = contexts_of_executions(reader, [e.id for e in outside if "run_name" not in e.custom_properties])
+        contexts = contexts_of_executions(reader, [e.id for e in outside if not execution_run_name(e)])
 
     def decode(execution: pb.Execution, execution_events) -> records.StepRecord:
         type_name = exec_types[execution.type_id].name
@@ -91,9 +92,7 @@ def _run_name_of(execution: pb.Execution, contexts: Sequence[pb.Context], conven
     run_context = next((c for c in contexts if c.type == convention.run_context_type), None)
     if run_context is not None:
         return convention.decode_run(run_context, "").name
-    if "run_name" in execution.custom_properties:
-        return execution.custom_properties["run_name"].string_value
-    return ""
+    return execution_run_name(execution)
 
 
 def contexts_of_executions(reader: "StoreReader", execution_ids: Sequence[int]) -> dict[int, list[pb.Context]]:

@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import Convention, get_convention
+from zen_mlmd.mlmd.record_names import execution_run_name, is_native_step
 from zen_mlmd.mlmd.run_data import contexts_of_executions
 
 if TYPE_CHECKING:
@@ -49,9 +50,9 @@ def decode_owned_steps(reader: "StoreReader", executions: Sequence[pb.Execution]
     events_of: dict[int, list[pb.Event]] = {}
     for event in events:
         events_of.setdefault(event.execution_id, []).append(event)
-    # zen_mlmd's own steps name themselves (`step_name`, `run_name`): only
-    # the others need their contexts, so native reads cost no extra call.
-    foreign = [e.id for e in executions if "step_name" not in e.custom_properties]
+    # zen_mlmd's own steps name themselves and their run (`is_native_step`):
+    # only the others need their contexts, so native reads cost no extra call.
+    foreign = [e.id for e in executions if not is_native_step(e)]
     contexts = contexts_of_executions(reader, foreign) if foreign else {}
     owners = _owners(reader, contexts) if contexts else {}
     native = get_convention("native")
@@ -72,8 +73,7 @@ def decode_owned_steps(reader: "StoreReader", executions: Sequence[pb.Execution]
         if run is not None:
             run_names[execution.id] = run.name
         else:
-            prop = execution.custom_properties.get("run_name")
-            run_names[execution.id] = prop.string_value if prop is not None else ""
+            run_names[execution.id] = execution_run_name(execution)
     steps: dict[int, records.StepRecord] = {}
     for convention, group in decoded.items():
         steps.update({s.id: s for s in convention.name_steps(store, group, whole_run=False)})

@@ -9,6 +9,7 @@ else is translated into zen_mlmd's error tree with MLMD's reason kept.
 from __future__ import annotations
 
 import collections
+import random
 import re
 import threading
 import time
@@ -19,20 +20,30 @@ from ml_metadata.metadata_store import metadata_store as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from zen_mlmd.errors import ReadOnlyStoreError, SchemaVersionError, StoreError, StoreUnavailableError
+from zen_mlmd.mlmd.journal import DEFAULT_JOURNAL_MODE, set_journal_mode
 
 #: Retried errors: a concurrent writer (Aborted) or a server that is briefly
 #: away (Unavailable), and a MySQL connection lost to a server restart.
-#: Bounded: at most `MAX_TRIES` tries with `RETRY_DELAYS` between them (1.5 s
-#: in all), then the error surfaces. A call therefore waits at most
-#: MAX_TRIES x (the wait of one try) + 1.5 s, where one try waits: for SQLite,
-#: MLMD's busy handler (~1.5 s on a locked file); for gRPC, `client_timeout_sec`
-#: (a refused connection fails at once; an expired deadline is not retried,
-#: so a hung server costs one timeout); for MySQL, its connect timeout.
+#: Unavailable and a lost connection: at most `MAX_TRIES` tries with
+#: `RETRY_DELAYS` between them (1.5 s in all), then the error surfaces; one
+#: try waits for gRPC `client_timeout_sec` (a refused connection fails at
+#: once; an expired deadline is not retried, so a hung server costs one
+#: timeout), for MySQL its connect timeout.
+#: Aborted (the transaction was rolled back): tried again after short, growing,
+#: jittered pauses (`ABORTED_FIRST_DELAY` doubling up to 1 s) until
+#: `ABORTED_RETRY_SECONDS` have passed since the first try. In SQLite's WAL mode
+#: MLMD gives up at once when another process holds the write lock (a
+#: transaction that has read cannot wait for it), so many short tries are
+#: what waits for the lock; with the rollback journal one try already waits
+#: in MLMD's busy handler (~1.5 s).
 #: ml-metadata's own retry of Aborted (5 tries, random sleeps of 2 s on
 #: average, no upper bound) is not used: under this loop it made a store that
 #: stays locked take over a minute and a half to fail.
 RETRIED_ERRORS = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError)
 RETRY_DELAYS = (0.1, 0.4, 1.0)
+ABORTED_FIRST_DELAY = 0.005
+ABORTED_MAX_DELAY = 1.0
+ABORTED_RETRY_SECONDS = 5.0
 MAX_TRIES = len(RETRY_DELAYS) + 1
 
 _NEWER_SCHEMA = re.compile(r"database version (\d+) is greater than library version (\d+)")
@@ -56,6 +67,10 @@ class MetadataStore:
             before it reaches MLMD. What the connection itself allows is the
             caller's to set (`MetadataStoreComponent.open(read_only=True)`
             opens SQLite in READONLY mode and never lets MLMD create a schema).
+        sqlite_journal: for a SQLite file opened read-write, its journal
+            mode: ``wal`` (write-ahead log, the default) or ``delete`` (the
+            rollback journal, for network file systems); see
+            `zen_mlmd.mlmd.journal`.
 
     Raises:
         SchemaVersionError: the schema is older (upgrade explicitly) or newer
@@ -64,7 +79,8 @@ class MetadataStore:
     """
 
     def __init__(self, connection_config, *, store_name: str = "", allow_upgrade: bool = False,
-                 read_only: bool = False, call_metadata=()):
+                 read_only: bool = False, call_metadata=(),
+                 sqlite_journal: str = DEFAULT_JOURNAL_MODE):
         if read_only and allow_upgrade:
             raise ValueError("a store opened read-only cannot be upgraded")
         self.store_name = store_name or "metadata store"
@@ -76,6 +92,7 @@ class MetadataStore:
         self._types_by_id: dict[tuple[str, int], Any] = {}
         self._close_callbacks: list[Callable[[], Any]] = []
         self._closed = False
+        set_journal_mode(connection_config, sqlite_journal)
         for delay in (*RETRY_DELAYS, None):
             try:
                 self.raw = mlmd.MetadataStore(connection_config, enable_upgrade_migration=allow_upgrade)
@@ -138,7 +155,7 @@ class MetadataStore:
 
     # -- calls ---------------------------------------------------------------
     def _wrap_call(self, raw_call: Callable) -> Callable:
-        """Count each call once, try it at most `MAX_TRIES` times, translate its error.
+        """Count each call once, retry it while transient (see `RETRY_DELAYS`), translate its error.
 
         `raw_call` is ml-metadata's bound `_call`; each try goes to its
         store's `_call_method` (one attempt), so that this bounded loop is
@@ -155,18 +172,28 @@ class MetadataStore:
                     "recording does")
             with self._lock:
                 self.calls[method_name] += 1
-            for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
+            first_try = time.monotonic()
+            attempt = unavailable = 0
+            while True:
+                attempt += 1
                 try:
                     return raw._call_method(method_name, request, response)
                 except (mlmd_errors.StatusError, RuntimeError) as exc:
-                    # Aborted: the transaction was rolled back; Unavailable or a
-                    # lost MySQL connection: MLMD reconnects on the next try.
-                    transient = isinstance(exc, RETRIED_ERRORS) or _mysql_gone(exc)
                     if (attempt > 1 and method_name.startswith("Put")
                             and isinstance(exc, mlmd_errors.AlreadyExistsError)):
                         # an earlier try failed without an answer, yet wrote
                         raise self._ambiguous_write_error(method_name, exc) from None
-                    if not transient or delay is None:
+                    delay = None
+                    if isinstance(exc, mlmd_errors.AbortedError):  # rolled back: try again
+                        delay = min(ABORTED_MAX_DELAY, ABORTED_FIRST_DELAY * 2 ** (attempt - 1))
+                        delay *= random.uniform(0.5, 1.0)  # writers that collided part ways
+                        if time.monotonic() + delay - first_try > ABORTED_RETRY_SECONDS:
+                            delay = None
+                    elif isinstance(exc, RETRIED_ERRORS) or _mysql_gone(exc):
+                        # Unavailable or a lost MySQL connection: MLMD reconnects next try
+                        if unavailable < len(RETRY_DELAYS):
+                            delay, unavailable = RETRY_DELAYS[unavailable], unavailable + 1
+                    if delay is None:
                         raise self._call_error(method_name, exc, attempt) from None
                     with self._lock:
                         self.retried[method_name] += 1

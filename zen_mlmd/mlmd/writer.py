@@ -1,4 +1,4 @@
-"""The MLMD write sequences of a run, in as few calls as MLMD allows.
+"""The MLMD write sequences of a run, in as few transactions as MLMD allows.
 
 * start a run: the pipeline context (once per pipeline), the run context and
   its parent link (plus, in conventions that have one, ONE `put_execution` of
@@ -6,11 +6,14 @@
 * start a step: ONE `put_execution` (RUNNING execution, INPUT events by
   artifact id, pipeline/run/node contexts);
 * publish a step: ONE `put_execution` (COMPLETE, LIVE outputs, OUTPUT events);
+* publish a step and start the next one: ONE `put_lineage_subgraph` for both
+  (see `publish_and_start`): a run of S steps costs S+1 step transactions;
 * fail a step: ONE `put_execution` (FAILED with the error, no outputs);
 * a cache hit: ONE `put_execution` (CACHED, OUTPUT events to the original
   artifacts, the original execution id);
 * end a run: one `put_contexts` (one `put_execution` ending the root
-  execution and updating the run context, where there is a root execution).
+  execution and updating the run context, where there is one); after
+  combined writes, the links they left out too (`zen_mlmd.mlmd.links`).
 
 The convention decides the type names, the protos and which contexts a step
 is linked to; the call sequence is the same for every convention.
@@ -18,6 +21,7 @@ Handles keep the protos; callers outside `zen_mlmd.mlmd` never see them.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -27,6 +31,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from zen_mlmd.errors import AlreadyExistsError, ConfigError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import WritableConvention
+from zen_mlmd.mlmd.links import DeferredLinks
 from zen_mlmd.mlmd.native import NativeConvention
 from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
 
@@ -50,6 +55,10 @@ class RunHandle:
     cache_type_id: int = 0
     #: The run-level execution of conventions that write one (else None).
     root_execution: pb.Execution | None = None
+    #: Artifact ids of the outputs published so far, by `OutputRef`.
+    published: dict[records.OutputRef, int] = field(default_factory=dict)
+    #: Per-step context links that combined writes could not make (see `links`).
+    deferred: DeferredLinks = field(default_factory=DeferredLinks)
 
     @property
     def run_id(self) -> int:
@@ -63,6 +72,8 @@ class StepHandle:
     run: RunHandle
     step: records.StepStart
     execution: pb.Execution
+    #: Started in a write with another step: its node context is linked at the run's end.
+    started_with_others: bool = False
 
     @property
     def execution_id(self) -> int:
@@ -79,6 +90,11 @@ class RunWriter:
     def __init__(self, store: MetadataStore, convention: WritableConvention | None = None):
         self.store = store
         self.convention = convention or NativeConvention()
+        # Node context ids by name: shared by every run of a pipeline, so known
+        # after a first run (as type ids are, for the life of the connection).
+        self._node_ids: dict[str, int] = {}
+        # Type ids by artifact kind / step type: no type proto built per write.
+        self._type_ids: dict[tuple[str, str], int] = {}
         if not isinstance(self.convention, WritableConvention):
             raise ConfigError(
                 "convention", self.convention.name, "zen_mlmd can read but not record runs in it",
@@ -148,21 +164,32 @@ class RunWriter:
             return self.store.get_context_by_type_and_name(type_name, name)
 
     def end_run(self, run: RunHandle, status: str) -> None:
-        """Record the run's final status ("completed", "failed", ...) and end time."""
+        """Record the run's final status ("completed", "failed", ...) and end time.
+
+        After combined writes, the links they left out are written first
+        (one `put_lineage_subgraph` that also ends the run, then one
+        `put_attributions_and_associations`).
+        """
         end_ms = now_ms()
         ended = self.convention.ended_run_context(run.run_context, status, end_ms)
-        if run.root_execution is None:
-            self.store.put_contexts([ended])
-        else:
+        if run.root_execution is not None:
             # One transaction: the root execution ends and the context is updated.
             root = self.convention.ended_root_execution(run.root_execution, status, end_ms)
+            if run.deferred:
+                run.deferred.write(self.store, [])
             self.store.put_execution(root, [], [ended], reuse_context_if_already_exist=True)
             run.root_execution = root
+        elif run.deferred:
+            run.deferred.write(self.store, [ended])
+        else:
+            self.store.put_contexts([ended])
         run.run_context = ended
+        self._node_ids.update((node.name, node.id) for node in run.node_contexts.values() if node.id)
 
     # -- steps ---------------------------------------------------------------------
     def start_step(self, run: RunHandle, step: records.StepStart) -> StepHandle:
         """ONE put_execution: RUNNING, INPUT events, contexts."""
+        step = self._resolved(run, step)
         execution = self._execution(run, step, records.RUNNING)
         execution.id = self._put(run, step.name, execution, self._input_events(step))
         return StepHandle(run, step, execution)
@@ -172,23 +199,58 @@ class RunWriter:
     ) -> dict[str, tuple[int, ...]]:
         """ONE put_execution: COMPLETE, LIVE outputs, OUTPUT events. Returns output ids."""
         c = self.convention
-        run = handle.run
-        pairs, names = [], []
-        for output_name, artifacts in outputs.items():
-            for index, output in enumerate(artifacts):
-                type_id = self.store.type_id("artifact", c.artifact_type(output.kind))
-                artifact = c.output_artifact(type_id, run.run_name, handle.step.name, output_name, index, output)
-                pairs.append((artifact, c.event(pb.Event.OUTPUT, output_name, index)))
-                names.append(output_name)
+        artifacts, refs = self._output_artifacts(handle, outputs)
+        pairs = [(artifact, c.event(pb.Event.OUTPUT, ref.output_name, ref.index))
+                 for artifact, ref in zip(artifacts, refs)]
         execution = c.ended_execution(handle.execution, records.COMPLETE)
         c.describe_outputs(execution, outputs)
-        artifact_ids = self._put(run, handle.step.name, execution, pairs, want_artifacts=True,
+        artifact_ids = self._put(handle.run, handle.step.name, execution, pairs, want_artifacts=True,
                                  cache_key=handle.step.cache_key)
         handle.execution = execution
-        grouped: dict[str, list[int]] = {}
-        for name, artifact_id in zip(names, artifact_ids):
-            grouped.setdefault(name, []).append(artifact_id)
-        return {name: tuple(ids) for name, ids in grouped.items()}
+        return _published(handle.run, refs, artifact_ids)
+
+    def publish_and_start(
+        self, handle: StepHandle, outputs: Mapping[str, Sequence[records.OutputArtifact]],
+        next_step: records.StepStart,
+    ) -> tuple[dict[str, tuple[int, ...]], StepHandle]:
+        """ONE put_lineage_subgraph: `handle` COMPLETE with its LIVE outputs, `next_step` RUNNING.
+
+        `next_step` may name outputs of `handle` by `OutputRef`. MLMD links
+        every execution of such a write to every context passed, so only the
+        contexts both steps share (pipeline, run) go in; each execution joins
+        its per-step ones (node, execution_cache) when the run ends
+        (`end_run`, see `zen_mlmd.mlmd.links`). Returns the output ids and
+        the handle of the started step.
+        """
+        c, run = self.convention, handle.run
+        artifacts, refs = self._output_artifacts(handle, outputs)
+        position = {ref: i for i, ref in enumerate(refs)}
+        step = self._resolved(run, next_step, pending=position)
+        if _names_pending(step) and c.start_records_input_ids(step.inputs):
+            # its execution keeps the input ids themselves: they must exist first, two writes
+            return self.publish_step(handle, outputs), self.start_step(run, step)
+        done = c.ended_execution(handle.execution, records.COMPLETE)
+        c.describe_outputs(done, outputs)
+        started = self._execution(run, step, records.RUNNING)
+        edges = [(0, i, c.event(pb.Event.OUTPUT, ref.output_name, ref.index)) for i, ref in enumerate(refs)]
+        for name, index, item in _input_items(step):
+            if isinstance(item, records.OutputRef):
+                edges.append((1, position[item], c.event(pb.Event.INPUT, name, index)))
+            else:
+                edges.append((1, None, c.event(pb.Event.INPUT, name, index, item)))
+        # By type and name, without id: MLMD then only looks each one up (with an
+        # id it would compare, and maybe rewrite, every property of the context).
+        shared = [pb.Context(type_id=ctx.type_id, name=ctx.name)
+                  for ctx in (run.pipeline_context, run.run_context)]
+        [done.id, started.id], artifact_ids, _ = self.store.put_lineage_subgraph(
+            [done, started], artifacts, shared, edges, reuse_context_if_already_exist=True)
+        handle.execution = done
+        ids = _published(run, refs, artifact_ids)
+        # each joins its own contexts at the run's end; one started alone is in its node already
+        run.deferred.add(done.id, self._step_contexts(run, handle.step.name, handle.step.cache_key,
+                                                      node=handle.started_with_others))
+        run.deferred.add(started.id, self._step_contexts(run, step.name, ""))
+        return ids, StepHandle(run, step, started, started_with_others=True)
 
     def fail_step(self, handle: StepHandle, error_type: str, error_message: str,
                   error_traceback: str = "") -> None:
@@ -204,6 +266,7 @@ class RunWriter:
 
     def cancel_step(self, run: RunHandle, step: records.StepStart, reason: str) -> int:
         """ONE put_execution: a step that will not run (an upstream step failed)."""
+        step = self._resolved(run, step)
         execution = self.convention.ended_execution(
             self._execution(run, step, records.CANCELED), records.CANCELED, error_message=reason,
         )
@@ -215,6 +278,7 @@ class RunWriter:
     ) -> int:
         """ONE put_execution: CACHED, INPUT events, OUTPUT events to the reused artifacts."""
         c = self.convention
+        step = self._resolved(run, step)
         execution = c.ended_execution(
             self._execution(run, step, records.CACHED), records.CACHED,
             original_execution_id=original_execution_id,
@@ -231,9 +295,7 @@ class RunWriter:
         contexts = [run.pipeline_context, run.run_context]
         node = None
         if run.node_type_id:
-            node = run.node_contexts.get(step_name)
-            if node is None:
-                node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
+            node = self._node_context(run, step_name)
             contexts.append(node)
         if cache_key and run.cache_type_id:
             # completed and cached executions join their key's context, where
@@ -247,23 +309,100 @@ class RunWriter:
         )
         if node is not None and not node.id:
             node.id = context_ids[2]
-            run.node_contexts[step_name] = node
         return artifact_ids if want_artifacts else execution_id
 
+    def _node_context(self, run: RunHandle, step_name: str) -> pb.Context:
+        node = run.node_contexts.get(step_name)
+        if node is None:
+            node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
+            if node.name in self._node_ids:  # else its id is filled in once written
+                node.id = self._node_ids[node.name]
+            run.node_contexts[step_name] = node
+        return node
+
+    def _step_contexts(self, run: RunHandle, step_name: str, cache_key: str,
+                       node: bool = True) -> list[pb.Context]:
+        """The per-step contexts of a step (node; execution_cache once it has a key)."""
+        contexts = []
+        if node and run.node_type_id:
+            contexts.append(self._node_context(run, step_name))
+        if cache_key and run.cache_type_id:
+            contexts.append(self.convention.cache_context(run.cache_type_id, cache_key))
+        return contexts
+
+    def _output_artifacts(self, handle: StepHandle, outputs) -> tuple[list[pb.Artifact], list[records.OutputRef]]:
+        c, run = self.convention, handle.run
+        artifacts, refs = [], []
+        for output_name, items in outputs.items():
+            for index, output in enumerate(items):
+                type_id = self._type_id("artifact", output.kind)
+                artifacts.append(c.output_artifact(type_id, run.run_name, handle.step.name, output_name,
+                                                   index, output))
+                refs.append(records.OutputRef(handle.execution_id, output_name, index))
+        return artifacts, refs
+
     def _execution(self, run: RunHandle, step: records.StepStart, state: str) -> pb.Execution:
-        c = self.convention
-        type_id = self.store.type_id("execution", c.execution_type(step.type_name))
-        return c.run_step_execution(type_id, run, step, state)
+        return self.convention.run_step_execution(self._type_id("execution", step.type_name), run, step, state)
+
+    def _type_id(self, kind: str, name: str) -> int:
+        """The id of the artifact type of a kind, or of the execution type of a step type."""
+        type_id = self._type_ids.get((kind, name))
+        if type_id is None:
+            c = self.convention
+            type_proto = c.artifact_type(name) if kind == "artifact" else c.execution_type(name)
+            type_id = self._type_ids[(kind, name)] = self.store.type_id(kind, type_proto)
+        return type_id
+
+    def _resolved(self, run: RunHandle, step: records.StepStart, pending=()) -> records.StepStart:
+        """`step` with its `OutputRef` inputs replaced by artifact ids, where known.
+
+        Raises:
+            ConfigError: an input names an output that is not published (and
+                is not in `pending`, the outputs written in the same call).
+        """
+        if not _names_pending(step):
+            return step
+        inputs = {}
+        for name, ids in step.inputs.items():
+            resolved = []
+            for item in ids:
+                if isinstance(item, records.OutputRef) and item not in pending:
+                    if item not in run.published:
+                        raise ConfigError(
+                            f"inputs.{name}", f"{item.output_name}[{item.index}] of execution "
+                            f"{item.execution_id}", "that output is not published yet",
+                            "publish the producing step before starting its consumers")
+                    item = run.published[item]
+                resolved.append(item)
+            inputs[name] = tuple(resolved)
+        return dataclasses.replace(step, inputs=inputs)
 
     def _input_events(self, step: records.StepStart) -> list:
         # MLMD keeps one event per (artifact, execution, type), whatever its
         # path: an artifact passed to two inputs gets one event (the first);
         # the convention records the full mapping on the execution then.
         c = self.convention
-        events, seen = [], set()
-        for name, artifact_ids in step.inputs.items():
-            for index, artifact_id in enumerate(artifact_ids):
-                if artifact_id not in seen:
-                    seen.add(artifact_id)
-                    events.append((None, c.event(pb.Event.INPUT, name, index, artifact_id)))
-        return events
+        return [(None, c.event(pb.Event.INPUT, name, index, artifact_id))
+                for name, index, artifact_id in _input_items(step)]
+
+
+def _input_items(step: records.StepStart):
+    """(input name, index, artifact id or ref) of each input artifact, each artifact once."""
+    seen = set()
+    for name, items in step.inputs.items():
+        for index, item in enumerate(items):
+            if item not in seen:
+                seen.add(item)
+                yield name, index, item
+
+
+def _names_pending(step: records.StepStart) -> bool:
+    return any(isinstance(i, records.OutputRef) for ids in step.inputs.values() for i in ids)
+
+
+def _published(run: RunHandle, refs: Sequence[records.OutputRef], artifact_ids) -> dict[str, tuple[int, ...]]:
+    grouped: dict[str, list[int]] = {}
+    for ref, artifact_id in zip(refs, artifact_ids):
+        run.published[ref] = artifact_id
+        grouped.setdefault(ref.output_name, []).append(artifact_id)
+    return {name: tuple(ids) for name, ids in grouped.items()}

@@ -8,6 +8,11 @@ value its fingerprint cannot encode runs every time, and the run says so
 once. A failing step is recorded FAILED, the steps that depend on it are
 recorded CANCELED, and the run ends as failed with a `StepFailedError`
 naming the step.
+
+`_run_step` is the unit that runs one step (fingerprint, cache lookup, run,
+save, publish). The local orchestrator always starts the next step itself,
+so it holds each publish back: the publish of one step and the start of the
+next go to MLMD in one transaction (S+1 step writes for S steps).
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from zen_mlmd.errors import MaterializerError, StepFailedError, StoreUnavailableError
+from zen_mlmd.errors import MaterializerError, PublishFailedError, StepFailedError, StoreUnavailableError
 from zen_mlmd.mlmd.convention import get_convention
 from zen_mlmd.pipelines.pipeline import Invocation, PipelineGraph
 from zen_mlmd.tracking.caching import output_identity
@@ -30,7 +35,8 @@ from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, StepKey, look_up,
 class _Published:
     """An output available to downstream steps."""
 
-    id: int
+    #: Its artifact id, or an `OutputRef` while its step's publish is held back.
+    id: Any
     uri: str
     materializer: str
     data_type: str
@@ -143,13 +149,28 @@ class LocalOrchestrator:
         state = _RunState(artifact_store.root)
         failure: StepFailedError | None = None
         with run:
-            for invocation in graph.invocations.values():
-                blocked = [u for u in invocation.upstream if u in state.not_done]
-                if blocked:
-                    self._cancel(run, invocation, state, blocked)
-                    summary.steps[invocation.name] = "canceled"
+            pending = list(graph.invocations.values())
+            while pending or run.held_step is not None:
+                try:
+                    if not pending:
+                        run.flush()  # the last step's publish
+                        continue
+                    invocation = pending[0]
+                    blocked = [u for u in invocation.upstream if u in state.not_done]
+                    if blocked:
+                        self._cancel(run, invocation, state, blocked)
+                        status, error = "canceled", None
+                    else:
+                        status, error = self._run_step(run, graph, invocation, state, artifact_store)
+                except PublishFailedError as exc:
+                    # the step whose publish was held back is recorded failed; the
+                    # current one was not recorded yet and is tried again
+                    state.not_done.add(exc.step_name)
+                    summary.steps[exc.step_name] = "failed"
+                    failure = failure or StepFailedError(exc.step_name, run.name, exc.cause)
+                    self._say(f"  step {exc.step_name}: FAILED: {exc}")
                     continue
-                status, error = self._run_step(run, graph, invocation, state, artifact_store)
+                pending.pop(0)
                 summary.steps[invocation.name] = status
                 if error is not None and failure is None:
                     failure = StepFailedError(invocation.name, run.name, error)
@@ -165,7 +186,18 @@ class LocalOrchestrator:
 
     # -- one step ------------------------------------------------------------------
     def _run_step(self, run: RunRecorder, graph: PipelineGraph, inv: Invocation,
-                  state: "_RunState", artifact_store) -> tuple[str, BaseException | None]:
+                  state: "_RunState", artifact_store, hold_publish: bool = True,
+                  ) -> tuple[str, BaseException | None]:
+        """Fingerprint, cache lookup, run, save and publish one step.
+
+        With `hold_publish` the publish goes out with the run's next write
+        (`StepRecorder.publish(defer=True)`); the step is reported completed
+        once its function returned and its outputs are saved.
+
+        Raises:
+            PublishFailedError: an earlier step's held-back publish failed
+                (before this step was recorded).
+        """
         step = inv.step
         inputs = {}
         identities: dict[str, list[str]] = {}
@@ -191,14 +223,22 @@ class LocalOrchestrator:
                     start, properties={**start.properties, MISS_REASON_PROPERTY: rejected})
         started = time.perf_counter()
         self._say(f"  step {inv.name}: running")
-        recorder = run.begin_step(start)
+        held = run.held_step  # its publish goes out with this start
+        try:
+            recorder = run.begin_step(start)
+        except StoreUnavailableError as exc:
+            state.not_done.add(held or inv.name)
+            raise StoreUnavailableError(
+                f"run {run.name!r}, step {held or inv.name!r}: the metadata store stopped answering; "
+                f"the step is left {'RUNNING' if held else 'unrecorded'} and the run will read as "
+                f"interrupted. {exc}") from exc
         publishing = False
         try:
             values = self._call(inv, state, artifact_store)
             for spec, value in zip(step.outputs, values):
                 recorder.save_output(spec.name, value, kind=spec.kind, materializer=spec.materializer)
             publishing = True
-            output_ids = recorder.publish()
+            output_ids = recorder.publish(defer=hold_publish)
         except StoreUnavailableError as exc:
             # recording the failure would wait for the store all over again;
             # readers will see the run as interrupted
@@ -223,6 +263,9 @@ class LocalOrchestrator:
 
     def _try_cache(self, run, inv, start, state, artifact_store) -> tuple[bool, str]:
         """(served from the cache, why recorded outputs were not reused)."""
+        if run.held_step is not None and state.keys.get(run.held_step) == start.cache_key:
+            # the held-back publish is the entry this step would reuse: written first
+            run.flush()
         decision = look_up(run.store, artifact_store, start.cache_key, {o.name for o in inv.step.outputs},
                            get_convention(self.convention))
         cached = decision.hit

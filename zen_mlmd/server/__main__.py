@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds in-flight calls get to finish on SIGTERM")
     parser.add_argument("--allow-upgrade", action="store_true",
                         help="migrate an older database schema (back it up first)")
+    parser.add_argument("--sqlite-journal", choices=("wal", "delete"), default="wal",
+                        help="journal mode of a SQLite database: wal (default) or delete "
+                             "(keep it on network file systems, where WAL is unsafe)")
     return parser
 
 
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             ready_file=args.ready_file, token=token, read_only=args.read_only,
             reflection=args.reflection, max_concurrent_rpcs=args.max_concurrent_rpcs,
             max_request_mb=args.max_request_mb,
+            sqlite_journal=args.sqlite_journal,
         )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

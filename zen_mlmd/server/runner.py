@@ -119,6 +119,7 @@ def start_server(
     reflection: bool = False,
     max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
     max_request_mb: float = DEFAULT_MAX_REQUEST_MB,
+    sqlite_journal: str = "wal",
 ) -> RunningServer:
     """Serve MLMD's `MetadataStoreService` over a database-backed store.
 
@@ -149,6 +150,8 @@ def start_server(
         max_concurrent_rpcs: calls held at once; more are refused with
             RESOURCE_EXHAUSTED.
         max_request_mb: largest request, in MB (at most `max_message_mb`).
+        sqlite_journal: the journal mode of a SQLite database, ``wal``
+            (default) or ``delete`` (see `zen_mlmd.mlmd.journal`).
 
     Returns:
         The running server.
@@ -177,7 +180,8 @@ def start_server(
         logger.warning("serving on %s with a token but without TLS: the token travels in clear "
                        "text; use --tls-cert and --tls-key", host)
     forwarder = StoreForwarder(
-        open_store_handle(connection_config, allow_upgrade=allow_upgrade, store_name=store_name)
+        open_store_handle(connection_config, allow_upgrade=allow_upgrade, store_name=store_name,
+                          sqlite_journal=sqlite_journal)
     )
     max_bytes = int(max_message_mb * 1024 * 1024)
     max_request_bytes = int(min(max_request_mb, max_message_mb) * 1024 * 1024)
@@ -236,6 +240,7 @@ def serve_forever(
     store_name: str = "",
     grace: float = DEFAULT_GRACE_SECONDS,
     ready_file: str | os.PathLike | None = None,
+    sqlite_journal: str = "wal",
     **access,
 ) -> None:
     """Run the server until SIGTERM or SIGINT, then stop it gracefully and return.
@@ -248,7 +253,7 @@ def serve_forever(
 
     Args:
         connection_config, host, port, max_message_mb, tls, max_workers,
-            allow_upgrade, store_name: as for `start_server`.
+            allow_upgrade, store_name, sqlite_journal: as for `start_server`.
         access: `token`, `read_only`, `reflection`, `max_concurrent_rpcs`,
             `max_request_mb`, as for `start_server`.
         grace: seconds in-flight calls get to finish after a signal.
@@ -284,7 +289,7 @@ def serve_forever(
         running = start_server(
             connection_config, host=host, port=port, max_message_mb=max_message_mb,
             tls=tls, max_workers=max_workers, allow_upgrade=allow_upgrade, store_name=store_name,
-            **access,
+            sqlite_journal=sqlite_journal, **access,
         )
         print(f"serving MLMD on {running.address} (tls: {'on' if running.tls else 'off'}, "
               f"auth: {running.auth}{', read-only' if running.read_only else ''})", flush=True)

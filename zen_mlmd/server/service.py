@@ -22,6 +22,7 @@ from ml_metadata.metadata_store.pywrap.metadata_store_extension import (
 from ml_metadata.proto import metadata_store_pb2, metadata_store_service_pb2
 
 from zen_mlmd.errors import ConfigError, SchemaVersionError, StoreUnavailableError
+from zen_mlmd.mlmd.journal import DEFAULT_JOURNAL_MODE, set_journal_mode
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ def check_connection_config(config) -> None:
                           "set the path of the SQLite file")
 
 
-def open_store_handle(config, *, allow_upgrade: bool = False, store_name: str = ""):
+def open_store_handle(config, *, allow_upgrade: bool = False, store_name: str = "",
+                      sqlite_journal: str = DEFAULT_JOURNAL_MODE):
     """Open the C++ MLMD store that the server forwards to.
 
     Args:
@@ -105,6 +107,8 @@ def open_store_handle(config, *, allow_upgrade: bool = False, store_name: str = 
         allow_upgrade: migrate an older schema; off by default so that a
             server never changes a shared database on its own.
         store_name: how error messages name the store.
+        sqlite_journal: the journal mode of a SQLite file (see
+            `zen_mlmd.mlmd.journal`): ``wal`` (default) or ``delete``.
 
     Returns:
         The opaque store handle the C++ RPC functions take.
@@ -116,6 +120,7 @@ def open_store_handle(config, *, allow_upgrade: bool = False, store_name: str = 
         StoreUnavailableError: the database could not be opened.
     """
     check_connection_config(config)
+    set_journal_mode(config, sqlite_journal)
     migration = metadata_store_pb2.MigrationOptions(enable_upgrade_migration=allow_upgrade)
     try:
         return cc_store.CreateMetadataStore(

@@ -212,7 +212,8 @@ class MetadataStoreComponent:
             try:
                 return MetadataStore(self.flavor.connection_config(config), store_name=self.name,
                                      allow_upgrade=allow_upgrade, read_only=read_only,
-                                     call_metadata=call_metadata)
+                                     call_metadata=call_metadata,
+                                     **self.flavor.store_options(config))
             except StoreUnavailableError:
                 # MLMD's own message is often empty ("errno: , error: "): ask a
                 # real client for the cause, and report that instead
@@ -225,7 +226,8 @@ class MetadataStoreComponent:
             proto = self.flavor.connection_config(self.config, local_port=forward.local_port)
             forward.health_check(credentials=channel_credentials(proto), metadata=call_metadata)
             store = MetadataStore(proto, store_name=self.name, allow_upgrade=allow_upgrade,
-                                  read_only=read_only, call_metadata=call_metadata)
+                                  read_only=read_only, call_metadata=call_metadata,
+                                  **self.flavor.store_options(self.config))
         except PortForwardError as exc:
             forward.stop()
             raise PortForwardError(f"metadata store {self.name!r}: {exc.problem}", exc.fix,

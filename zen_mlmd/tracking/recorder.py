@@ -14,57 +14,30 @@ Our local orchestrator uses it, and so can a TFX- or Kubeflow-style one::
             raise
 
 Each step costs two MLMD writes (start, publish) however many inputs and
-outputs it has; a cache hit costs one. A run that ends with an exception
-inside the `with` block is recorded as failed; a process that is killed
-leaves a run that readers report as interrupted (see `owner.py`).
+outputs it has; a cache hit costs one. An orchestrator that starts the next
+step as soon as one is done holds the publish back, `step.publish(defer=True)`:
+it is then written in ONE transaction with the next `start_step` (or alone
+by the run's next other write, at the latest by `finish`), so a run of S
+steps costs S+1 step writes. A run that ends with an exception inside the
+`with` block is recorded as failed; a process that is killed leaves a run
+that readers report as interrupted (see `owner.py`).
 """
 from __future__ import annotations
 
-import datetime as _dt
-import re
 import traceback
 from typing import Any, Mapping, Sequence
 
-from zen_mlmd.errors import ConfigError, StoreUnavailableError
+from zen_mlmd.errors import ConfigError, PublishFailedError, StoreUnavailableError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.mlmd.writer import RunHandle, RunWriter, StepHandle
+from zen_mlmd.tracking.names import default_run_name, validate_name
 from zen_mlmd.tracking.owner import current_owner
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
-# Step, input and output names are joined into MLMD names with dots
-# (`<run>.<step>`, `<run>.<step>.<output>.<index>`): without dots of their
-# own, and starting with a letter, those names cannot collide.
-_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
-_PART_KINDS = ("step", "input", "output")
+__all__ = ["Recorder", "RunRecorder", "StepRecorder", "default_run_name", "validate_name"]
 
 RUN_COMPLETED = "completed"
 RUN_FAILED = "failed"
-
-
-def validate_name(kind: str, name: str) -> str:
-    """Pipeline, run, step and output names: path- and filter-safe."""
-    if kind in _PART_KINDS:
-        if not isinstance(name, str) or not _PART.match(name):
-            raise ConfigError(
-                f"{kind}_name", name,
-                "must start with a letter or '_' and use only letters, digits, '_', '-' (max 100)",
-                f"rename the {kind}",
-            )
-        return name
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(
-            f"{kind}_name", name,
-            "must start with a letter or digit and use only letters, digits, '_', '.', '-' (max 200)",
-            f"rename the {kind}",
-        )
-    return name
-
-
-def default_run_name(pipeline_name: str) -> str:
-    """`<pipeline>-<UTC timestamp with microseconds>`: unique and sortable."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y_%m_%d-%H_%M_%S_%f")
-    return f"{pipeline_name}-{stamp}"
 
 
 class Recorder:
@@ -123,6 +96,8 @@ class RunRecorder:
         self._handle = handle
         self.failed_steps: list[str] = []
         self.ended = False
+        #: A step whose publish is held back, with the outputs to publish.
+        self._held: tuple[StepRecorder, dict[str, list[records.OutputArtifact]]] | None = None
 
     @property
     def name(self) -> str:
@@ -161,8 +136,53 @@ class RunRecorder:
                                                cache_key, cache_key_parts, properties))
 
     def begin_step(self, start: records.StepStart) -> "StepRecorder":
-        """Record a RUNNING step from a prepared `step_start` record (one MLMD write)."""
-        return StepRecorder(self, self._writer.start_step(self._handle, start))
+        """Record a RUNNING step from a prepared `step_start` record (one MLMD write).
+
+        A held-back publish goes out in the same transaction; `start` may name
+        that step's outputs by the `OutputRef`s its `publish` returned.
+
+        Raises:
+            PublishFailedError: the held-back publish could not be written (the
+                step is recorded failed); this step was not started.
+        """
+        if self._held is None:
+            return StepRecorder(self, self._writer.start_step(self._handle, start))
+        held, outputs = self._held
+        try:
+            ids, handle = self._writer.publish_and_start(held._handle, outputs, start)
+        except StoreUnavailableError:
+            raise  # it may have been written: the run will read as interrupted
+        except Exception:
+            # Nothing was written: find out which of the two writes fails on its own.
+            self.flush()
+            return StepRecorder(self, self._writer.start_step(self._handle, start))
+        self._held = None
+        held.output_ids = ids
+        return StepRecorder(self, handle)
+
+    @property
+    def held_step(self) -> str | None:
+        """The step whose publish is held back (see `StepRecorder.publish`), if any."""
+        return self._held[0].name if self._held is not None else None
+
+    def flush(self) -> None:
+        """Write a held-back publish now, alone (one MLMD write; nothing if none is held).
+
+        Raises:
+            PublishFailedError: it could not be written; the step is recorded
+                failed and its saved outputs are removed.
+        """
+        if self._held is None:
+            return
+        held, outputs = self._held
+        self._held = None
+        try:
+            held.output_ids = self._writer.publish_step(held._handle, outputs)
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:  # nothing was written: the saved outputs go too
+            held.fail(exc)
+            raise PublishFailedError(held.name, exc) from exc
 
     def step_start(
         self, name, type_name, parameters=None, inputs=None, code_fingerprint="",
@@ -173,7 +193,7 @@ class RunRecorder:
         normalized = {}
         for key, ids in (inputs or {}).items():
             validate_name("input", key)
-            normalized[key] = (ids,) if isinstance(ids, int) else tuple(ids)
+            normalized[key] = (ids,) if isinstance(ids, (int, records.OutputRef)) else tuple(ids)
         return records.StepStart(
             name=name, type_name=type_name, parameters=dict(parameters or {}),
             inputs=normalized, code_fingerprint=code_fingerprint, cache_key=cache_key,
@@ -184,20 +204,40 @@ class RunRecorder:
         self, start: records.StepStart, original_execution_id: int,
         outputs: Mapping[str, Sequence[int]],
     ) -> int:
-        """Record a step served from the cache: CACHED, linked to the reused outputs (one write)."""
+        """Record a step served from the cache: CACHED, linked to the reused outputs (one write).
+
+        A held-back publish is written first (see `flush`).
+        """
+        self.flush()
         return self._writer.record_cached_step(self._handle, start, original_execution_id, outputs)
 
     def cancel_step(self, start: records.StepStart, reason: str) -> int:
-        """Record a step that will not run because an upstream step failed (one write)."""
+        """Record a step that will not run because an upstream step failed (one write).
+
+        A held-back publish is written first (see `flush`).
+        """
+        self.flush()
         return self._writer.cancel_step(self._handle, start, reason)
 
     def finish(self, status: str | None = None) -> None:
-        """Record the end of the run: "failed" if a step failed, else "completed"."""
+        """Record the end of the run: "failed" if a step failed, else "completed".
+
+        A held-back publish is written first; if it fails, its step is
+        recorded failed, the run ends as failed and the `PublishFailedError`
+        is raised after.
+        """
         if self.ended:
             return
+        error = None
+        try:
+            self.flush()
+        except PublishFailedError as exc:
+            error = exc
         status = status or (RUN_FAILED if self.failed_steps else RUN_COMPLETED)
         self._writer.end_run(self._handle, status)
         self.ended = True
+        if error is not None:
+            raise error
 
     def __enter__(self) -> "RunRecorder":
         return self
@@ -205,7 +245,11 @@ class RunRecorder:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None and issubclass(exc_type, StoreUnavailableError):
             return  # the store is gone: the run will read as interrupted
-        self.finish(RUN_FAILED if exc_type is not None else None)
+        try:
+            self.finish(RUN_FAILED if exc_type is not None else None)
+        except PublishFailedError:
+            if exc_type is None:
+                raise  # else the exception already on its way is the one to see
 
 
 class StepRecorder:
@@ -250,8 +294,11 @@ class StepRecorder:
             uri=written.uri, kind=kind_name,
             materializer=written.materializer, data_type=written.data_type,
             content_hash=written.content_hash, size_bytes=written.size_bytes,
+            # the producer is also in the OUTPUT event, the output name and index in
+            # the artifact's name: kept here so that a cache lookup reads everything
+            # it needs in one call
             properties={**self._run._recorder.convention.output_metadata(kind_name, value),
-                        "producer_execution_id": self.execution_id, "output_index": index,
+                        "producer_execution_id": self.execution_id,
                         "cache_key": self._handle.step.cache_key or None},
         )
         self._saved.setdefault(output_name, []).append(output)
@@ -259,23 +306,41 @@ class StepRecorder:
 
     def publish(
         self, outputs: Mapping[str, records.OutputArtifact | Sequence[records.OutputArtifact]] | None = None,
-    ) -> dict[str, tuple[int, ...]]:
+        *, defer: bool = False,
+    ) -> dict[str, tuple]:
         """Record the step COMPLETE with its outputs LIVE (one MLMD write).
 
         Args:
             outputs: outputs an orchestrator wrote itself; by default the ones
                 saved with `save_output`.
+            defer: hold the publish back and write it with the run's next
+                write: in the same transaction as the next `begin_step` /
+                `start_step`, else alone before any other write or by
+                `finish` (`flush` writes it at once). Until then the step
+                reads as RUNNING.
 
         Returns:
-            The output artifact ids by output name.
+            The output artifact ids by output name; with `defer`, an
+            `OutputRef` for each (pass them as the next steps' inputs;
+            `output_ids` holds the ids once written).
         """
         if outputs is None:
-            grouped = self._saved
+            grouped = dict(self._saved)
         else:
             grouped = {name: ([out] if isinstance(out, records.OutputArtifact) else list(out))
                        for name, out in outputs.items()}
-        self.output_ids = self._run._writer.publish_step(self._handle, grouped)
-        return self.output_ids
+        run = self._run
+        if run._held is not None and run._held[0] is not self:
+            run.flush()
+        if not defer:
+            run._held = None
+            self.output_ids = run._writer.publish_step(self._handle, grouped)
+            return self.output_ids
+        for name in grouped:
+            validate_name("output", name)
+        run._held = (self, grouped)
+        return {name: tuple(records.OutputRef(self.execution_id, name, index) for index in range(len(items)))
+                for name, items in grouped.items()}
 
     def fail(self, error: BaseException | str, error_type: str | None = None,
              remove_outputs: bool = True) -> None:
@@ -286,7 +351,13 @@ class StepRecorder:
                 store (nothing half-written stays behind). Keep them when the
                 failure came from publishing: the publish may have committed.
         """
-        store = self._run._recorder.artifact_store
+        run = self._run
+        if run._held is not None:
+            if run._held[0] is self:
+                run._held = None  # its publish is not written: the step fails instead
+            else:
+                run.flush()
+        store = run._recorder.artifact_store
         for outputs in self._saved.values() if remove_outputs else ():
             for output in outputs:
                 try:

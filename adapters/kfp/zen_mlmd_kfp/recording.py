@@ -182,8 +182,8 @@ def finish_if_last(run: RunRecorder, convention, step_names: set[str]) -> bool:
             continue
         if convention.name == "kfp":
             name = props.get("display_name") if STEP_TYPE in props else None
-        else:
-            name = props.get("task_name") or props.get("step_name")
+        else:  # native: the step name (schema 1 repeated it in `task_name` and `step_name`)
+            name = props.get("display_name")
         if name is not None:
             states[name.string_value] = EXECUTION_STATE_NAMES.get(execution.last_known_state)
     if not step_names <= set(states) or any(states[n] not in _ENDED_STATES for n in step_names):

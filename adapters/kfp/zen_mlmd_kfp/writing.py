@@ -175,9 +175,13 @@ class KfpWriting:
         })
         set_properties(props, {"cache_key_parts": dict(step.cache_key_parts) or None, **extra})
         props["inputs"].CopyFrom(struct_value(step.parameters))
-        if any(len(ids) > 1 for ids in step.inputs.values()) or _repeats(step.inputs):
+        if self.start_records_input_ids(step.inputs):
             props[INPUTS_PROPERTY].CopyFrom(struct_value({k: list(v) for k, v in step.inputs.items()}))
         return execution
+
+    def start_records_input_ids(self, inputs: Mapping[str, Sequence[Any]]) -> bool:
+        """A list input, or one artifact feeding several inputs: events alone cannot tell them."""
+        return any(len(ids) > 1 for ids in inputs.values()) or _repeats(inputs)
 
     def ended_execution(self, execution: pb.Execution, state: str, **properties: Any) -> pb.Execution:
         ended = pb.Execution()
