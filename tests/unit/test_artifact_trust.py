@@ -280,7 +280,7 @@ def test_views_read_through_the_registered_stores(recorded):
 
 
 def test_compare_reads_pickled_metrics_only_when_trusted(tmp_path):
-    import numpy as np
+    from fractions import Fraction
 
     from tracking_helpers import in_memory_stack
     from zen_mlmd.post_execution import compare_runs
@@ -288,7 +288,7 @@ def test_compare_reads_pickled_metrics_only_when_trusted(tmp_path):
 
     @step(outputs={"metrics": "metrics"})
     def score() -> dict:
-        return {"accuracy": np.float64(0.75)}  # a numpy scalar: no JSON form, pickled
+        return {"accuracy": Fraction(3, 4)}  # a number with no JSON form: pickled
 
     @pipeline
     def scored():
@@ -301,3 +301,28 @@ def test_compare_reads_pickled_metrics_only_when_trusted(tmp_path):
     assert "score.metrics.accuracy" not in compare_runs(["scored-1"], store=session).columns
     table = compare_runs(["scored-1"], store=session, trusted=True)
     assert table.to_records()[0]["score.metrics.accuracy"] == 0.75
+
+
+def test_compare_reads_numpy_metrics_without_trust(tmp_path):
+    """Metrics computed with NumPy are written as JSON: no trust needed, same types back."""
+    import numpy as np
+
+    from tracking_helpers import in_memory_stack
+    from zen_mlmd.post_execution import compare_runs
+    from zen_mlmd.post_execution.session import ReadSession
+
+    @step(outputs={"metrics": "metrics"})
+    def score() -> dict:
+        return {"accuracy": np.float64(0.75), "n": np.int64(4)}
+
+    @pipeline
+    def scored_with_numpy():
+        score()
+
+    stack = in_memory_stack(tmp_path)
+    run = scored_with_numpy.run(stack=stack, quiet=True, run_name="scored-np-1")
+    metrics = run.steps["score"].outputs["metrics"]
+    assert metrics.materializer == "builtins.json" and metrics.kind == "metrics"
+    row = compare_runs(["scored-np-1"], store=ReadSession(stack.store)).to_records()[0]
+    assert row["score.metrics.accuracy"] == 0.75 and type(row["score.metrics.accuracy"]) is np.float64
+    assert row["score.metrics.n"] == 4 and type(row["score.metrics.n"]) is np.int64

@@ -125,19 +125,21 @@ class Materializer(abc.ABC):
 
 
 class JSONMaterializer(Materializer):
-    """JSON-native builtins: None, bool, int, float, list, tuple, dict with str keys.
+    """JSON-native values: None, bool, int, float, list, tuple, dict with str keys.
 
     Types are kept exactly: tuples stay tuples, ints stay ints, floats stay
-    floats including nan and +/-inf (see `zen_mlmd.artifacts.json_values`).
-    Anything else inside (a numpy scalar, a set, a non-str key) makes the
-    registry fall back to pickle.
+    floats including nan and +/-inf, and NumPy bool, integer and float
+    scalars (metrics computed with NumPy) come back as the same NumPy type
+    (see `zen_mlmd.artifacts.json_values`). Anything else inside (a set, a
+    non-str key, a complex number) makes the registry fall back to pickle.
     """
 
     writes_through_store = True
     safe_to_load = True
     name = "builtins.json"
     default_kind = ArtifactKind.DATA
-    for_types = (type(None), bool, int, float, list, tuple, dict)
+    # "numpy.generic" by name, so that numpy is not imported for the lookup
+    for_types = (type(None), bool, int, float, list, tuple, dict, "numpy.generic")
     file_name = "data.json"
 
     def can_save(self, obj: object) -> bool:
