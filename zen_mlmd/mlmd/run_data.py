@@ -65,11 +65,11 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
                 execution, type_name, execution_events, contexts.get(execution.id, ()))
         return convention.decode_step(execution, type_name, execution_events)
 
-    steps = convention.name_steps(store, convention.place_steps([
+    steps = convention.name_steps(store, [
         _with_original(decode(e, events_by_execution.get(e.id, ())), producers)
-        for e in sorted(executions, key=lambda e: e.id)], structure), whole_run=True)
+        for e in sorted(executions, key=lambda e: e.id)], structure=structure)
     original_steps = {s.id: s for s in convention.name_steps(
-        store, [decode(e, ()) for e in outside], whole_run=False)}
+        store, [decode(e, ()) for e in outside], structure=None)}
     original_runs = {e.id: _run_name_of(e, contexts.get(e.id, ()), convention) for e in outside}
     original_runs = {eid: name for eid, name in original_runs.items() if name}
     artifacts = _with_producers(artifacts, producers, {**original_steps, **{s.id: s for s in steps}},

@@ -286,6 +286,8 @@ class MetadataStore:
                 "pg_database_datname_index",  # PostgreSQL: the database was created meanwhile
                 "pg_type_typname_nsp_index",  # PostgreSQL: a table was created meanwhile
                 "Deadlock found when trying to get lock",  # MySQL: schema creation raced
+                # SQLite: the file stayed locked by the process creating the schema
+                "Concurrent writes aborted after max number of retries",
         )):
             return StoreUnavailableError(
                 f"{self.store_name}: could not open the store: {_CREATED_CONCURRENTLY} "
