@@ -3,13 +3,11 @@
 A preview must never run code: nothing here calls a materializer (loading a
 pickle runs code), only a bounded number of bytes of a bounded number of
 files is read, and only inside an artifact store this machine knows (the
-registered ones, and the session's own): an artifact's URI comes from a
-record that anyone who can write to the metadata store could have forged.
+registered ones, and the session's own, see `ReadSession.artifact_stores`): an artifact's URI comes
+from a record that anyone who can write to the metadata store could have forged.
 """
 from __future__ import annotations
 
-import os
-import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -115,47 +113,17 @@ def read_artifact_file(artifact: "Artifact", path: str, max_bytes: int) -> FileH
 
 
 def _store_for(artifact: "Artifact") -> "ArtifactStore":
-    """The known artifact store holding the artifact's URI, or a refusal naming the URI and the fix."""
-    session = artifact._index.session
-    uri = artifact.uri
-    if not uri:
+    """The trusted artifact store holding the artifact's URI (`ReadSession.artifact_store_for`).
+
+    Raises:
+        ContentsUnavailableError: no URI, or the URI lies outside every
+            trusted store ("untrusted", with the URI and the fix).
+    """
+    from zen_mlmd.errors import ArtifactTrustError
+
+    if not artifact.uri:
         raise ContentsUnavailableError(f"artifact #{artifact.id} records no URI", "missing")
-    stores = _known_stores(session)
-    for store in stores:
-        if _inside(uri, store):
-            return store
-    roots = ", ".join(store.root for store in stores) or "none"
-    raise ContentsUnavailableError(
-        f"artifact #{artifact.id}: {uri} is outside every artifact store known here ({roots}), so "
-        "its files are not opened. Fix: if you trust where it lives, register that artifact store "
-        "(`zen-mlmd artifact-store register NAME --path ROOT`)", "untrusted")
-
-
-def _known_stores(session) -> list["ArtifactStore"]:
-    stores = []
-    own = session._known_artifact_store()
-    if own is not None:
-        stores.append(own)
     try:
-        from zen_mlmd.stack import StackRegistry
-
-        stores += [component.open() for component in StackRegistry().list_artifact_stores()]
-    except ZenMLMDError:  # an unreadable config: the session's own store only
-        pass
-    return list({store.root: store for store in reversed(stores)}.values())[::-1]
-
-
-def _inside(uri: str, store: "ArtifactStore") -> bool:
-    """Whether `uri` lies inside `store` once normalised (local symlinks followed)."""
-    try:
-        path = store._path(uri)
-    except ZenMLMDError:  # another protocol
-        return False
-    if store.is_local:
-        root, path = os.path.realpath(store.root), os.path.realpath(path)
-        return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-    root = store.filesystem._strip_protocol(store.root).rstrip("/")
-    if ".." in path.split("/"):
-        return False
-    path = posixpath.normpath(path)
-    return path == root or path.startswith(root + "/")
+        return artifact._index.session.artifact_store_for(artifact.uri)
+    except ArtifactTrustError as error:
+        raise ContentsUnavailableError(f"artifact #{artifact.id}: {error}", "untrusted") from None
