@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from ui_fixtures import UI_BACKENDS
-from ui_helpers import register_store, ui_client
+from ui_helpers import ui_client
 
 
 @pytest.mark.parametrize("backend", UI_BACKENDS, indirect=True)
@@ -59,3 +59,19 @@ def test_a_store_with_nothing_recorded_yet(config_dir, tmp_path):
     client, _ = ui_client("fresh")
     response = client.get("/runs")
     assert response.status_code == 404 and "Nothing is recorded in this store yet" in response.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_recorded_text_is_escaped(metadata_store, backend):
+    from ui_helpers import register_store
+    from zen_mlmd.tracking.recorder import Recorder
+
+    payload = "</script><script>alert(1)</script><img src=x onerror=alert(2)>"
+    with Recorder(metadata_store).start_run("xss", "xss-1") as run:
+        step = run.start_step("inject", "tests.inject", parameters={"note": payload})
+        step.fail(payload)
+    client, _ = ui_client(register_store(backend, "xss"))
+    for page in ("/runs", "/runs/xss-1", "/runs/xss-1?step=inject"):
+        html = client.get(page).text
+        assert "<script>alert" not in html and "<img src=x" not in html, page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in client.get("/runs/xss-1?step=inject").text

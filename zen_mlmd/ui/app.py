@@ -152,7 +152,7 @@ class UIState:
 
     def render(self, request: Request, template: str, http_status: int = 200, **context) -> HTMLResponse:
         page = self.templates.get_template(template)
-        html = page.render(request=request, url=_url_builder(request), **context)
+        html = page.render(request=request, **context)
         return HTMLResponse(html, status_code=http_status)
 
 
@@ -171,12 +171,6 @@ def query_url(path: str, **params) -> str:
              for item in (value if isinstance(value, (list, tuple)) else [value])
              if item not in (None, "", False)]
     return f"{path}?{urlencode(pairs)}" if pairs else path
-
-
-def _url_builder(request: Request):
-    def url(name: str, **params) -> str:
-        return str(request.app.url_path_for(name, **params))
-    return url
 
 
 def create_app(open_session: Callable[[], ReadSession], *, store_label: str = "metadata store",

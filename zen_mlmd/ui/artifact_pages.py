@@ -18,7 +18,7 @@ from zen_mlmd.post_execution.session import ReadSession
 from zen_mlmd.ui import graph
 from zen_mlmd.ui.formatting import masked
 from zen_mlmd.ui.preview import IMAGE_BYTES, IMAGE_TYPES, preview
-from zen_mlmd.ui.run_pages import _script_json, int_param
+from zen_mlmd.ui.run_pages import int_param
 
 DIRECTIONS = ("upstream", "downstream", "both")
 HOPS = range(1, 21)
@@ -47,7 +47,7 @@ def artifact_page(state, request: Request, session: ReadSession) -> Response:
         request, "artifact.html", artifact=artifact, producer=producer, run_name=artifact.run_name,
         properties=masked(dict(artifact.properties)), preview=shown, files=files, more_files=more_files,
         total_size=sum(f.size for f in files) if files and not more_files else None,
-        lineage_json=_script_json(graph.lineage_elements(lineage)), direction=direction, hops=hops,
+        lineage_json=graph.script_json(graph.lineage_elements(lineage)), direction=direction, hops=hops,
         directions=DIRECTIONS, lineage_counts=(len(lineage.steps), len(lineage.artifacts)),
     )
 

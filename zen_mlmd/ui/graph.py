@@ -8,6 +8,7 @@ An output sits inside the group of the step that produced it.
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -98,3 +99,8 @@ def _artifact_element(node: LineageNode, parent: str | None) -> dict[str, Any]:
 def _edges(graph: LineageGraph) -> list[dict[str, Any]]:
     return [{"data": {"id": f"edge:{i}", "source": edge.source, "target": edge.target, "label": edge.name}}
             for i, edge in enumerate(graph.edges)]
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside a ``<script type="application/json">`` element (no ``</script>`` can end it)."""
+    return json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

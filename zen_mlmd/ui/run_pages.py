@@ -100,9 +100,15 @@ def run_page(state, request: Request, session: ReadSession) -> Response:
     config = run.config
     parameters = config.get("parameters") if isinstance(config.get("parameters"), dict) else {}
     status = run.status
+    ended, took = run.end_time, run.duration
+    if ended is None and status not in (_status.RUNNING, _status.INTERRUPTED):
+        # other tools (KFP, TFX) record no run end: the last step's end stands for it
+        ends = [s.end_time for s in steps if s.end_time is not None]
+        ended = max(ends) if ends else None
+        took = ended - run.start_time if ended and run.start_time else None
     return state.render(
-        request, "run.html", run=run, status=status, steps=steps, step_rows=[_step_row(s) for s in steps],
-        elements_json=_script_json(elements), parameters=masked(dict(parameters)),
+        request, "run.html", run=run, status=status, ended=ended, took=took, steps=steps, step_rows=[_step_row(s) for s in steps],
+        elements_json=graph.script_json(elements), parameters=masked(dict(parameters)),
         properties=masked(dict(run.properties)), config_json=json.dumps(masked(dict(config)), indent=2,
                                                                           default=str, sort_keys=True),
         selected_html=_step_html(state, run, selected) if selected is not None else "",
@@ -212,8 +218,3 @@ def _status_counts(steps: list[Step]) -> list[tuple[str, int]]:
         counts[step.status] = counts.get(step.status, 0) + 1
     return sorted(counts.items(), key=lambda item: _status.STEP_STATUSES.index(item[0])
                   if item[0] in _status.STEP_STATUSES else 99)
-
-
-def _script_json(data: Any) -> str:
-    """JSON safe inside a <script type="application/json"> element."""
-    return json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
