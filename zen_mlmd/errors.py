@@ -191,3 +191,14 @@ def _innermost_user_frame(error: BaseException) -> str:
 
 class MaterializerError(ZenMLMDError):
     """An artifact could not be written or read by its materializer."""
+
+
+class ArtifactTrustError(MaterializerError):
+    """Reading an artifact was refused: it lies outside every trusted artifact
+    store, or its format runs code when loaded and its store is not trusted.
+    Nothing was loaded."""
+
+
+class ArtifactIntegrityError(MaterializerError):
+    """An artifact's stored bytes do not match the content hash recorded for it
+    (or no hash was recorded to check them against). Nothing was loaded."""

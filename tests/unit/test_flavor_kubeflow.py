@@ -36,6 +36,7 @@ def expected(host: str, port: int, size_mb: int = 100) -> metadata_store_pb2.Met
     proto.host = host
     proto.port = port
     proto.channel_arguments.max_receive_message_length = size_mb * MB
+    proto.client_timeout_sec = 30  # the default deadline: a call never waits for ever
     return proto
 
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "gc": "zen_mlmd.cli.gc:gc",
     "export": "zen_mlmd.cli.archive:export_command",
     "import": "zen_mlmd.cli.archive:import_command",
+    "ui": "zen_mlmd.cli.ui:ui",
 }
 
 

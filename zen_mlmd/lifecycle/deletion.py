@@ -111,6 +111,8 @@ def delete_runs(store: "MetadataStore", names: Sequence[str], *,
     Raises:
         UnknownNameError: an unknown run.
         ConfigError: a run is still running.
+        ReadOnlyStoreError: `store` was opened for reading (and this is no dry
+            run), or its gRPC server is read-only.
         SchemaVersionError: the database has a schema zen_mlmd's SQL does not know.
     """
     records = resolve_runs(store, names)
@@ -123,6 +125,12 @@ def delete_records(store: "MetadataStore", records: Sequence["RunRecord"], *,
                    artifact_stores: Iterable["ArtifactStore"] = (), keep_artifacts: bool = False,
                    dry_run: bool = False, planned=None) -> DeletionReport:
     """`delete_runs` for runs already read (none of them running): no MLMD read per run."""
+    if store.read_only and not dry_run:
+        from zen_mlmd.errors import ReadOnlyStoreError
+
+        raise ReadOnlyStoreError(f"{store.store_name}: deleting runs refused: the store was opened "
+                                 "for reading only. Fix: open it for writing "
+                                 "(`MetadataStoreComponent.open()`), or add dry_run=True")
     files = ArtifactFiles(artifact_stores)
     run_ids = [r.id for r in records]
     run_names = tuple(r.name for r in records)

@@ -55,9 +55,11 @@ class ArtifactFiles:
         self.stores = list(dict.fromkeys(stores))
 
     def store_for(self, uri: str) -> "ArtifactStore | None":
+        """The store `uri` lies in once normalised, symlinks followed (`ArtifactStore.contains`)."""
         for store in self.stores:
             root = store.root.rstrip("/")
-            if uri == root or uri.startswith(root + "/"):
+            # a quick prefix test first; `contains` then refuses `..` and symlinks leading out
+            if (uri == root or uri.startswith(root + "/")) and store.contains(uri):
                 return store
         return None
 

@@ -1,13 +1,17 @@
 """The client side of a zen-mlmd server's delete extension (`zen_mlmd.server.deletion_service`).
 
-In the `mlmd` layer: it reads the gRPC endpoint from the MLMD client config.
+In the `mlmd` layer: it reads the gRPC endpoint from the MLMD client config,
+and sends the call metadata (a bearer token) the store sends with MLMD's
+calls. The server's access rules apply to the extension as to MLMD's
+service: a read-only server refuses it (even a dry run: it is no `Get*`),
+a server with a token wants the token.
 """
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Sequence
 
-from zen_mlmd.errors import ConfigError, StoreError, StoreUnavailableError
+from zen_mlmd.errors import ConfigError, ReadOnlyStoreError, StoreError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from zen_mlmd.mlmd.deletion import DeletionPlan
@@ -27,13 +31,19 @@ def remote_delete(store: "MetadataStore", names: Sequence[str], *, keep_artifact
 
     Raises:
         ConfigError: the server refused the input (an unknown or running run).
-        StoreError: the server failed.
+        ReadOnlyStoreError: `store` was opened for reading and this is no dry
+            run, or the server is read-only.
+        StoreError: the server refused the token, or failed.
     """
     import grpc
 
     from zen_mlmd.mlmd.deletion import DeletionPlan
     from zen_mlmd.stack.port_forward_diagnosis import channel_credentials
 
+    if store.read_only and not dry_run:
+        raise ReadOnlyStoreError(
+            f"{store.store_name}: {METHOD} refused: the store was opened for reading only. "
+            "Fix: open it for writing (`MetadataStoreComponent.open()`)")
     config = store.connection_config
     target = f"{config.host}:{config.port}"
     credentials = channel_credentials(config)
@@ -44,7 +54,8 @@ def remote_delete(store: "MetadataStore", names: Sequence[str], *, keep_artifact
         call = channel.unary_unary(f"/{SERVICE_NAME}/{METHOD}")
         request = {"runs": list(names), "keep_artifacts": keep_artifacts, "dry_run": dry_run}
         try:
-            answer = json.loads(call(json.dumps(request).encode("utf-8"), timeout=max(timeout, 60)))
+            answer = json.loads(call(json.dumps(request).encode("utf-8"), timeout=max(timeout, 60),
+                                     metadata=store._call_metadata or None))
         except grpc.RpcError as error:
             code = error.code()
             if code == grpc.StatusCode.UNIMPLEMENTED:
@@ -52,6 +63,11 @@ def remote_delete(store: "MetadataStore", names: Sequence[str], *, keep_artifact
             if code == grpc.StatusCode.INVALID_ARGUMENT:
                 raise ConfigError("run", ", ".join(names), error.details() or "refused",
                                   "list runs with `zen-mlmd run list`") from None
+            if code == grpc.StatusCode.PERMISSION_DENIED:  # the server's message has its Fix
+                raise ReadOnlyStoreError(f"{store.store_name}: nothing was deleted: "
+                                         f"{error.details()}") from None
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                raise StoreError(f"{store.store_name}: nothing was deleted: {error.details()}") from None
             if code == grpc.StatusCode.UNAVAILABLE:
                 raise StoreUnavailableError(
                     f"{store.store_name}: {METHOD} failed: the server did not answer: "

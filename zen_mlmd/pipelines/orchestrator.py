@@ -40,6 +40,9 @@ class _Published:
     uri: str
     materializer: str
     data_type: str
+    content_hash: str = ""
+    #: written by this run: loaded without asking for trust (its hash is still checked)
+    written_here: bool = False
 
 
 @dataclass
@@ -69,11 +72,15 @@ def read_recorded_run(store, artifact_store, run_name: str):
 
     What every orchestrator returns from `run()`: `name`, `status`, `steps`
     and the rest of the read API, read through the connection that recorded it.
+    The whole run is read now (a bounded number of calls): orchestrators
+    close the store when the run ends.
     """
     from zen_mlmd.post_execution.api import get_run
     from zen_mlmd.post_execution.session import ReadSession
 
-    return get_run(run_name, ReadSession(store, artifact_store))
+    recorded = get_run(run_name, ReadSession(store, artifact_store))
+    recorded.data  # noqa: B018 - read before the store closes
+    return recorded
 
 
 def versions() -> dict[str, str]:
@@ -111,6 +118,11 @@ class LocalOrchestrator:
     def run(self, graph: PipelineGraph, run_name: str | None = None):
         """Run and record the graph; returns the recorded run (post-execution view).
 
+        The metadata store opened for the run is closed when it ends (a
+        `kubeflow` store's port-forward stops then): the returned run is read
+        before, and a later lineage query through a port-forward needs the
+        store opened again (`get_run(name)`).
+
         Raises:
             StepFailedError: a step raised (after the run is recorded as failed).
             UnknownNameError / ConfigError: the convention is not installed or
@@ -118,6 +130,12 @@ class LocalOrchestrator:
         """
         convention = get_convention(self.convention)
         store = self.stack.metadata_store.open()
+        try:
+            return self._run(graph, run_name, convention, store)
+        finally:
+            store.close()
+
+    def _run(self, graph: PipelineGraph, run_name: str | None, convention, store):
         artifact_store = self.stack.artifact_store.open()
         artifact_store.check_writable()  # before any step runs or anything is recorded
         recorder = Recorder(store, artifact_store, convention=convention)
@@ -260,7 +278,7 @@ class LocalOrchestrator:
         run.record_cached_step(start, cached.execution_id,
                                {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
         state.outputs[inv.name] = {
-            name: [_Published(a.id, a.uri, a.materializer, a.data_type) for a in arts]
+            name: [_Published(a.id, a.uri, a.materializer, a.data_type, a.content_hash) for a in arts]
             for name, arts in cached.outputs.items()
         }
         self._say(f"  step {inv.name}: cached (outputs of execution {cached.execution_id})")
@@ -276,7 +294,9 @@ class LocalOrchestrator:
             for ref in refs:
                 published = state.outputs[ref.invocation][ref.output][0]
                 loaded.append(read_artifact(published.uri, artifact_store,
-                                            published.materializer, published.data_type))
+                                            published.materializer, published.data_type,
+                                            content_hash=published.content_hash,
+                                            trusted=published.written_here))
             kwargs[name] = tuple(loaded) if isinstance(value, tuple) else loaded[0]
         result = inv.step.func(**kwargs)
         outputs = inv.step.outputs
@@ -328,7 +348,7 @@ class _RunState:
                 hash, so that new contents invalidate the consumers.
         """
         self.outputs[inv.name] = {
-            name: [_Published(aid, out.uri, out.materializer, out.data_type)
+            name: [_Published(aid, out.uri, out.materializer, out.data_type, out.content_hash, True)
                    for aid, out in zip(output_ids[name], saved_outputs)]
             for name, saved_outputs in saved.items()
         }

@@ -64,6 +64,7 @@ def compare_runs(
     parameters: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
     store: "MetadataStore | None" = None,
+    trusted: bool = False,
 ) -> Comparison:
     """Compare runs: one row per run with the chosen parameters and metrics.
 
@@ -74,6 +75,8 @@ def compare_runs(
         metrics: ``step.output.key`` / ``step.output`` columns to show;
             None shows every metric found.
         store: where to find runs given by name (None: the active stack's store).
+        trusted: read metrics artifacts whose format runs code when loaded
+            (pickle) even from stores not marked trusted (see `Artifact.read`).
 
     Raises:
         UnknownNameError: a run, parameter or metric column does not exist;
@@ -87,14 +90,14 @@ def compare_runs(
                          if len({repr(values.get(c, MISSING)) for values in param_values}) > 1]
     else:
         chosen_params = _checked("parameter", parameters, all_params)
-    metric_sources = [_metric_sources(run) for run in resolved]
-    known_metrics = _ordered(metric_sources)
+    run_sources = [metric_sources(run) for run in resolved]
+    known_metrics = _ordered(run_sources)
     if metrics is not None:
-        metric_values = [_read_metrics(sources, metrics) for sources in metric_sources]
+        metric_values = [_read_metrics(sources, metrics, trusted) for sources in run_sources]
         known = _ordered(metric_values) + known_metrics
         chosen_metrics = _checked("metric", metrics, known)
     else:
-        metric_values = [_read_metrics(sources, None) for sources in metric_sources]
+        metric_values = [_read_metrics(sources, None, trusted) for sources in run_sources]
         chosen_metrics = _ordered(metric_values)
     rows = []
     for run, params, values in zip(resolved, param_values, metric_values):
@@ -124,8 +127,8 @@ def _parameters(run: "Run") -> dict[str, Any]:
             for name, value in step.parameters.items()}
 
 
-def _metric_sources(run: "Run") -> dict[str, "Artifact"]:
-    """``step.output`` -> artifact, for METRICS artifacts and scalar outputs."""
+def metric_sources(run: "Run") -> dict[str, "Artifact"]:
+    """``step.output`` -> artifact, for METRICS artifacts and scalar outputs (no MLMD call beyond the run's read)."""
     found = {}
     for step in run.steps:
         for output, value in step.outputs.items():
@@ -135,14 +138,15 @@ def _metric_sources(run: "Run") -> dict[str, "Artifact"]:
     return found
 
 
-def _read_metrics(sources: Mapping[str, "Artifact"], wanted: Sequence[str] | None) -> dict[str, Any]:
+def _read_metrics(sources: Mapping[str, "Artifact"], wanted: Sequence[str] | None,
+                  trusted: bool = False) -> dict[str, Any]:
     """Metric values by column; with `wanted`, only the artifacts those columns come from are read."""
     values: dict[str, Any] = {}
     for column, artifact in sources.items():
         if wanted is not None and not any(w == column or w.startswith(column + ".") for w in wanted):
             continue
         try:
-            content = artifact.read()
+            content = artifact.read(trusted=trusted)
         except ZenMLMDError:
             continue  # deleted contents: the cell stays empty rather than failing the table
         if isinstance(content, Mapping):

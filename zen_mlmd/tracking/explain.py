@@ -12,6 +12,7 @@ verification says which output was missing or changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.history import step_history
@@ -48,6 +49,13 @@ def explain_run(store: MetadataStore, run_name: str, step_name: str | None = Non
         if not steps:
             raise UnknownNameError("step", step_name, [s.name for s in data.steps])
     return [_explain_step(store, run, step, data) for step in steps]
+
+
+def explain_steps(store: MetadataStore, run: records.RunRecord, data: records.RunData,
+                  step_ids: Iterable[int]) -> list[CacheExplanation]:
+    """`explain_run` for steps of a run already read (`data`), by execution id."""
+    wanted = set(step_ids)
+    return [_explain_step(store, run, step, data) for step in data.steps if step.id in wanted]
 
 
 def _explain_step(store, run: records.RunRecord, step: records.StepRecord, data: records.RunData) -> CacheExplanation:

@@ -53,6 +53,8 @@ class UpstreamArtifact:
     output_name: str
     #: how consumers' cache keys name this output (`caching.output_identity`)
     identity: str
+    #: the recorded content hash, checked before the input is loaded
+    content_hash: str = ""
 
 
 def run_task(task_json: str, run_name: str, kfp_job: str,
@@ -85,75 +87,79 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     stores = spec.stores
     store = MetadataStoreComponent(stores.metadata_store_name, stores.metadata_store_flavor,
                                    dict(stores.metadata_store_options)).open()
-    artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path).open()
-    convention = get_convention(spec.convention)
-    recorder = Recorder(store, artifact_store, convention=convention)
-    kfp = {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}
-    if kfp_run_id:
-        kfp["run_id"] = kfp_run_id
-    config = {**spec.run_config, "kfp": kfp}
-    run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
-                                        {"source": spec.pipeline_source})
-    if kfp_run_id and convention.name != "kfp":
-        recording.mark_kfp_run(store, kfp_run_id, run.name, convention.name)  # listed once
+    with store:  # closed when the task ends, failed or not (a port-forward stops with it)
+        artifact_store = ArtifactStoreComponent(
+            stores.artifact_store_name, stores.artifact_store_path, stores.artifact_store_trusted).open()
+        convention = get_convention(spec.convention)
+        recorder = Recorder(store, artifact_store, convention=convention)
+        kfp = {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}
+        if kfp_run_id:
+            kfp["run_id"] = kfp_run_id
+        config = {**spec.run_config, "kfp": kfp}
+        run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
+                                            {"source": spec.pipeline_source})
+        if kfp_run_id and convention.name != "kfp":
+            recording.mark_kfp_run(store, kfp_run_id, run.name, convention.name)  # listed once
 
-    upstream = _upstream(spec, inputs)
-    identities = {name: [a.identity for a in arts] for name, arts in upstream.items()}
-    declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
-    key = step_key(step.func, spec.parameters, identities, declared, artifact_store.root)
-    properties = {"pod_name": socket.gethostname(), "image": spec.image or None,
-                  "kfp_job": kfp_job or None, **key.properties()}
-    names = set(spec.step_names)
+        upstream = _upstream(spec, inputs)
+        identities = {name: [a.identity for a in arts] for name, arts in upstream.items()}
+        declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
+        key = step_key(step.func, spec.parameters, identities, declared, artifact_store.root)
+        properties = {"pod_name": socket.gethostname(), "image": spec.image or None,
+                      "kfp_job": kfp_job or None, **key.properties()}
+        names = set(spec.step_names)
 
-    cached = None
-    if spec.enable_cache and not key.cacheable:
-        _say(key.console_line(spec.step_name))
-    elif spec.enable_cache:
-        decision = look_up(store, artifact_store, key.value, {o.name for o in step.outputs}, convention)
-        cached = decision.hit
-        if decision.rejected:
-            _say(f"step {spec.step_name}: cached outputs not reused: {decision.rejected}")
-            if cached is None:
-                properties[MISS_REASON_PROPERTY] = decision.rejected
-    start = run.step_start(
-        spec.step_name, step.type_name, spec.parameters,
-        {name: [a.artifact_id for a in arts] for name, arts in upstream.items()},
-        key.fingerprint.value, key.value, key.key.parts, properties=properties,
-    )
-    if cached is not None:
-        run.record_cached_step(start, cached.execution_id,
-                               {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
-        for name, arts in cached.outputs.items():
-            a = arts[0]
+        cached = None
+        if spec.enable_cache and not key.cacheable:
+            _say(key.console_line(spec.step_name))
+        elif spec.enable_cache:
+            decision = look_up(store, artifact_store, key.value, {o.name for o in step.outputs},
+                               convention)
+            cached = decision.hit
+            if decision.rejected:
+                _say(f"step {spec.step_name}: cached outputs not reused: {decision.rejected}")
+                if cached is None:
+                    properties[MISS_REASON_PROPERTY] = decision.rejected
+        start = run.step_start(
+            spec.step_name, step.type_name, spec.parameters,
+            {name: [a.artifact_id for a in arts] for name, arts in upstream.items()},
+            key.fingerprint.value, key.value, key.key.parts, properties=properties,
+        )
+        if cached is not None:
+            run.record_cached_step(
+                start, cached.execution_id,
+                {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
+            for name, arts in cached.outputs.items():
+                a = arts[0]
+                _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
+                    a.id, a.uri, a.materializer, a.data_type, key.value, name,
+                    output_identity(key.value, name), a.content_hash), None)
+            _say(f"step {spec.step_name}: cached (outputs of execution {cached.execution_id})")
+            recording.finish_if_last(run, convention, names)
+            return
+
+        step_recorder = run.begin_step(start)
+        try:
+            values = _call(step, spec, upstream, artifact_store)
+            saved = {}
+            for output_spec, value in zip(step.outputs, values):
+                written = step_recorder.save_output(output_spec.name, value, kind=output_spec.kind,
+                                                    materializer=output_spec.materializer)
+                saved[output_spec.name] = (written, value)
+            ids = step_recorder.publish({name: written for name, (written, _) in saved.items()})
+        except Exception as exc:
+            step_recorder.fail(exc)
+            run.finish("failed")
+            raise
+        # not cached, so maybe not deterministic: consumers name its outputs by content
+        by_content = step.enable_cache is False or not key.cacheable
+        for name, (written, value) in saved.items():
+            identity = output_identity(key.value, name, written.content_hash if by_content else None)
             _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
-                a.id, a.uri, a.materializer, a.data_type, key.value, name,
-                output_identity(key.value, name)), None)
-        _say(f"step {spec.step_name}: cached (outputs of execution {cached.execution_id})")
+                ids[name][0], written.uri, written.materializer, written.data_type, key.value, name,
+                identity, written.content_hash), value)
+        _say(f"step {spec.step_name}: completed")
         recording.finish_if_last(run, convention, names)
-        return
-
-    step_recorder = run.begin_step(start)
-    try:
-        values = _call(step, spec, upstream, artifact_store)
-        saved = {}
-        for output_spec, value in zip(step.outputs, values):
-            written = step_recorder.save_output(output_spec.name, value, kind=output_spec.kind,
-                                                materializer=output_spec.materializer)
-            saved[output_spec.name] = (written, value)
-        ids = step_recorder.publish({name: written for name, (written, _) in saved.items()})
-    except Exception as exc:
-        step_recorder.fail(exc)
-        run.finish("failed")
-        raise
-    # not cached, so maybe not deterministic: consumers name its outputs by content
-    by_content = step.enable_cache is False or not key.cacheable
-    for name, (written, value) in saved.items():
-        identity = output_identity(key.value, name, written.content_hash if by_content else None)
-        _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
-            ids[name][0], written.uri, written.materializer, written.data_type, key.value, name,
-            identity), value)
-    _say(f"step {spec.step_name}: completed")
-    recording.finish_if_last(run, convention, names)
 
 
 def import_step(ref: str):
@@ -189,7 +195,8 @@ def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[Upstr
         found.setdefault(name, []).append((index, UpstreamArtifact(
             int(described["artifact_id"]), described["uri"], described["materializer"],
             described["data_type"], described["cache_key"], described["output"],
-            described.get("identity") or output_identity(described["cache_key"], described["output"]))))
+            described.get("identity") or output_identity(described["cache_key"], described["output"]),
+            str(described.get("content_hash") or ""))))
     return {name: [a for _, a in sorted(items, key=lambda item: item[0])] for name, items in found.items()}
 
 
@@ -198,7 +205,8 @@ def _call(step, spec: TaskSpec, upstream: Mapping[str, list[UpstreamArtifact]], 
 
     kwargs: dict[str, Any] = dict(spec.parameters)
     for name, arts in upstream.items():
-        loaded = [read_artifact(a.uri, artifact_store, a.materializer, a.data_type) for a in arts]
+        loaded = [read_artifact(a.uri, artifact_store, a.materializer, a.data_type,
+                                content_hash=a.content_hash) for a in arts]
         kwargs[name] = tuple(loaded) if name in spec.list_inputs else loaded[0]
     result = step.func(**kwargs)
     if len(step.outputs) == 1:
@@ -217,6 +225,7 @@ def _describe_output(kfp_output, artifact: UpstreamArtifact, value: Any) -> None
         "artifact_id": artifact.artifact_id, "uri": artifact.uri, "materializer": artifact.materializer,
         "data_type": artifact.data_type, "cache_key": artifact.producer_cache_key,
         "output": artifact.output_name, "identity": artifact.identity,
+        "content_hash": artifact.content_hash,
     }
     if hasattr(kfp_output, "log_metric"):
         # KFP's UI shows every property of a Metrics artifact as a metric: its

@@ -27,6 +27,8 @@ class StoreSpec:
     metadata_store_options: Mapping[str, Any]
     artifact_store_name: str
     artifact_store_path: str
+    #: the stack's artifact store is marked trusted (pickle inputs load without asking)
+    artifact_store_trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,4 +95,5 @@ def store_spec(stack) -> StoreSpec:
                 "store it as a reference: `${ENV_VAR}` (set in the task's pod) or file:/path",
             )
     return StoreSpec(component.name, component.flavor_name, dict(component.options),
-                     stack.artifact_store.name, stack.artifact_store.path)
+                     stack.artifact_store.name, stack.artifact_store.path,
+                     stack.artifact_store.trusted)
