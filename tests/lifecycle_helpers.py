@@ -9,6 +9,7 @@ SQLite runs in a child process), and checks a SQLite file's integrity.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -104,3 +105,30 @@ def lineage_shape(graph) -> tuple:
 
     return (sorted(label(k) for k in nodes),
             sorted((label(e.source), label(e.target), e.name) for e in graph.edges))
+
+
+SCHEMAS = Path(__file__).resolve().parent / "fixtures" / "openlineage"
+
+
+def openlineage_validators():
+    """(RunEvent validator, ParentRunFacet validator) from the OpenLineage JSON schemas.
+
+    The schemas are the specification's files of the versions openlineage-python
+    names (tests/fixtures/openlineage).
+    """
+    import jsonschema
+    from referencing import Registry, Resource
+
+    registry = Registry()
+    schemas = {}
+    for name in ("OpenLineage.json", "ParentRunFacet.json"):
+        schema = json.loads((SCHEMAS / name).read_text())
+        schemas[name] = schema
+        registry = registry.with_resource(schema["$id"], Resource.from_contents(schema))
+    event = jsonschema.Draft202012Validator(
+        {"$ref": schemas["OpenLineage.json"]["$id"] + "#/$defs/RunEvent"}, registry=registry,
+        format_checker=jsonschema.FormatChecker())
+    parent = jsonschema.Draft202012Validator(
+        {"$ref": schemas["ParentRunFacet.json"]["$id"] + "#/$defs/ParentRunFacet"}, registry=registry,
+        format_checker=jsonschema.FormatChecker())
+    return event, parent

@@ -11,18 +11,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import jsonschema
 import pytest
-from referencing import Registry, Resource
 
 from cli_helpers import error_of
+from lifecycle_helpers import openlineage_validators as validators
 from zen_mlmd.artifacts import Dataset
 from zen_mlmd.errors import StepFailedError
 from zen_mlmd.pipelines.pipeline import pipeline
 from zen_mlmd.pipelines.step import step
-
-SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "openlineage"
-
 
 @step(outputs={"rows": Dataset})
 def make_rows(n: int = 3):
@@ -47,22 +43,6 @@ def recorded(run):
     lineage_demo.run(quiet=True, run_name="ok-2")  # served from the cache
     with pytest.raises(StepFailedError):
         lineage_demo.run(quiet=True, run_name="bad-1", n=5, fail=True)
-
-
-def validators():
-    registry = Registry()
-    schemas = {}
-    for name in ("OpenLineage.json", "ParentRunFacet.json"):
-        schema = json.loads((SCHEMAS / name).read_text())
-        schemas[name] = schema
-        registry = registry.with_resource(schema["$id"], Resource.from_contents(schema))
-    event = jsonschema.Draft202012Validator(
-        {"$ref": schemas["OpenLineage.json"]["$id"] + "#/$defs/RunEvent"}, registry=registry,
-        format_checker=jsonschema.FormatChecker())
-    parent = jsonschema.Draft202012Validator(
-        {"$ref": schemas["ParentRunFacet.json"]["$id"] + "#/$defs/ParentRunFacet"}, registry=registry,
-        format_checker=jsonschema.FormatChecker())
-    return event, parent
 
 
 def read_lines(path: Path) -> list[dict]:
