@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from zen_mlmd.errors import ConfigError, UnknownNameError
 from zen_mlmd.post_execution import status as _status
-from zen_mlmd.post_execution.api import get_run
+from zen_mlmd.post_execution.api import get_run, writer_of
 from zen_mlmd.post_execution.listing import list_runs, pipeline_names
 from zen_mlmd.post_execution.runs import Run
 from zen_mlmd.post_execution.session import ReadSession
@@ -32,8 +32,6 @@ PAGE_SIZES = (25, 50, 100)
 _HIDDEN_PROPERTIES = frozenset({"cache_key_parts", "error_traceback", "run_name", "inputs", "outputs",
                                 "display_name", "task_name", "step_name"})
 #: How the conventions' writers are named on the pages.
-WRITERS = {"native": "zen_mlmd", "kfp": "Kubeflow Pipelines", "kfp_v1": "Kubeflow Pipelines v1",
-           "tfx": "TFX", "tfx_async": "TFX"}
 
 
 def routes(state) -> list[Route]:
@@ -80,7 +78,7 @@ def runs_page(state, request: Request, session: ReadSession) -> Response:
     return state.render(request, "runs.html", page=page, rows=rows, filters=filters,
                         pipelines=pipeline_names(session), run_statuses=_status.RUN_STATUSES,
                         page_sizes=PAGE_SIZES, filtered=bool(pipeline or statuses or search),
-                        first_page=not params.get("cursor"), writers=WRITERS)
+                        first_page=not params.get("cursor"), writer_of=writer_of)
 
 
 def _run_row(run: Run, now: _dt.datetime) -> dict[str, Any]:
@@ -113,7 +111,7 @@ def run_page(state, request: Request, session: ReadSession) -> Response:
                                                                           default=str, sort_keys=True),
         selected_html=_step_html(state, run, selected) if selected is not None else "",
         status_url="/api/runs/" + quote(run.name, safe=":@"),
-        polling=status == _status.RUNNING, writer=WRITERS.get(run.convention, run.convention),
+        polling=status == _status.RUNNING, writer=writer_of(run.convention),
         counts=_status_counts(steps),
     )
 
@@ -180,28 +178,15 @@ def _step_context(run: Run, step: Step) -> dict[str, Any]:
         "run": run, "step": step, "original": step.original if step.is_cached else None,
         "explanation": _explanation(run, step), "parameters": masked(dict(step.parameters)),
         "properties": masked(properties), "inputs": _artifact_list(step.inputs),
-        "outputs": _artifact_list(step.outputs), "writer": WRITERS.get(run.convention, run.convention),
+        "outputs": _artifact_list(step.outputs), "writer": writer_of(run.convention),
     }
 
 
 def _explanation(run: Run, step: Step) -> dict[str, Any]:
-    """The cache decision of a step, and why: zen_mlmd's own explanation where it computed a cache key."""
-    if run.convention == "native" and step.cache_key or "cache_key_parts" in step.properties:
-        explained = run.explain_cache(step)
-        return {"status": explained.status, "reasons": list(explained.reasons),
-                "compared_with": explained.compared_with}
-    writer = WRITERS.get(run.convention, run.convention)
-    if run.convention == "native" and not step.is_cached:
-        return {"status": "not looked up", "reasons": [
-            "no cache key was recorded for this step, so it was not looked up in the cache"],
-            "compared_with": ""}
-    if step.is_cached:
-        return {"status": "hit", "reasons": [f"{writer} served this step from its cache"], "compared_with": ""}
-    fingerprint = step.properties.get("cache_fingerprint") or step.cache_key
-    reason = f"{writer} does not record why a step ran rather than being served from its cache"
-    if fingerprint:
-        reason += f"; its cache fingerprint was {fingerprint}"
-    return {"status": "not recorded", "reasons": [reason], "compared_with": ""}
+    """The cache decision of a step, and why (`zen_mlmd.tracking.explain`)."""
+    explained = run.explain_cache(step)
+    return {"status": explained.status, "reasons": list(explained.reasons),
+            "compared_with": explained.compared_with}
 
 
 def _artifact_list(artifacts) -> list[tuple[str, Any]]:
