@@ -5,6 +5,7 @@ zen_mlmd) and checks that no event, attribution, association or parent link
 names a record that is gone; on a database store it also counts property
 and event-path rows whose owner is gone (through `SchemaDatabase`, whose
 SQLite runs in a child process), and checks a SQLite file's integrity.
+`openlineage_validators` checks exported events against OpenLineage's schemas.
 """
 from __future__ import annotations
 
