@@ -239,8 +239,8 @@ class StoreReader:
         states: dict[int, list[str]] = {run.id: [] for run in runs}
         for execution in executions:
             run_id = run_of.get(execution.id)
-            if run_id is not None and convention_of[run_id].is_step_type(
-                    exec_types[execution.type_id].name):
+            if run_id is not None and convention_of[run_id].is_step(
+                    execution, exec_types[execution.type_id].name):
                 states[run_id].append(EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN))
         return {run_id: tuple(found) for run_id, found in states.items()}
 
@@ -252,7 +252,7 @@ class StoreReader:
         return tuple(
             convention.decode_step(e, exec_types[e.type_id].name, ())
             for e in sorted(executions, key=lambda e: e.id)
-            if convention.is_step_type(exec_types[e.type_id].name)
+            if convention.is_step(e, exec_types[e.type_id].name)
         )
 
     # -- whole runs ----------------------------------------------------------------

@@ -29,7 +29,7 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
     exec_types = store.types_by_id("execution", {e.type_id for e in executions})
     # Executions that are not steps (KFP's DAG rows) say where the steps are.
     structure = [e for e in executions if not convention.is_step_type(exec_types[e.type_id].name)]
-    executions = [e for e in executions if convention.is_step_type(exec_types[e.type_id].name)]
+    executions = [e for e in executions if convention.is_step(e, exec_types[e.type_id].name)]
     events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
     events_by_execution: dict[int, list[pb.Event]] = {}
     for event in events:

@@ -264,6 +264,15 @@ class RunWriter:
         self._put(handle.run, handle.step.name, execution, [])
         handle.execution = execution
 
+    def heartbeat_step(self, handle: StepHandle) -> None:
+        """ONE put_execution: the running step again, stamped now (MLMD moves its update time)."""
+        from zen_mlmd.tracking.heartbeat import PROPERTY
+
+        beat = pb.Execution()
+        beat.CopyFrom(handle.execution)  # not kept: the publish writes the step as it started
+        beat.custom_properties[PROPERTY].double_value = time.time()
+        self.store.put_execution(beat, [], [])
+
     def cancel_step(self, run: RunHandle, step: records.StepStart, reason: str) -> int:
         """ONE put_execution: a step that will not run (an upstream step failed)."""
         step = self._resolved(run, step)

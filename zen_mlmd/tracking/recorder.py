@@ -51,15 +51,24 @@ class Recorder:
         convention: the `zen_mlmd.mlmd.convention.Convention` to record in
             (`get_convention("kfp")` for Kubeflow Pipelines' schema); native
             by default.
+        owner: who records the runs it starts; by default this process (its
+            host and pid, which a reader on this host checks). An orchestrator
+            whose steps run on other hosts passes
+            `tracking.heartbeat.heartbeat_owner(...)` and has each step call
+            `StepRecorder.heartbeat` during long work.
 
     Raises:
         ConfigError: the convention cannot be written.
     """
 
-    def __init__(self, store: MetadataStore, artifact_store=None, convention=None):
+    def __init__(self, store: MetadataStore, artifact_store=None, convention=None,
+                 owner: Mapping[str, Any] | None = None):
         self.store = store
         self.artifact_store = artifact_store
         self._writer = RunWriter(store, convention)
+        #: Recorded with each run started: this process, unless the caller says
+        #: otherwise (`tracking.heartbeat.heartbeat_owner` for steps run elsewhere).
+        self.owner = dict(owner) if owner is not None else None
 
     @property
     def convention(self):
@@ -82,7 +91,7 @@ class Recorder:
         validate_name("pipeline", pipeline_name)
         run_name = validate_name("run", run_name or default_run_name(pipeline_name))
         handle = self._writer.start_run(
-            pipeline_name, run_name, dict(config or {}), current_owner(), pipeline_properties,
+            pipeline_name, run_name, dict(config or {}), self.owner or current_owner(), pipeline_properties,
         )
         return RunRecorder(self, handle)
 
@@ -164,6 +173,11 @@ class RunRecorder:
     def held_step(self) -> str | None:
         """The step whose publish is held back (see `StepRecorder.publish`), if any."""
         return self._held[0].name if self._held is not None else None
+
+    @property
+    def held_step_cache_key(self) -> str:
+        """The cache key of the step whose publish is held back ("" if none)."""
+        return self._held[0]._handle.step.cache_key if self._held is not None else ""
 
     def flush(self) -> None:
         """Write a held-back publish now, alone (one MLMD write; nothing if none is held).
@@ -273,6 +287,14 @@ class StepRecorder:
     def saved_outputs(self) -> dict[str, list[records.OutputArtifact]]:
         """Outputs saved so far, by output name."""
         return self._saved
+
+    def heartbeat(self) -> None:
+        """Record that the step is still running (one MLMD write; see `tracking.heartbeat`).
+
+        Safe to call from another thread while the step's function runs; not
+        after `publish` or `fail`.
+        """
+        self._run._writer.heartbeat_step(self._handle)
 
     def output_uri(self, output_name: str, index: int = 0) -> str:
         """Where the artifact store keeps this output: `<root>/<pipeline>/<run>/<step>/<output>`."""
