@@ -68,6 +68,15 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
     steps = convention.name_steps(store, convention.place_steps([
         _with_original(decode(e, events_by_execution.get(e.id, ())), producers)
         for e in sorted(executions, key=lambda e: e.id)], structure), whole_run=True)
+    # A cached step whose writer recorded outputs of its own (KFP's launcher
+    # does, for a task served from zen_mlmd's cache) names its original only
+    # by id: one more call for those, when there are any.
+    known = {e.id for e in (*executions, *outside)}
+    named = sorted({s.original_execution_id for s in steps if s.original_execution_id is not None} - known)
+    if named:
+        more = store.get_executions_by_id(named)
+        exec_types.update(store.types_by_id("execution", {e.type_id for e in more}))
+        outside = [*outside, *more]
     original_steps = {s.id: s for s in convention.name_steps(
         store, [decode(e, ()) for e in outside], whole_run=False)}
     original_runs = {e.id: _run_name_of(e, contexts.get(e.id, ()), convention) for e in outside}

@@ -62,15 +62,22 @@ class JoinedRun:
     Args:
         run: the run (`recording.attach_run`), its root DAG adopted.
         execution: this task's execution, as KFP's launcher pre-published it.
+        run_id: the KFP run ID. Outputs are saved under
+            `<artifact store>/<KFP pipeline name>/<run id>/<step>/<output>`:
+            with the artifact store as KFP's pipeline root, that is inside the
+            run's own root (`<root>/<pipeline>/<run id>`), the only place the
+            launcher records an output at a URI the task gives
+            (`objectstore.Config.KeyFromURI`).
     """
 
     held_step = None
     held_step_cache_key = ""
 
-    def __init__(self, run, execution: pb.Execution, artifact_store):
+    def __init__(self, run, execution: pb.Execution, artifact_store, kfp_pipeline_name: str, run_id: str):
         self._run = run
         self.execution = execution
         self.artifact_store = artifact_store
+        self.place = (kfp_pipeline_name, run_id)
         self.facts: dict[str, Any] = {}
         self.ended = False
 
@@ -115,8 +122,8 @@ class JoinedRun:
     def finish(self, status: str | None = None) -> None:
         """Left to the run's end task, which runs once every task has ended."""
 
-    def _write(self, facts: Mapping[str, Any], state: str | None = None, extra: Mapping[str, Any] = ()) -> None:
-        self.execution = with_facts(self.execution, {**facts, **dict(extra)}, state)
+    def _write(self, facts: Mapping[str, Any], state: str | None = None) -> None:
+        self.execution = with_facts(self.execution, facts, state)
         self.store.put_execution(self.execution, [], [])
 
 
@@ -153,13 +160,13 @@ class JoinedStep:
 
     def save_output(self, output_name: str, value: Any, kind=None, materializer=None,
                     index: int = 0) -> records.OutputArtifact:
-        """Write `value` into the zen_mlmd artifact store (`<root>/<pipeline>/<run>/<step>/<output>`)."""
+        """Write `value` into the zen_mlmd artifact store, under the KFP run's place (see `JoinedRun`)."""
         from zen_mlmd.artifacts import write_artifact
         from zen_mlmd.artifacts.kinds import ArtifactKind
 
         validate_name("output", output_name)
         store = self._run.artifact_store
-        uri = store.uri_for(self._run.pipeline_name, self._run.name, self.name, output_name)
+        uri = store.uri_for(*self._run.place, self.name, output_name)
         written = write_artifact(value, f"{uri}/{index}" if index else uri, store, materializer)
         kind_name = ArtifactKind.parse(kind).value if kind is not None else written.kind.value
         output = records.OutputArtifact(uri=written.uri, kind=kind_name, materializer=written.materializer,

@@ -89,7 +89,8 @@ def cluster_settings(config, stack, step_modules: Iterable[str], secret_variable
         backend = FSSPEC_BACKENDS.get(_protocol(stack.artifact_store.path))
         if backend:
             packages.append(pinned(backend, f"artifact store {stack.artifact_store.name!r}"))
-        packages += [pinned(name, "the pipeline's code") for name in code_distributions(step_modules)]
+        packages += [pinned(name, "the pipeline's code")
+                     for name in code_distributions(step_modules, warn=not config.packages)]
     packages += [pinned(requirement, "packages") for requirement in config.packages]
     secrets = {name: (config.secret_name, name) for name in (*secret_variables, *config.secret_environment)}
     return PodSettings(image=config.image, packages=tuple(dict.fromkeys(packages)),
@@ -114,11 +115,12 @@ def pinned(requirement: str, wanted_by: str = "the tasks") -> str:
                           f"requirement such as {requirement}==1.2.3") from None
 
 
-def code_distributions(modules: Iterable[str]) -> list[str]:
+def code_distributions(modules: Iterable[str], warn: bool = True) -> list[str]:
     """Installed distributions (other than zen-mlmd's) that provide the pipeline's modules.
 
     A module that no installed distribution provides must be in the task
-    image (or installed through `packages`): said once, as a warning.
+    image (or installed through `packages`): said once, as a warning, unless
+    `warn` is False (`packages` are given, and may provide it).
     """
     provided = metadata.packages_distributions()
     found: list[str] = []
@@ -130,7 +132,7 @@ def code_distributions(modules: Iterable[str]) -> list[str]:
             found.extend(names)
         elif module.partition(".")[0] not in ("zen_mlmd", "zen_mlmd_kfp"):
             loose.append(module)
-    if loose:
+    if loose and warn:
         warnings.warn(
             f"the pipeline's module(s) {', '.join(sorted(set(loose)))} are not part of an installed "
             "distribution: the task image must contain them (or give the distribution in `packages`)",

@@ -34,6 +34,7 @@ from typing import Any, Mapping
 from zen_mlmd.errors import ConfigError
 from zen_mlmd.pipelines.step_runner import StepCall, StepInput, StepOutcome, StepRunner
 
+from zen_mlmd_kfp import names
 from zen_mlmd_kfp.step_facts import STEP_NAME
 from zen_mlmd_kfp.task_spec import TaskSpec
 
@@ -88,8 +89,11 @@ def run_task(task_json: str, run_name: str, kfp_job: str, inputs: Mapping[str, A
         if not joined:
             run.finish("failed")  # the run's end task (a cluster) says failed too
         raise outcome.error
+    run_root = ""  # the run's own pipeline root, where KFP records an output at the URI given
+    if spec.pipeline_root and kfp_run_id:
+        run_root = names.run_pipeline_root(spec.pipeline_root, names.k8s_name(spec.pipeline_name), kfp_run_id)
     for name, items in outcome.outputs.items():
-        _hand_to_kfp(outputs[spec.kfp_outputs[name]], items[0], outcome.values.get(name), spec.pipeline_root)
+        _hand_to_kfp(outputs[spec.kfp_outputs[name]], items[0], outcome.values.get(name), run_root)
     facts = _facts(run, joined, spec, step, outcome)
     if not joined and not spec.end_run_task:
         from zen_mlmd_kfp import recording
@@ -140,7 +144,8 @@ def _join_run(spec: TaskSpec, store, artifact_store, convention, run_name: str, 
     run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
                                         {"source": spec.pipeline_source})
     if execution is not None:
-        return joined.JoinedRun(run, execution, artifact_store), True
+        place = (convention.pipeline_context_name(spec.pipeline_name), kfp_run_id)
+        return joined.JoinedRun(run, execution, artifact_store, *place), True
     return run, False
 
 
@@ -195,17 +200,18 @@ def _without_none(value: Any) -> Any:
     return value
 
 
-def _hand_to_kfp(kfp_output, output, value: Any, pipeline_root: str) -> None:
+def _hand_to_kfp(kfp_output, output, value: Any, run_root: str) -> None:
     """What KFP records of one output: the URI of its contents and, for metrics, their numbers.
 
     KFP's launcher records an output at the URI the task gives it (kubeflow/
     pipelines `launcher_v2.go` `mergeRuntimeArtifacts`), but only under the
-    pipeline root's bucket and prefix (`objectstore.Config.KeyFromURI`);
-    elsewhere it keeps its own place and the step's facts say where the
-    contents are (`step_facts`). Nothing is written at the output's local
-    path: the contents are in the zen_mlmd artifact store already.
+    run's pipeline root, `<root>/<pipeline>/<run id>` (the bucket and prefix
+    it checks, `objectstore.Config.KeyFromURI`); elsewhere it keeps its own
+    place and the step's facts say where the contents are (`step_facts`).
+    Nothing is written at the output's local path: the contents are in the
+    zen_mlmd artifact store already.
     """
-    if pipeline_root and output.uri.startswith(pipeline_root.rstrip("/") + "/"):
+    if run_root and output.uri.startswith(run_root.rstrip("/") + "/"):
         kfp_output.uri = output.uri
     if hasattr(kfp_output, "log_metric") and isinstance(value, Mapping):
         # KFP's UI shows every property of a Metrics artifact as a metric: numbers only
