@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tracking_helpers import register_artifact_root
 from zen_mlmd.artifacts import ArtifactStore
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.pipelines.pipeline import pipeline
@@ -38,6 +39,7 @@ class LocalTestStack:
         self.name = name
         self.metadata_store = _OpenedMetadataStore(store)
         self.artifact_store = _ArtifactDirectory(str(artifact_root))
+        register_artifact_root(artifact_root)  # readers open artifacts in registered stores only
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "artifact_store": self.artifact_store.root}

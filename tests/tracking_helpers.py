@@ -30,8 +30,25 @@ class _Opener:
         return {"flavor": self.flavor}
 
 
+def register_artifact_root(root: str | os.PathLike) -> None:
+    """Register `root` as an artifact store in the test's private registry, as a
+    user registers the stores they read from (readers open nothing elsewhere)."""
+    import hashlib
+
+    from zen_mlmd.errors import AlreadyExistsError
+    from zen_mlmd.stack import StackRegistry
+
+    name = "test-" + hashlib.sha1(str(root).encode()).hexdigest()[:12]
+    try:
+        StackRegistry().register_artifact_store(name, str(root))
+    except AlreadyExistsError:
+        pass
+
+
 class LocalTestStack:
     """A stack over `store` (a MetadataStore) and a local artifact directory.
+
+    The artifact directory is registered on this machine (`register_artifact_root`).
 
     Args:
         store: the metadata store every run records into.
@@ -41,6 +58,7 @@ class LocalTestStack:
 
     def __init__(self, store: MetadataStore, artifact_root: str | os.PathLike, name: str = "test"):
         Path(artifact_root).mkdir(parents=True, exist_ok=True)
+        register_artifact_root(artifact_root)
         self.name = name
         self.store = store
         self.artifacts = ArtifactStore(str(artifact_root))

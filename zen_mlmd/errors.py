@@ -138,6 +138,15 @@ class StoreUnavailableError(StoreError):
     """The metadata store did not answer (server down, network, timeout)."""
 
 
+class PublishWrittenError(StoreUnavailableError):
+    """A step's publish raised, yet the store holds it (or cannot say): nothing more is recorded.
+
+    The step stays as the store has it (COMPLETE with LIVE outputs when the
+    write was committed and only its answer was lost); its outputs are
+    kept, never removed under LIVE records.
+    """
+
+
 class StepFailedError(ZenMLMDError):
     """A pipeline step raised; the run stopped and the failure is recorded."""
 
@@ -191,3 +200,14 @@ def _innermost_user_frame(error: BaseException) -> str:
 
 class MaterializerError(ZenMLMDError):
     """An artifact could not be written or read by its materializer."""
+
+
+class ArtifactTrustError(MaterializerError):
+    """Reading an artifact was refused: it lies outside every trusted artifact
+    store, or its format runs code when loaded and its store is not trusted.
+    Nothing was loaded."""
+
+
+class ArtifactIntegrityError(MaterializerError):
+    """An artifact's stored bytes do not match the content hash recorded for it
+    (or no hash was recorded to check them against). Nothing was loaded."""

@@ -105,3 +105,24 @@ def resolve_secret(value: str | None, field: str) -> str | None:
         text, _, fix = problem.partition(" Fix: ")
         raise ConfigError(field, SECRET_MASK, text, fix)
     return value
+
+
+def resolve_reference(value: str | None, field: str) -> str | None:
+    """The secret a ``${NAME}`` or ``file:`` reference stands for; a literal is refused.
+
+    For options given on a command line, where a literal secret would be
+    kept in shell history and shown by `ps`.
+
+    Raises:
+        ConfigError: `value` is a literal (never repeated), or the reference
+            cannot be resolved.
+    """
+    if value is None:
+        return None
+    if not is_reference(value):
+        raise ConfigError(field, SECRET_MASK,
+                          "must be a ${ENV_VAR} or file:/path reference, not the secret itself "
+                          "(a literal would be kept in shell history and shown by ps)",
+                          f"export the secret and pass '${{NAME}}', or write it to a file readable "
+                          f"only by you and pass file:/path/to/it")
+    return resolve_secret(value, field)

@@ -33,7 +33,7 @@ def test_artifact_store_lifecycle(run, tmp_path, monkeypatch):
     assert "s3://my-bucket/runs" in text
     described = json.loads(run("artifact-store", "describe", "bucket", "--json").stdout)
     assert described == {"name": "bucket", "path": "s3://my-bucket/runs", "active": False,
-                         "stacks": []}
+                         "trusted": False, "stacks": []}
     assert "Artifact store 'default' (active)" in run("artifact-store", "describe").stdout
     run("artifact-store", "register", "local", "--path", "x", expect=1)  # already exists
     run("artifact-store", "delete", "bucket")
@@ -54,7 +54,7 @@ def test_stack_lifecycle(run, tmp_path):
     assert described["name"] == "dev" and described["active"] is True
     assert described["metadata_store"]["name"] == "store2"
     assert described["metadata_store"]["config"]["path"] == str(tmp_path / "m.db")
-    assert described["artifact_store"] == {"name": "art2", "path": str(tmp_path / "art")}
+    assert described["artifact_store"] == {"name": "art2", "path": str(tmp_path / "art"), "trusted": False}
     assert described["orchestrator"] == {"name": "default", "flavor": "local", "options": {}}
     # The active stack's store is what `metadata-store check` uses by default.
     assert "Metadata store 'store2' is OK." in run("metadata-store", "check").stdout

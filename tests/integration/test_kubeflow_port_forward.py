@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -249,3 +250,117 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     program = "import sys; from zen_mlmd.cli.main import cli; sys.exit(cli())"
     return subprocess.run([sys.executable, "-c", program, *args], env=_child_env(),
                           capture_output=True, text=True, timeout=BOUND)
+
+
+# --- the forward never outlives its owner ------------------------------------------------------
+OPEN_AND_WAIT = ("from zen_mlmd.stack import StackRegistry\n"
+                 "store = StackRegistry().get_metadata_store('kf').open()\n"
+                 "store.get_context_types()\n"
+                 "print('opened', flush=True)\n"
+                 "import time\n"
+                 "time.sleep(120)\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_no_port_forward_remains_after_its_owner_is_killed(registry, kubectl, signum):
+    """No atexit handler runs on SIGKILL (nor on an unhandled SIGTERM): the kernel stops kubectl."""
+    owner = subprocess.Popen([sys.executable, "-c", OPEN_AND_WAIT], env=_child_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "opened", owner.stderr.read()
+        [run] = kubectl.runs()
+        assert alive(run["pid"])
+        owner.send_signal(signum)
+        assert owner.wait(timeout=BOUND) == -signum
+        assert gone_soon(run["pid"])
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+
+
+def test_a_forward_opened_in_a_worker_thread_outlives_that_thread(registry, kubectl):
+    """The parent-death signal follows the forking thread: kubectl is forked by a long-lived one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        store = pool.submit(registry.get_metadata_store("kf").open).result()
+    # the pool's worker thread has ended
+    [run] = kubectl.runs()
+    time.sleep(0.5)
+    assert alive(run["pid"])
+    assert store.get_context_types() is not None
+    store.close()
+    assert not alive(run["pid"])
+
+
+def _recorded_to_the_end(store, run_name: str) -> dict[str, tuple[str, bool]]:
+    """Each step of a run: (status, linked to its own `node` context), read through a new forward.
+
+    The `node` links of combined writes are left for the run's end: a run
+    that closed its store before writing them would show steps without them.
+    """
+    from zen_mlmd.post_execution import get_run
+
+    run = get_run(run_name, store)
+    found = {}
+    for step in run.steps:
+        name = step.name
+        contexts = store.raw.get_contexts_by_execution(step.id)
+        found[name] = (step.status, any(c.type == "node" and c.name.endswith(f".{name}") for c in contexts))
+    return {"run": run.status, **found}
+
+
+def test_a_pipeline_run_closes_its_port_forward_once_everything_is_written(registry, kubectl):
+    from zen_mlmd.pipelines.pipeline import pipeline
+    from zen_mlmd.pipelines.step import step
+
+    @step
+    def one() -> int:
+        return 1
+
+    @step
+    def plus_one(x: int) -> int:
+        return x + 1
+
+    @pipeline
+    def forwarded():
+        plus_one(one())  # one's publish is held back and goes out with plus_one's start
+
+    registry.register_stack("kf-stack", metadata_store="kf", artifact_store="default",
+                            orchestrator="default")
+    run = forwarded.run(stack=registry.get_stack("kf-stack"), quiet=True, run_name="forwarded-1")
+    assert run.status == "completed" and run.steps["plus_one"].outputs["output"].read() == 2
+    [forward] = kubectl.runs()
+    assert not alive(forward["pid"])  # closed when the run ended, not at garbage collection
+    with registry.get_metadata_store("kf").open() as store:
+        assert _recorded_to_the_end(store, "forwarded-1") == {
+            "run": "completed", "one": ("completed", True), "plus_one": ("completed", True)}
+
+
+def test_a_failing_pipeline_run_records_its_end_then_closes_its_port_forward(registry, kubectl):
+    from zen_mlmd.errors import StepFailedError
+    from zen_mlmd.pipelines.pipeline import pipeline
+    from zen_mlmd.pipelines.step import step
+
+    @step
+    def one() -> int:
+        return 1
+
+    @step
+    def broken(x: int) -> int:
+        raise ValueError("broken on purpose")
+
+    @pipeline
+    def forwarded_failing():
+        broken(one())
+
+    registry.register_stack("kf-stack", metadata_store="kf", artifact_store="default",
+                            orchestrator="default")
+    with pytest.raises(StepFailedError, match="broken"):
+        forwarded_failing.run(stack=registry.get_stack("kf-stack"), quiet=True,
+                              run_name="forwarded-failing-1")
+    [forward] = kubectl.runs()
+    assert not alive(forward["pid"])
+    with registry.get_metadata_store("kf").open() as store:
+        assert _recorded_to_the_end(store, "forwarded-failing-1") == {
+            "run": "failed", "one": ("completed", True), "broken": ("failed", True)}

@@ -220,7 +220,8 @@ def test_a_failing_step_is_recorded_failed_and_its_dependants_canceled(stack):
     for name, (artifact_id,) in steps["load"].outputs.items():
         artifact = data.artifacts[artifact_id]
         assert artifact.state == "LIVE"
-        value = read_artifact(artifact.uri, stack.artifacts, artifact.materializer, artifact.data_type)
+        value = read_artifact(artifact.uri, stack.artifacts, artifact.materializer, artifact.data_type,
+                              content_hash=artifact.content_hash)
         assert value == ([0, 1, 2] if name == "train" else [3, 4])
 
 

@@ -88,7 +88,7 @@ def assert_round_trip(store) -> None:
 def test_mlmd_client_records_and_reads_a_step(server):
     store = metadata_store.MetadataStore(server.client_config())
     assert_round_trip(store)
-    assert server.stdout.strip() == f"serving MLMD on 127.0.0.1:{server.port} (tls: off)"
+    assert server.stdout.strip() == f"serving MLMD on 127.0.0.1:{server.port} (tls: off, auth: none)"
 
 
 def test_mlmd_errors_keep_their_code(server):
@@ -109,7 +109,7 @@ def test_tls_client_trusting_the_ca_gets_through(tmp_path, ca):
         store = metadata_store.MetadataStore(
             process.client_config(tls=ClientTLS(ca_pem=ca.cert_pem)))
         assert_round_trip(store)
-        assert "(tls: on)" in process.stdout
+        assert "(tls: on, auth: none)" in process.stdout
     finally:
         process.kill()
 
@@ -185,13 +185,15 @@ def test_health_service_reports_serving(server):
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_reflection_lists_the_services(server):
+def test_reflection_lists_the_services(tmp_path):
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+    server = ServerProcess(tmp_path / "server", "--reflection")  # off unless asked for
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         [answer] = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
+    server.kill()
     names = {s.name for s in answer.list_services_response.service}
     assert {SERVICE, "grpc.health.v1.Health"} <= names
 

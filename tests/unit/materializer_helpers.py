@@ -25,6 +25,12 @@ def artifact_uri(store, output="out"):
     return store.uri_for("pipe", "run", "step", f"{output}-{uuid.uuid4().hex[:8]}")
 
 
-def roundtrip(obj, store, **kwargs):
+def roundtrip(obj, store, trusted=True, **kwargs):
+    """Write `obj`, then read it back checked against its content hash.
+
+    Trusted by default: these tests are about formats; `test_artifact_trust`
+    covers what an untrusted read refuses.
+    """
     written = write_artifact(obj, artifact_uri(store), store, **kwargs)
-    return written, read_artifact(written.uri, store, written.materializer, written.data_type)
+    return written, read_artifact(written.uri, store, written.materializer, written.data_type,
+                                  content_hash=written.content_hash, trusted=trusted)

@@ -18,7 +18,7 @@ from zen_mlmd.errors import StepFailedError, UnknownNameError
 from zen_mlmd.mlmd.store import MetadataStore, in_memory_connection_config
 from zen_mlmd.pipelines.pipeline import pipeline
 from zen_mlmd.pipelines.step import step
-from zen_mlmd.post_execution import get_artifact, get_pipeline, get_pipelines, get_run
+from zen_mlmd.post_execution import get_artifact, get_pipeline, get_pipelines, get_run, get_runs
 from zen_mlmd.post_execution.status import run_status, step_status
 from zen_mlmd.mlmd.records import RunRecord
 from zen_mlmd.tracking.recorder import Recorder
@@ -245,6 +245,20 @@ def test_iterating_runs_and_their_statuses_costs_one_query_per_page(store, stack
     assert statuses == ["completed"] * 30
     assert store.calls["GetExecutions"] == 1
     assert store.calls["GetContexts"] == 1
+
+
+def test_all_runs_are_one_listing_and_a_page_is_one_call(store):
+    # Conventions whose runs are other context types (TFX's async pipelines are
+    # `pipeline` contexts) share the one listing: they cost no query of their own.
+    names = record_bare_runs(store, 150) + record_bare_runs(store, 1, "other")
+    store.reset_counts()
+    runs = get_runs(store=store)
+    assert runs[0].name == "other-0000"
+    # one call, though the newest 100 contexts hold the new pipeline's context
+    assert store.calls["GetContexts"] == 1
+    store.reset_counts()
+    assert [r.name for r in get_runs(store=store)] == names[::-1]
+    assert store.calls["GetContexts"] == 2  # 151 runs and 2 pipeline contexts
 
 
 def test_a_bad_step_name_is_refused_before_anything_runs(store, stack):

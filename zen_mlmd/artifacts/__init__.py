@@ -14,12 +14,8 @@ from zen_mlmd.artifacts.registry import (
     register_materializer,
 )
 from zen_mlmd.artifacts.store import ArtifactStore
-from zen_mlmd.artifacts.writing import (
-    WrittenArtifact,
-    read_artifact,
-    verify_artifact,
-    write_artifact,
-)
+from zen_mlmd.artifacts.reading import read_artifact, verify_artifact
+from zen_mlmd.artifacts.writing import WrittenArtifact, write_artifact
 
 __all__ = [
     "ArtifactKind",

@@ -9,32 +9,59 @@ cannot say:
 - a dict with a key starting with ``$`` is written ``{"$dict": {...}}`` so that
   no user key is ever read as a marker.
 
+- a NumPy bool, integer or float scalar (a metric computed with NumPy) is
+  written ``{"$numpy": ["float64", 0.93]}``: its dtype name and its exact
+  Python value, so it reads back as the same NumPy type and value.
+
 Floats keep their exact value (``repr`` round-trips), including ``nan``,
 ``inf`` and ``-inf``, which are written as the ``NaN``/``Infinity`` tokens
 Python's and JavaScript's JSON readers accept. Ints stay ints, bools stay
-bools. Only exact builtin types are accepted (not subclasses such as
-``IntEnum`` or numpy scalars), because they would not come back as themselves.
+bools. Only exact builtin types and those NumPy scalars are accepted (not
+subclasses such as ``IntEnum``, nor ``longdouble`` or complex scalars),
+because anything else would not come back as itself.
 """
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 _TUPLE = "$tuple"
 _DICT = "$dict"
+_NUMPY = "$numpy"
 _SCALARS = (type(None), bool, int, float, str)
+#: NumPy scalar types whose `.item()` is a Python value that converts back
+#: exactly (float16/32 widen to a Python float without loss).
+_NUMPY_SCALARS = frozenset({
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64",
+})
+
+
+def _numpy_dtype(obj: object) -> str | None:
+    """The dtype name of a NumPy scalar kept exactly by the `$numpy` tag, else None.
+
+    numpy is not imported here: an object of its types exists only once it is.
+    """
+    kind = type(obj)
+    if kind.__module__ != "numpy" or kind.__name__ not in _NUMPY_SCALARS:
+        return None
+    numpy = sys.modules["numpy"]
+    # an alias type with the same dtype (np.longlong beside np.int64) would read back as the other
+    return kind.__name__ if numpy.dtype(kind.__name__).type is kind else None
 
 
 def is_json_native(obj: object, _depth: int = 0) -> bool:
     """True if `obj` round-trips exactly through `dumps`/`loads`.
 
-    That is None, bool, int, float, str, and lists, tuples and dicts with str
-    keys made of those, nested less than 500 levels deep.
+    That is None, bool, int, float, str, NumPy bool, integer and float16/32/64
+    scalars, and lists, tuples and dicts with str keys made of those, nested
+    less than 500 levels deep.
     """
     if _depth > 500:
         return False
     kind = type(obj)
-    if kind in _SCALARS:
+    if kind in _SCALARS or _numpy_dtype(obj) is not None:
         return True
     if kind is list or kind is tuple:
         return all(is_json_native(item, _depth + 1) for item in obj)
@@ -60,6 +87,9 @@ def encode(obj: Any) -> Any:
         if any(key.startswith("$") for key in obj):
             return {_DICT: encoded}
         return encoded
+    dtype = _numpy_dtype(obj)
+    if dtype is not None:
+        return {_NUMPY: [dtype, obj.item()]}
     raise TypeError(f"{kind.__module__}.{kind.__qualname__} is not JSON-native")
 
 
@@ -72,6 +102,13 @@ def decode(data: Any) -> Any:
             return tuple(decode(item) for item in data[_TUPLE])
         if len(data) == 1 and _DICT in data:
             return {key: decode(value) for key, value in data[_DICT].items()}
+        if len(data) == 1 and _NUMPY in data:
+            import numpy
+
+            dtype, value = data[_NUMPY]
+            if dtype not in _NUMPY_SCALARS:
+                raise ValueError(f"{dtype!r} is not a NumPy scalar type this format writes")
+            return numpy.dtype(dtype).type(value)
         return {key: decode(value) for key, value in data.items()}
     return data
 
@@ -82,8 +119,8 @@ def dumps(obj: Any) -> str:
         kind = type(obj)
         raise TypeError(
             f"{kind.__module__}.{kind.__qualname__} (or something inside it) is not "
-            "JSON-native: only None, bool, int, float, str, list, tuple and dicts "
-            "with str keys are"
+            "JSON-native: only None, bool, int, float, str, NumPy bool/int/float "
+            "scalars, list, tuple and dicts with str keys are"
         )
     return json.dumps(encode(obj), ensure_ascii=False, allow_nan=True)
 

@@ -3,7 +3,9 @@
 An artifact is a directory at its URI holding the materializer's file(s).
 A materializer's `name` is stored in MLMD with the artifact, so it must never
 change once artifacts were written with it. Built-ins here cover builtins
-and the pickle fallback; numpy and pandas live in `materializers_ml`.
+and the pickle fallback; numpy, pandas and scikit-learn live in
+`materializers_ml`. Every built-in except pickle loads without running code;
+reading checks the URI, the content hash and trust first (`reading`).
 """
 from __future__ import annotations
 
@@ -80,6 +82,13 @@ class Materializer(abc.ABC):
     #: then hashed as they are written and the directory need not be listed
     #: afterwards. False (the safe default) for code that may write by path.
     writes_through_store: ClassVar[bool] = False
+    #: True when `load` cannot run code whatever the bytes hold (JSON, NumPy
+    #: without pickles, Parquet). False (the default, so a plugin that uses
+    #: pickle or torch.load is never trusted by mistake) means loading from a
+    #: store that is not marked trusted needs ``trusted=True``. A materializer
+    #: whose format is safe only for some contents (skops) says True and
+    #: refuses the others itself unless ``store.trusted``.
+    safe_to_load: ClassVar[bool] = False
 
     def can_save(self, obj: object) -> bool:
         """Whether this materializer can write `obj` so that it reads back equal.
@@ -116,18 +125,21 @@ class Materializer(abc.ABC):
 
 
 class JSONMaterializer(Materializer):
-    """JSON-native builtins: None, bool, int, float, list, tuple, dict with str keys.
+    """JSON-native values: None, bool, int, float, list, tuple, dict with str keys.
 
     Types are kept exactly: tuples stay tuples, ints stay ints, floats stay
-    floats including nan and +/-inf (see `zen_mlmd.artifacts.json_values`).
-    Anything else inside (a numpy scalar, a set, a non-str key) makes the
-    registry fall back to pickle.
+    floats including nan and +/-inf, and NumPy bool, integer and float
+    scalars (metrics computed with NumPy) come back as the same NumPy type
+    (see `zen_mlmd.artifacts.json_values`). Anything else inside (a set, a
+    non-str key, a complex number) makes the registry fall back to pickle.
     """
 
     writes_through_store = True
+    safe_to_load = True
     name = "builtins.json"
     default_kind = ArtifactKind.DATA
-    for_types = (type(None), bool, int, float, list, tuple, dict)
+    # "numpy.generic" by name, so that numpy is not imported for the lookup
+    for_types = (type(None), bool, int, float, list, tuple, dict, "numpy.generic")
     file_name = "data.json"
 
     def can_save(self, obj: object) -> bool:
@@ -149,6 +161,7 @@ class TextMaterializer(Materializer):
     """A `str`, written as UTF-8 text (newlines kept as they are)."""
 
     writes_through_store = True
+    safe_to_load = True
     name = "builtins.str"
     for_types = (str,)
     file_name = "data.txt"
@@ -170,6 +183,7 @@ class BytesMaterializer(Materializer):
     """`bytes` and `bytearray`, written raw."""
 
     writes_through_store = True
+    safe_to_load = True
     name = "builtins.bytes"
     for_types = (bytes, bytearray)
     file_name = "data.bin"
@@ -188,13 +202,16 @@ class BytesMaterializer(Materializer):
 
 
 class PickleMaterializer(Materializer):
-    """The fallback for any picklable object, scikit-learn models included.
+    """The fallback for a picklable object that no safe format can hold.
 
-    Pickle runs code when loading: only read artifacts from a store you trust.
-    The file is only readable with compatible versions of the object's library.
+    Pickle runs code when loading, so a pickle artifact is only read from a
+    store marked trusted, or with ``read(trusted=True)``: the record's
+    materializer name, ``pickle``, is what marks it. The file is only
+    readable with compatible versions of the object's library.
     """
 
     writes_through_store = True
+    safe_to_load = False
     name = "pickle"
     for_types = (object,)
     file_name = "data.pkl"

@@ -30,6 +30,7 @@ from zen_mlmd.artifacts.materializers_ml import (
     NumpyMaterializer,
     PandasDataFrameMaterializer,
     PandasSeriesMaterializer,
+    SklearnSkopsMaterializer,
 )
 from zen_mlmd.errors import ConfigError, MaterializerError, UnknownNameError
 
@@ -41,6 +42,7 @@ BUILTIN_MATERIALIZERS = (
     NumpyMaterializer,
     PandasDataFrameMaterializer,
     PandasSeriesMaterializer,
+    SklearnSkopsMaterializer,
     PickleMaterializer,
 )
 _CUSTOM, _PLUGIN, _BUILTIN = "custom", "plugin", "builtin"

@@ -4,15 +4,23 @@ A root is a local directory or an fsspec URL (``memory://bucket``,
 ``s3://bucket/prefix``). The fsspec filesystem, and with it the backend
 library (s3fs, gcsfs, ...), is created on first use so that building a stack
 or starting the CLI never imports a cloud SDK.
+
+A store never touches anything outside its root: every URI is normalised
+(``..`` resolved, and for a local store symlinks followed) before it is
+checked to lie under the root, and one that does not is refused with
+`ArtifactTrustError`. Artifact URIs come from MLMD records, which anyone who
+can write the metadata store can forge; this check is what keeps such a
+record from pointing a reader at an arbitrary file.
 """
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import threading
 from typing import IO, Any, Mapping, Optional
 
-from zen_mlmd.errors import ConfigError
+from zen_mlmd.errors import ArtifactTrustError, ConfigError
 
 _PROTOCOL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://")
 _LOCAL_PROTOCOLS = ("file", "local")
@@ -35,12 +43,16 @@ class ArtifactStore:
             directory always yields the same artifact URIs.
         storage_options: options for the fsspec filesystem (credentials,
             endpoints). They are never shown in `repr`.
+        trusted: the user vouches for everyone who can write here, so
+            artifacts whose format runs code when loaded (pickle) may be
+            read from it without asking (see `zen_mlmd.artifacts.reading`).
 
     Raises:
         ConfigError: the root is empty.
     """
 
-    def __init__(self, root: str, storage_options: Optional[Mapping[str, Any]] = None):
+    def __init__(self, root: str, storage_options: Optional[Mapping[str, Any]] = None, *,
+                 trusted: bool = False):
         if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
             raise ConfigError(
                 "artifact_store.root", root, "must be a non-empty path or URL",
@@ -55,6 +67,7 @@ class ArtifactStore:
             self._protocol = protocol
             self._root = f"{protocol}://{rest.rstrip('/')}"
         self._storage_options = dict(storage_options or {})
+        self.trusted = bool(trusted)
         self._fs = None
         self._fs_lock = threading.Lock()
 
@@ -171,17 +184,62 @@ class ArtifactStore:
         found = self.filesystem.find(path)
         return sorted(p[len(path) + 1:] if p.startswith(path + "/") else p for p in found)
 
+    def contains(self, uri: str) -> bool:
+        """True if `uri`, once normalised (and its symlinks followed), lies under the root.
+
+        Imports no fsspec backend: it compares URLs, and follows local paths only.
+        """
+        return self.outside_reason(os.fspath(uri)) is None
+
+    def require_inside(self, uri: str) -> None:
+        """Refuse `uri` unless it lies under the root (see `contains`).
+
+        Raises:
+            ArtifactTrustError: naming the URI, why it is outside and the fix.
+            ConfigError: the URI uses another protocol than the store.
+        """
+        self._path(uri)
+
     def _path(self, uri: str) -> str:
-        """The filesystem path of `uri`; it must use this store's protocol."""
+        """The filesystem path of `uri`: this store's protocol, under its root."""
         uri = os.fspath(uri)
         protocol, rest = _split_protocol(uri)
         if self.is_local:
             if protocol not in (None, *_LOCAL_PROTOCOLS):
                 raise self._foreign(uri)
-            return os.path.abspath(rest)
-        if protocol != self._protocol:
+        elif protocol != self._protocol:
             raise self._foreign(uri)
-        return self.filesystem._strip_protocol(uri)
+        reason = self.outside_reason(uri)
+        if reason is not None:
+            raise ArtifactTrustError(
+                f"artifact URI {uri}: refused, {reason}; nothing was read or written there. "
+                "Fix: use URIs inside the store; if the record was not forged, the artifact "
+                "lives in another artifact store: register that one on this machine "
+                "(`zen-mlmd artifact-store register NAME --path ROOT`)")
+        if self.is_local:
+            return os.path.abspath(rest)
+        return self.filesystem._strip_protocol(f"{protocol}://{posixpath.normpath(rest)}")
+
+    def outside_reason(self, uri: str) -> Optional[str]:
+        """Why `uri` is not under the root (for messages), or None when it is."""
+        protocol, rest = _split_protocol(uri)
+        if self.is_local:
+            if protocol not in (None, *_LOCAL_PROTOCOLS):
+                return f"it is a {protocol}:// URL, not a path in the local store at {self._root}"
+            path = os.path.abspath(rest)
+            if not _within(path, self._root):
+                return f"it is outside the artifact store at {self._root}"
+            real = os.path.realpath(path)
+            if not _within(real, os.path.realpath(self._root)):
+                return (f"it leads through a symbolic link to {real}, outside the artifact "
+                        f"store at {self._root}")
+            return None
+        if protocol != self._protocol:
+            return f"it is not a {self._protocol}:// URL of the store at {self._root}"
+        root_rest = self._root[len(self._protocol) + 3:]
+        if not _within(posixpath.normpath(rest), posixpath.normpath(root_rest)):
+            return f"it is outside the artifact store at {self._root}"
+        return None
 
     def _foreign(self, uri: str) -> ConfigError:
         return ConfigError(
@@ -196,6 +254,7 @@ class ArtifactStore:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("trusted", False)
         self.__dict__.update(state)
         self._fs_lock = threading.Lock()
 
@@ -206,7 +265,12 @@ class ArtifactStore:
         return hash(self._root)
 
     def __repr__(self) -> str:
-        return f"ArtifactStore({self._root!r})"
+        return f"ArtifactStore({self._root!r}{', trusted=True' if self.trusted else ''})"
+
+
+def _within(path: str, root: str) -> bool:
+    root = root.rstrip("/") or "/"
+    return path == root or path.startswith(root if root.endswith("/") else root + "/")
 
 
 def _check_part(field: str, value: object) -> None:

@@ -1,4 +1,4 @@
-"""Writing and reading whole artifacts: materializer + store + content hash."""
+"""Writing whole artifacts: materializer + store + content hash (reading is in `reading`)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +10,7 @@ from zen_mlmd.artifacts.kinds import ArtifactKind
 from zen_mlmd.artifacts.materializers import Materializer
 from zen_mlmd.artifacts.registry import data_type_of, get_materializer, materializer_for
 from zen_mlmd.artifacts.store import ArtifactStore
-from zen_mlmd.errors import MaterializerError, ZenMLMDError
+from zen_mlmd.errors import MaterializerError
 
 MaterializerSpec = Union[Materializer, type, str, None]
 
@@ -99,38 +99,6 @@ def write_artifact(
         content_hash=hashing.combine(file_hashes),
         size_bytes=size,
     )
-
-
-def read_artifact(uri: str, store: ArtifactStore, materializer_name: str, data_type: str) -> Any:
-    """Reads an artifact back with the materializer that wrote it.
-
-    Raises:
-        UnknownNameError: the materializer is not registered (a plugin missing?).
-        MaterializerError: the artifact was deleted from the store, or the
-            materializer could not read it.
-    """
-    materializer = get_materializer(materializer_name)
-    if not store.exists(uri):
-        raise MaterializerError(
-            f"the artifact at {uri} was deleted from the artifact store (or the store "
-            "moved); re-run the step that produced it to recreate it"
-        )
-    try:
-        return materializer.load(uri, store, data_type)
-    except ZenMLMDError:
-        raise
-    except Exception as error:
-        raise MaterializerError(
-            f"materializer {materializer_name!r} could not read the artifact at {uri} "
-            f"(type {data_type}): {type(error).__name__}: {error}"
-        ) from error
-
-
-def verify_artifact(uri: str, store: ArtifactStore, content_hash: str) -> bool:
-    """True if the stored bytes at `uri` still have `content_hash`; False if changed or gone."""
-    if not store.exists(uri):
-        return False
-    return hashing.content_hash(uri, store) == content_hash
 
 
 def _resolve(spec: MaterializerSpec) -> Materializer:

@@ -32,10 +32,28 @@ def artifact_store() -> None:
 @click.argument("name")
 @click.option("--path", required=True, metavar="DIR_OR_URL",
               help="A local directory (stored absolute) or an fsspec URL such as s3://bucket/prefix.")
-def register(name: str, path: str) -> None:
-    """Register artifact store NAME."""
-    component = _registry().register_artifact_store(name, path)
-    output.success(f"Registered artifact store {name!r} at {component.path}.")
+@click.option("--trusted", is_flag=True,
+              help="Trust everyone who can write there: pickle artifacts are read from it "
+                   "without --trust.")
+def register(name: str, path: str, trusted: bool) -> None:
+    """Register artifact store NAME.
+
+    Artifacts are only ever read from registered artifact stores.
+    """
+    component = _registry().register_artifact_store(name, path, trusted=trusted)
+    marked = " (trusted)" if component.trusted else ""
+    output.success(f"Registered artifact store {name!r} at {component.path}{marked}.")
+
+
+@artifact_store.command("update")
+@click.argument("name")
+@click.option("--trusted/--untrusted", "trusted", required=True,
+              help="Trust everyone who can write there (pickle artifacts are then read without "
+                   "--trust), or stop trusting them.")
+def update(name: str, trusted: bool) -> None:
+    """Mark artifact store NAME trusted or untrusted."""
+    _registry().set_artifact_store_trust(name, trusted)
+    output.success(f"Artifact store {name!r} is {'trusted' if trusted else 'not trusted'}.")
 
 
 @artifact_store.command("list")
@@ -50,9 +68,9 @@ def list_stores(as_json: bool) -> None:
         output.print_json(entries)
         return
     output.print_table(
-        ["ACTIVE", "NAME", "PATH", "STACKS"],
+        ["ACTIVE", "NAME", "PATH", "TRUSTED", "STACKS"],
         [[output.ACTIVE_MARK if e["active"] else "", e["name"], e["path"],
-          ", ".join(e["stacks"]) or "-"] for e in entries],
+          "yes" if e["trusted"] else "no", ", ".join(e["stacks"]) or "-"] for e in entries],
         empty="No artifact stores registered.",
     )
 
@@ -75,7 +93,8 @@ def describe(name: str | None, as_json: bool) -> None:
         output.print_json(data)
         return
     output.heading(f"Artifact store {component.name!r}{' (active)' if data['active'] else ''}")
-    output.print_mapping({"path": data["path"], "stacks": data["stacks"]}, indent=2)
+    output.print_mapping({"path": data["path"], "trusted": data["trusted"], "stacks": data["stacks"]},
+                         indent=2)
 
 
 @artifact_store.command("delete")

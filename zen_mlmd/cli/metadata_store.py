@@ -27,7 +27,8 @@ VALUE_FLAGS: dict[str, tuple[str, str, str]] = {
     "--dbname": ("dbname", "NAME", "postgresql: database name."),
     "--user": ("user", "USER", "mysql, postgresql: user name."),
     "--password": ("password", "SECRET",
-                   "mysql, postgresql: password, or a ${ENV_VAR} / file:/path reference."),
+                   "mysql, postgresql: password: - to type it (or pipe it on stdin), or a "
+                   "${ENV_VAR} / file:/path reference."),
     "--passfile": ("passfile", "FILE", "postgresql: a .pgpass file."),
     "--ssl-ca": ("ssl_ca", "FILE", "mysql: CA certificate to verify the server."),
     "--ssl-cert": ("ssl_cert", "FILE", "mysql: client certificate."),
@@ -43,7 +44,10 @@ VALUE_FLAGS: dict[str, tuple[str, str, str]] = {
     "--custom-ca": ("custom_ca", "FILE", "kubeflow: CA certificate of the gRPC server."),
     "--client-key": ("client_key", "FILE", "kubeflow: client private key for mutual TLS."),
     "--server-cert": ("server_cert", "FILE", "kubeflow: client certificate for mutual TLS."),
-    "--client-timeout-sec": ("client_timeout_sec", "SECONDS", "kubeflow: deadline of each call."),
+    "--client-timeout-sec": ("client_timeout_sec", "SECONDS",
+                             "kubeflow: deadline of each call (default 30)."),
+    "--token": ("token", "REF", "kubeflow: bearer token of a `serve --token` server, as a "
+                "${ENV_VAR} or file:/path reference."),
     "--max-message-size-mb": ("max_message_size_mb", "MB", "kubeflow: gRPC message size limit."),
     "--kubernetes-context": ("kubernetes_context", "NAME",
                              "kubeflow: kubectl context to reach the service through."),
@@ -148,6 +152,9 @@ def register(name: str, flavor: str, extra_options: tuple[str, ...], **fields: A
           --database mlmd --user mlmd --password '${MLMD_PASSWORD}'
     """
     registry = _registry()
+    from zen_mlmd.cli.secret_input import read_prompted_secrets
+
+    read_prompted_secrets(fields)
     options = collect_options(extra_options, fields)
     component = registry.register_metadata_store(name, flavor, options)
     output.success(f"Registered metadata store {name!r} (flavor {flavor}, {component.target()}).")
@@ -164,6 +171,9 @@ def update(name: str, extra_options: tuple[str, ...], unset: tuple[str, ...], **
 
     Options not given keep their value; --unset KEY goes back to the flavor's default.
     """
+    from zen_mlmd.cli.secret_input import read_prompted_secrets
+
+    read_prompted_secrets(fields)
     options = collect_options(extra_options, fields)
     if not options and not unset:
         raise click.UsageError("nothing to update: give option flags, -o KEY=VALUE or --unset KEY")
@@ -364,28 +374,46 @@ def list_flavors(as_json: bool) -> None:
 
 @metadata_store.command("serve")
 @click.argument("name")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any but loopback needs --token or mutual TLS.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: any free port).")
+@click.option("--token", metavar="REF", default=None,
+              help="Require `authorization: Bearer <token>` on every call; REF is a "
+                   "${ENV_VAR} or file:/path reference to the token.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
               help="Server certificate (PEM); enables TLS.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
               help="Server private key (PEM).")
 @click.option("--tls-client-ca", type=click.Path(exists=True, dir_okay=False),
               help="CA that client certificates must chain to (mutual TLS).")
+@click.option("--read-only", is_flag=True,
+              help="Answer reads only: every write (Put*, ...) gets PERMISSION_DENIED.")
+@click.option("--reflection", is_flag=True, help="Serve gRPC server reflection.")
 @click.option("--max-message-mb", default=100, show_default=True, type=click.IntRange(1, 2047),
               help="Largest gRPC message accepted or sent.")
+@click.option("--max-request-mb", default=16, show_default=True, type=click.IntRange(1, 2047),
+              help="Largest request accepted (at most --max-message-mb).")
+@click.option("--max-concurrent-rpcs", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Calls held at once; more get RESOURCE_EXHAUSTED.")
 @click.option("--ready-file", type=click.Path(dir_okay=False),
               help="Write the bound port to this file once serving (for scripts using --port 0).")
-def serve(name: str, host: str, port: int, tls_cert: str | None, tls_key: str | None,
-          tls_client_ca: str | None, max_message_mb: int, ready_file: str | None) -> None:
+def serve(name: str, host: str, port: int, token: str | None, tls_cert: str | None,
+          tls_key: str | None, tls_client_ca: str | None, read_only: bool, reflection: bool,
+          max_message_mb: int, max_request_mb: int, max_concurrent_rpcs: int,
+          ready_file: str | None) -> None:
     """Serve a store over MLMD's gRPC API (like Kubeflow).
 
-    Speaks what Kubeflow's metadata-grpc-service speaks. Clients use the `kubeflow` flavor with this host and port. Stops on
-    Ctrl+C or SIGTERM, letting calls in flight finish.
+    Speaks what Kubeflow's metadata-grpc-service speaks. Clients use the
+    `kubeflow` flavor with this host and port (and its `token` option). Stops
+    on Ctrl+C or SIGTERM, letting calls in flight finish. Refused calls are
+    logged on stderr (never with the token).
     """
     if bool(tls_cert) != bool(tls_key) or (tls_client_ca and not tls_cert):
         raise click.UsageError("--tls-cert and --tls-key go together (and --tls-client-ca needs both)")
+    from zen_mlmd.secrets import resolve_reference
+
+    secret = resolve_reference(token, "--token")
     component = _registry().get_metadata_store(name)
     if not component.flavor.is_database:
         output.fail(f"metadata store {name!r} ({component.flavor_name}) is itself a gRPC endpoint. "
@@ -394,14 +422,15 @@ def serve(name: str, host: str, port: int, tls_cert: str | None, tls_key: str | 
     if not report.ok:
         output.fail(f"metadata store {name!r} ({report.target}): {report.problem}. Fix: {report.fix}")
     from zen_mlmd.server import ServerTLS, serve_forever
+    from zen_mlmd.server.runner import log_to_stderr
 
     tls = ServerTLS(server_cert=tls_cert, server_key=tls_key, client_ca=tls_client_ca) \
         if tls_cert else None
-    if tls is None and host not in ("127.0.0.1", "localhost", "::1"):
-        output.note(f"Warning: serving without TLS on {host}: anyone who can reach it can read "
-                    "and write the store. Use --tls-cert and --tls-key.")
+    log_to_stderr()
     click.echo(f"Metadata store {name!r} ({report.target}); press Ctrl+C to stop.")
     serve_forever(component.connection_config(), host=host, port=port,
                   max_message_mb=max_message_mb, tls=tls, store_name=name, ready_file=ready_file,
+                  token=secret, read_only=read_only, reflection=reflection,
+                  max_concurrent_rpcs=max_concurrent_rpcs, max_request_mb=max_request_mb,
                   **component.flavor.store_options(component.config))
     click.echo("Stopped.")

@@ -205,16 +205,19 @@ def _print_step(step) -> None:
               help="A parameter column (repeatable). Default: every parameter that differs.")
 @click.option("--metric", "metrics", multiple=True, metavar="STEP.OUTPUT.KEY",
               help="A metric column (repeatable). Default: every metric found.")
+@click.option("--trust", is_flag=True,
+              help="Also read pickled metrics from artifact stores not marked trusted "
+                   "(loading a pickle runs code: only if you trust who writes there).")
 @store_option
 @output.json_option
 def compare(run_names: tuple[str, ...], params: tuple[str, ...], metrics: tuple[str, ...],
-            store_name: str | None, as_json: bool) -> None:
+            trust: bool, store_name: str | None, as_json: bool) -> None:
     """Compare runs side by side: status, parameters and metrics."""
     from zen_mlmd.post_execution import compare_runs
 
     session = read_session(store_name)
     table = compare_runs(list(run_names), parameters=list(params) or None,
-                         metrics=list(metrics) or None, store=session)
+                         metrics=list(metrics) or None, store=session, trusted=trust)
     if as_json:
         output.print_json(table.to_records())
         return
@@ -225,13 +228,20 @@ def compare(run_names: tuple[str, ...], params: tuple[str, ...], metrics: tuple[
 @click.argument("run_name", metavar="RUN")
 @click.option("--name", "new_name", metavar="NAME", help="Name of the new run (default: generated).")
 @click.option("--no-cache", is_flag=True, help="Run every step, even where the cache has its outputs.")
-def rerun_command(run_name: str, new_name: str | None, no_cache: bool) -> None:
+@click.option("--source", metavar="FILE_OR_MODULE:PIPELINE", default=None,
+              help="Import the pipeline from here instead of the recorded source "
+                   "(e.g. path/to/file.py:name); allowed outside the current project.")
+def rerun_command(run_name: str, new_name: str | None, no_cache: bool, source: str | None) -> None:
     """Run RUN again: same pipeline, same parameters, on the active stack.
 
-    The pipeline is imported from the source recorded with the run. Steps
-    whose code changed since are named in a warning before the run starts.
+    The pipeline is imported from the source recorded with the run; the file
+    is named before it is imported, and one outside the current directory is
+    refused (anyone who can write the metadata store could have recorded it)
+    unless given with --source. Steps whose code changed since are named in a
+    warning before the run starts.
     """
     from zen_mlmd.tracking.reproduce import rerun as rerun_run
 
-    new = rerun_run(run_name, run_name_new=new_name, enable_cache=False if no_cache else None)
+    new = rerun_run(run_name, run_name_new=new_name, enable_cache=False if no_cache else None,
+                    source=source)
     output.success(f"Run {new.name!r} finished: {new.status}.")

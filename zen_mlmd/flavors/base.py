@@ -104,6 +104,14 @@ class MetadataStoreFlavor(abc.ABC):
     def preflight(self, config: FlavorConfig, timeout: float = 5.0) -> PreflightReport:
         """Check with a real client that the store can be used."""
 
+    def call_metadata(self, config: FlavorConfig) -> tuple[tuple[str, str], ...]:
+        """gRPC metadata sent with every MLMD call (a gRPC endpoint's credentials).
+
+        Resolves secret references, so call it where the store is opened,
+        never to display a config. Database flavors send none.
+        """
+        return ()
+
     def read_only_config(self, config: FlavorConfig) -> FlavorConfig:
         """`config` for reading only, where the flavor has such a mode (SQLite's READONLY).
 

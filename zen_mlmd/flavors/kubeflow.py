@@ -20,6 +20,10 @@ from zen_mlmd.flavors.fields import Host, Port, Secret, Text, config_problem
 from zen_mlmd.secrets import SECRET_MASK, is_reference, resolve_secret
 
 DEFAULT_PORT = 8080
+#: Deadline of every MLMD call when `client_timeout_sec` is not set: without
+#: one, a server that stops answering (paused, half-open connection) blocks
+#: its client for ever. Generous, since a lineage query on a big store is slow.
+DEFAULT_CLIENT_TIMEOUT_SEC = 30.0
 HOST_VARIABLE = "METADATA_GRPC_SERVICE_HOST"
 PORT_VARIABLE = "METADATA_GRPC_SERVICE_PORT"
 _PEM_MARKER = "-----BEGIN "
@@ -49,7 +53,12 @@ class KubeflowConfig(FlavorConfig):
             proto calls it server_cert); PEM file path or PEM text.
         client_key: the key of that certificate: a PEM file path, PEM text,
             ``${NAME}`` or ``file:`` reference. A secret.
-        client_timeout_sec: deadline of every call, in seconds.
+        client_timeout_sec: deadline of every call, in seconds
+            (`DEFAULT_CLIENT_TIMEOUT_SEC`, 30, when not set).
+        token: the bearer token a server started with ``serve --token``
+            asks for, as a ``${NAME}`` or ``file:`` reference (never the
+            token itself). A secret. Sent as ``authorization: Bearer ...``
+            with every call; use TLS beyond one machine.
         max_message_size_mb: largest response accepted (gRPC's default of
             4 MB is too small for big lineage queries; Kubeflow uses 100).
         kubernetes_context: reach the service through ``kubectl port-forward``
@@ -59,7 +68,7 @@ class KubeflowConfig(FlavorConfig):
             `connection_config`; it stops with the store.
     """
 
-    SECRET_FIELDS = frozenset({"client_key"})
+    SECRET_FIELDS = frozenset({"client_key", "token"})
 
     host: Host | None = None
     port: Port | None = None
@@ -67,6 +76,7 @@ class KubeflowConfig(FlavorConfig):
     server_cert: str | None = None
     client_key: Secret | None = None
     client_timeout_sec: float | None = pydantic.Field(default=None, gt=0)
+    token: Secret | None = None
     max_message_size_mb: int = 100
     kubernetes_context: Text | None = None
 
@@ -85,6 +95,14 @@ class KubeflowConfig(FlavorConfig):
             raise ValueError("is neither PEM text, a ${NAME} or file: reference, nor an existing file. "
                              "Fix: give the path of the PEM key file, or a reference to it")
         return path
+
+    @pydantic.field_validator("token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if not is_reference(value):  # never repeat it: it may be the token itself
+            raise ValueError("must be a ${NAME} or file:/path reference to the token, not the token "
+                             "itself. Fix: export it and give '${NAME}', or give file:/path/to/token")
+        return value
 
     @pydantic.field_validator("max_message_size_mb")
     @classmethod
@@ -159,7 +177,9 @@ class KubeflowFlavor(MetadataStoreFlavor):
         """``MetadataStoreClientConfig{host, port, ssl_config, channel_arguments, client_timeout_sec}``.
 
         Reads the environment (see `endpoint`) and the PEM files of the TLS
-        options, whose content goes into ``ssl_config``.
+        options, whose content goes into ``ssl_config``. Every call gets a
+        deadline: `client_timeout_sec`, else `DEFAULT_CLIENT_TIMEOUT_SEC`.
+        The token travels outside this proto (`call_metadata`).
 
         Args:
             local_port: the local end of a port-forward, used with
@@ -180,10 +200,23 @@ class KubeflowFlavor(MetadataStoreFlavor):
         if config.client_key is not None:
             proto.ssl_config.client_key = _read_pem(resolve_secret(config.client_key, "client_key"),
                                                     "client_key", secret=True)
-        if config.client_timeout_sec is not None:
-            proto.client_timeout_sec = config.client_timeout_sec
+        proto.client_timeout_sec = config.client_timeout_sec or DEFAULT_CLIENT_TIMEOUT_SEC
         proto.channel_arguments.max_receive_message_length = config.max_message_size_mb * 1024 * 1024
         return proto
+
+    def call_metadata(self, config: KubeflowConfig) -> tuple[tuple[str, str], ...]:
+        """``authorization: Bearer <token>`` when a `token` is set (its reference resolved now).
+
+        Raises:
+            ConfigError: the token reference cannot be resolved (or is empty).
+        """
+        if config.token is None:
+            return ()
+        token = resolve_secret(config.token, "token")
+        if not token:
+            raise ConfigError("token", config.token, "the token is empty",
+                              "point the reference at the server's token")
+        return (("authorization", f"Bearer {token}"),)
 
     def preflight(self, config: KubeflowConfig, timeout: float = 5.0) -> PreflightReport:
         """TCP reachability, then a gRPC channel (with the TLS options) that becomes ready in time."""

@@ -50,8 +50,23 @@ class Convention(abc.ABC):
         """Whether this convention wrote `context` (a pipeline or run context)."""
         return True
 
+    @property
+    def runs_are_pipelines(self) -> bool:
+        """Whether a run is a pipeline context (TFX's async pipelines have no run contexts).
+
+        Such a convention lists a pipeline's runs only when no run context
+        has that pipeline as parent (`StoreReader.iter_run_pages`).
+        """
+        return self.run_context_type == self.pipeline_context_type
+
     def runs_filter(self, pipeline_name: str | None) -> str:
-        """The MLMD filter query for this convention's runs (of one pipeline)."""
+        """The MLMD filter query for this convention's runs (of one pipeline).
+
+        Without `pipeline_name`, a condition on the context alone (no
+        `parent_contexts_a` or `child_contexts_a`): the reader joins the
+        filters of all conventions with OR into one listing, and an OR across
+        MLMD's joins (inner joins) matches nothing.
+        """
         query = f"type = {quote(self.run_context_type)}"
         if pipeline_name is not None:
             query += (f" AND parent_contexts_a.type = {quote(self.pipeline_context_type)}"
@@ -80,25 +95,18 @@ class Convention(abc.ABC):
         return list(runs)
 
     def name_steps(self, store: Any, steps: Sequence[records.StepRecord], *,
-                   whole_run: bool) -> tuple[records.StepRecord, ...]:
-        """Decoded steps renamed where a name needs the other steps of the run.
+                   structure: Sequence[pb.Execution] | None) -> tuple[records.StepRecord, ...]:
+        """Decoded steps named by their place in their run.
 
-        TFX names the repeated executions of an async pipeline's node by
-        their order (`node[k]`). With `whole_run` False, `steps` are only some
-        of their runs' steps (the producer of one artifact): a convention may
-        then read what it needs with a bounded number of calls on `store`.
-        """
-        return tuple(steps)
-
-    def place_steps(self, steps: Sequence[records.StepRecord],
-                    structure: Sequence[pb.Execution]) -> tuple[records.StepRecord, ...]:
-        """The steps of a whole run, named by their place in it (no MLMD call).
-
-        `structure` holds the run's executions that are not steps (Kubeflow
-        Pipelines' DAG executions of sub-pipelines, loops and iterations). A
-        step inside them is named by its path from the root, `/`-joined, an
-        iteration of a loop as `name[i]`: `for-loop-2[1]/train`. A convention
-        may also drop executions that record a step a second time.
+        With `structure`, `steps` are all the steps of one run and
+        `structure` its executions that are not steps (Kubeflow Pipelines'
+        DAGs of sub-pipelines, loops and iterations); no MLMD call is made.
+        A step is named by its path from the root, an iteration as
+        `name[i]` (`for-loop-2[1]/train`), a TFX async node's executions by
+        their order (`node[k]`); executions recording a step twice may be dropped.
+        With `structure` None, `steps` are some of their runs' steps (an
+        artifact's producer, a lineage graph's): what a name needs is read on
+        `store` (the open `MetadataStore`) in a bounded number of calls.
         """
         return tuple(steps)
 

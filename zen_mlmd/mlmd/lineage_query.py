@@ -93,7 +93,13 @@ def query_lineage(store: MetadataStore, artifact_id: int, direction: str = "upst
     # Each execution in the convention of its run, so that steps and runs of
     # TFX or Kubeflow Pipelines are named as `get_run` names them.
     owned = decode_owned_steps(StoreReader(store), list(graph.executions), list(graph.events))
-    steps, step_runs = dict(owned.steps), dict(owned.runs)
+    # what `get_run` hides is no step here either (TFX's sub-pipeline nodes, KFP's DAGs);
+    # the steps inside them consume and produce the same artifacts
+    execution_types = store.types_by_id("execution", {e.type_id for e in graph.executions})
+    hidden = {e.id for e in graph.executions if e.id in owned.conventions and e.type_id in execution_types
+              and not owned.conventions[e.id].is_step_type(execution_types[e.type_id].name)}
+    steps = {i: s for i, s in owned.steps.items() if i not in hidden}
+    step_runs = {i: r for i, r in owned.runs.items() if i not in hidden}
     convention_of_artifact: dict[int, object] = {}
     for event in graph.events:
         if event.type in OUTPUT_EVENTS and event.execution_id in owned.conventions:

@@ -112,16 +112,42 @@ class StoreReader:
     # -- runs ----------------------------------------------------------------------
     def iter_runs(self, pipeline_name: str | None = None) -> Iterator[records.RunRecord]:
         """Runs newest first, fetched lazily a page (100) at a time, each run once."""
+        for page in self.iter_run_pages(pipeline_name):
+            yield from page
+
+    def iter_run_pages(self, pipeline_name: str | None = None) -> Iterator[list[records.RunRecord]]:
+        """Runs newest first, one list per MLMD page of contexts (one call, at most 100 runs).
+
+        All runs come from ONE listing, the conventions' filters joined by
+        OR, so a convention costs no query of its own; a page may then hold
+        contexts that are not runs (pipelines), and fewer runs. One
+        pipeline's runs need one listing per distinct filter (they join
+        parent contexts, and an OR across MLMD's inner joins matches
+        nothing); a convention whose runs are pipeline contexts
+        (`Convention.runs_are_pipelines`) is listed last, and only when no
+        run context of that pipeline was found.
+        """
         present = self._conventions_present()
-        by_query: dict[str, list[Convention]] = {}
-        for c in present:  # conventions with the same filter share one listing
-            by_query.setdefault(c.runs_filter(pipeline_name), []).append(c)
-        for query, listed in by_query.items():
+        listings: dict[str, list[Convention]] = {}
+        if pipeline_name is None:
+            filters = list(dict.fromkeys(c.runs_filter(None) for c in present))
+            if filters:
+                listings[filters[0] if len(filters) == 1 else " OR ".join(f"({q})" for q in filters)] = present
+        else:
+            for c in sorted(present, key=lambda c: c.runs_are_pipelines):
+                listings.setdefault(c.runs_filter(pipeline_name), []).append(c)
+        # pipeline context types of which a run context was found
+        with_run_contexts: set[str] = set()
+        for query, listed in listings.items():
+            if pipeline_name is not None and all(
+                    c.runs_are_pipelines and c.pipeline_context_type in with_run_contexts for c in listed):
+                continue
             contexts = self._paged_contexts(query)
             while True:
                 page = list(itertools.islice(contexts, PAGE_SIZE))
                 if not page:
                     break
+                with_run_contexts.update(c.pipeline_context_type for c in listed if not c.runs_are_pipelines)
                 runs = []
                 for context in page:
                     # every convention sharing the context type is asked, but a
@@ -130,7 +156,7 @@ class StoreReader:
                     owner = self._claimer(context, sharing)
                     if owner is not None and owner in listed:
                         runs.append(owner.decode_run(context, pipeline_name or ""))
-                yield from self._with_pipeline_names(self._screened(runs, pipeline_name))
+                yield self._with_pipeline_names(self._screened(runs, pipeline_name))
 
     def get_run(self, name: str) -> records.RunRecord | None:
         present = self._conventions_present()

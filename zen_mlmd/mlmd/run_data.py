@@ -65,9 +65,9 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
                 execution, type_name, execution_events, contexts.get(execution.id, ()))
         return convention.decode_step(execution, type_name, execution_events)
 
-    steps = convention.name_steps(store, convention.place_steps([
+    steps = convention.name_steps(store, [
         _with_original(decode(e, events_by_execution.get(e.id, ())), producers)
-        for e in sorted(executions, key=lambda e: e.id)], structure), whole_run=True)
+        for e in sorted(executions, key=lambda e: e.id)], structure=structure)
     # A cached step whose writer recorded outputs of its own (KFP's launcher
     # does, for a task served from zen_mlmd's cache) names its original only
     # by id: one more call for those, when there are any.
@@ -78,7 +78,7 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
         exec_types.update(store.types_by_id("execution", {e.type_id for e in more}))
         outside = [*outside, *more]
     original_steps = {s.id: s for s in convention.name_steps(
-        store, [decode(e, ()) for e in outside], whole_run=False)}
+        store, [decode(e, ()) for e in outside], structure=None)}
     original_runs = {e.id: _run_name_of(e, contexts.get(e.id, ()), convention) for e in outside}
     original_runs = {eid: name for eid, name in original_runs.items() if name}
     artifacts = _with_producers(artifacts, producers, {**original_steps, **{s.id: s for s in steps}},

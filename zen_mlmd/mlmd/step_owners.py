@@ -76,7 +76,7 @@ def decode_owned_steps(reader: "StoreReader", executions: Sequence[pb.Execution]
             run_names[execution.id] = execution_run_name(execution)
     steps: dict[int, records.StepRecord] = {}
     for convention, group in decoded.items():
-        steps.update({s.id: s for s in convention.name_steps(store, group, whole_run=False)})
+        steps.update({s.id: s for s in convention.name_steps(store, group, structure=None)})
     return OwnedSteps(steps, run_names, conventions)
 
 

@@ -61,6 +61,8 @@ class MetadataStore:
         store_name: the registered name, used in error messages.
         allow_upgrade: migrate an older schema. Only `zen-mlmd metadata-store
             upgrade` sets it; opening a store never migrates on its own.
+        call_metadata: gRPC metadata sent with every call to a gRPC endpoint
+            (``authorization: Bearer ...``, from the flavor's `call_metadata`).
         read_only: refuse every write call (Put*) with `ReadOnlyStoreError`
             before it reaches MLMD. What the connection itself allows is the
             caller's to set (`MetadataStoreComponent.open(read_only=True)`
@@ -77,7 +79,8 @@ class MetadataStore:
     """
 
     def __init__(self, connection_config, *, store_name: str = "", allow_upgrade: bool = False,
-                 read_only: bool = False, sqlite_journal: str = DEFAULT_JOURNAL_MODE):
+                 read_only: bool = False, call_metadata=(),
+                 sqlite_journal: str = DEFAULT_JOURNAL_MODE):
         if read_only and allow_upgrade:
             raise ValueError("a store opened read-only cannot be upgraded")
         self.store_name = store_name or "metadata store"
@@ -100,6 +103,10 @@ class MetadataStore:
                 if delay is None or _CREATED_CONCURRENTLY not in str(error):
                     raise error from None
                 time.sleep(delay)
+        if call_metadata and connection_config.DESCRIPTOR.name == "MetadataStoreClientConfig":
+            from zen_mlmd.mlmd import call_metadata as metadata
+
+            metadata.attach(self.raw, connection_config, call_metadata)
         # MLMD's PostgreSQL schema has no unique index on type names: processes
         # registering a type at the same time can create it twice. Every
         # process then uses the id MLMD resolves the name to.
@@ -279,6 +286,8 @@ class MetadataStore:
                 "pg_database_datname_index",  # PostgreSQL: the database was created meanwhile
                 "pg_type_typname_nsp_index",  # PostgreSQL: a table was created meanwhile
                 "Deadlock found when trying to get lock",  # MySQL: schema creation raced
+                # SQLite: the file stayed locked by the process creating the schema
+                "Concurrent writes aborted after max number of retries",
         )):
             return StoreUnavailableError(
                 f"{self.store_name}: could not open the store: {_CREATED_CONCURRENTLY} "

@@ -264,6 +264,13 @@ class RunWriter:
         self._put(handle.run, handle.step.name, execution, [])
         handle.execution = execution
 
+    def step_state(self, handle: StepHandle) -> str:
+        """ONE read: the step's state as the store holds it ("RUNNING", "COMPLETE", ...)."""
+        from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES
+
+        [execution] = self.store.get_executions_by_id([handle.execution_id])
+        return EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
+
     def heartbeat_step(self, handle: StepHandle) -> None:
         """ONE put_execution: the running step again, stamped now (MLMD moves its update time)."""
         from zen_mlmd.tracking.heartbeat import PROPERTY

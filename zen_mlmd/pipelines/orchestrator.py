@@ -60,11 +60,15 @@ def read_recorded_run(store, artifact_store, run_name: str):
 
     What every orchestrator returns from `run()`: `name`, `status`, `steps`
     and the rest of the read API, read through the connection that recorded it.
+    The whole run is read now (a bounded number of calls): orchestrators
+    close the store when the run ends.
     """
     from zen_mlmd.post_execution.api import get_run
     from zen_mlmd.post_execution.session import ReadSession
 
-    return get_run(run_name, ReadSession(store, artifact_store))
+    recorded = get_run(run_name, ReadSession(store, artifact_store))
+    recorded.data  # noqa: B018 - read before the store closes
+    return recorded
 
 
 def versions() -> dict[str, str]:
@@ -110,6 +114,11 @@ class LocalOrchestrator:
     def run(self, graph: PipelineGraph, run_name: str | None = None):
         """Run and record the graph; returns the recorded run (post-execution view).
 
+        The metadata store opened for the run is closed when it ends (a
+        `kubeflow` store's port-forward stops then): the returned run is read
+        before, and a later lineage query through a port-forward needs the
+        store opened again (`get_run(name)`).
+
         Raises:
             StepFailedError: a step raised (after the run is recorded as failed).
             UnknownNameError / ConfigError: the convention is not installed or
@@ -117,6 +126,12 @@ class LocalOrchestrator:
         """
         convention = get_convention(self.convention)
         store = self.stack.metadata_store.open()
+        try:
+            return self._run(graph, run_name, convention, store)
+        finally:
+            store.close()
+
+    def _run(self, graph: PipelineGraph, run_name: str | None, convention, store):
         artifact_store = self.stack.artifact_store.open()
         artifact_store.check_writable()  # before any step runs or anything is recorded
         owner = current_owner()

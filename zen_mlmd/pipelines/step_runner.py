@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from zen_mlmd.errors import MaterializerError, StoreUnavailableError
+from zen_mlmd.errors import MaterializerError, PublishWrittenError, StoreUnavailableError
 from zen_mlmd.tracking.caching import output_identity
 from zen_mlmd.tracking.heartbeat import Heartbeat
 from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, StepKey, look_up, step_key
@@ -51,6 +51,8 @@ class StepInput:
             another writer records the step's inputs (KFP's driver).
         identity: how the consumer's cache key names this output
             (`caching.output_identity`).
+        trusted: written by this run in this process: loaded even in a
+            format that runs code (its content hash is still checked).
     """
 
     ref: Any
@@ -59,6 +61,7 @@ class StepInput:
     data_type: str
     content_hash: str = ""
     identity: str = ""
+    trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,12 @@ class StepOutput:
     identity: str
     kind: str = ""
     size_bytes: int | None = None
+    #: saved by this process in this run (not reused from the cache)
+    written_here: bool = False
 
     def as_input(self) -> StepInput:
         return StepInput(self.ref, self.uri, self.materializer, self.data_type, self.content_hash,
-                         self.identity)
+                         self.identity, trusted=self.written_here)
 
 
 @dataclass(frozen=True)
@@ -224,6 +229,8 @@ class StepRunner:
         held = getattr(run, "held_step", None)  # its publish goes out with this start
         try:
             recorder = run.begin_step(start)
+        except PublishWrittenError:
+            raise  # says which step it left, and how
         except StoreUnavailableError as exc:
             raise StoreUnavailableError(
                 f"run {run.name!r}, step {held or call.name!r}: the metadata store stopped answering; "
@@ -239,6 +246,8 @@ class StepRunner:
                     recorder.save_output(spec.name, value, kind=spec.kind, materializer=spec.materializer)
             publishing = True
             output_refs = recorder.publish(defer=self.hold_publish)
+        except PublishWrittenError:
+            raise
         except StoreUnavailableError as exc:
             # recording the failure would wait for the store all over again;
             # readers will see the run as interrupted
@@ -247,8 +256,10 @@ class StepRunner:
                 f"the step is left {'as far as its publish got' if publishing else 'RUNNING'} and "
                 f"the run will read as interrupted. {exc}") from exc
         except BaseException as exc:  # Ctrl-C too: the step must not stay RUNNING
-            # A publish that failed may still have committed (a lost connection):
-            # its outputs are kept rather than deleted under LIVE records.
+            if publishing and hasattr(recorder, "raise_if_published"):
+                recorder.raise_if_published(exc)  # written after all: COMPLETE, LIVE, kept
+            # A publish that failed may still commit later (a deadline passed while
+            # the server works on): its outputs are kept rather than deleted.
             recorder.fail(exc, remove_outputs=not publishing)
             self.say(f"  step {call.name}: FAILED after {time.perf_counter() - started:.2f}s: "
                      f"{type(exc).__name__}: {exc}")
@@ -264,7 +275,7 @@ class StepRunner:
                 StepOutput(ref, out.uri, out.materializer, out.data_type, out.content_hash,
                            output_identity(key.value, name, ",".join(o.content_hash for o in saved)
                                            if by_content else None),
-                           out.kind, out.size_bytes)
+                           out.kind, out.size_bytes, written_here=True)
                 for ref, out in zip(refs, saved)]
         self.say(f"  step {call.name}: completed in {time.perf_counter() - started:.2f}s")
         return StepOutcome(COMPLETED, key, outputs, values, execution_id=recorder.execution_id)
@@ -274,7 +285,8 @@ class StepRunner:
 
         kwargs: dict[str, Any] = dict(call.parameters)
         for name, items in call.inputs.items():
-            loaded = [read_artifact(i.uri, self.artifact_store, i.materializer, i.data_type) for i in items]
+            loaded = [read_artifact(i.uri, self.artifact_store, i.materializer, i.data_type,
+                                    content_hash=i.content_hash, trusted=i.trusted) for i in items]
             kwargs[name] = tuple(loaded) if name in call.list_inputs else loaded[0]
         result = call.step.func(**kwargs)
         outputs = call.step.outputs

@@ -64,6 +64,7 @@ def compare_runs(
     parameters: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
     store: "MetadataStore | None" = None,
+    trusted: bool = False,
 ) -> Comparison:
     """Compare runs: one row per run with the chosen parameters and metrics.
 
@@ -74,6 +75,8 @@ def compare_runs(
         metrics: ``step.output.key`` / ``step.output`` columns to show;
             None shows every metric found.
         store: where to find runs given by name (None: the active stack's store).
+        trusted: read metrics artifacts whose format runs code when loaded
+            (pickle) even from stores not marked trusted (see `Artifact.read`).
 
     Raises:
         UnknownNameError: a run, parameter or metric column does not exist;
@@ -90,11 +93,11 @@ def compare_runs(
     metric_sources = [_metric_sources(run) for run in resolved]
     known_metrics = _ordered(metric_sources)
     if metrics is not None:
-        metric_values = [_read_metrics(sources, metrics) for sources in metric_sources]
+        metric_values = [_read_metrics(sources, metrics, trusted) for sources in metric_sources]
         known = _ordered(metric_values) + known_metrics
         chosen_metrics = _checked("metric", metrics, known)
     else:
-        metric_values = [_read_metrics(sources, None) for sources in metric_sources]
+        metric_values = [_read_metrics(sources, None, trusted) for sources in metric_sources]
         chosen_metrics = _ordered(metric_values)
     rows = []
     for run, params, values in zip(resolved, param_values, metric_values):
@@ -135,14 +138,15 @@ def _metric_sources(run: "Run") -> dict[str, "Artifact"]:
     return found
 
 
-def _read_metrics(sources: Mapping[str, "Artifact"], wanted: Sequence[str] | None) -> dict[str, Any]:
+def _read_metrics(sources: Mapping[str, "Artifact"], wanted: Sequence[str] | None,
+                  trusted: bool = False) -> dict[str, Any]:
     """Metric values by column; with `wanted`, only the artifacts those columns come from are read."""
     values: dict[str, Any] = {}
     for column, artifact in sources.items():
         if wanted is not None and not any(w == column or w.startswith(column + ".") for w in wanted):
             continue
         try:
-            content = artifact.read()
+            content = artifact.read(trusted=trusted)
         except ZenMLMDError:
             continue  # deleted contents: the cell stays empty rather than failing the table
         if isinstance(content, Mapping):

@@ -190,8 +190,14 @@ def artifact_lineage(session: "ReadSession", artifact_id: int, direction: str = 
     if int(artifact_id) not in found.artifacts:
         raise UnknownNameError("artifact id", str(artifact_id), known=None,
                                fix="find artifact ids with `zen-mlmd run describe RUN`")
-    nodes = [_artifact_node(a.id, a.properties.get("display_name") or a.name, a.type_name,
-                            a.state.lower(), a.uri)
+    # an unnamed artifact (TFX's, KFP's importer) is named by the output that
+    # produced it, as `Artifact.name` names it
+    output_names: dict[int, str] = {}
+    for event in found.events:  # by execution id: the first producer names it
+        if event.kind == "output":
+            output_names.setdefault(event.artifact_id, event.key)
+    nodes = [_artifact_node(a.id, a.properties.get("display_name") or a.name or output_names.get(a.id, ""),
+                            a.type_name, a.state.lower(), a.uri)
              for a in sorted(found.artifacts.values(), key=lambda a: a.id)]
     nodes += [LineageNode(step_key(s.id), STEP, s.id, s.name, s.type_name,
                           step_status(s.state), found.step_runs.get(s.id, ""))

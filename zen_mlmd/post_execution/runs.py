@@ -1,7 +1,6 @@
 """Read-only views of pipelines and runs, and the lazy list of a pipeline's runs."""
 from __future__ import annotations
 
-import itertools
 
 import datetime as _dt
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
@@ -196,7 +195,7 @@ def dag_order(steps: Sequence[records.StepRecord], config: Mapping[str, Any]) ->
 
 
 class RunList(Sequence[Run]):
-    """Runs newest first, fetched lazily 100 per MLMD call.
+    """Runs newest first, fetched lazily a page (one MLMD call, up to 100 runs) at a time.
 
     `runs[0]` fetches one page; iterating fetches page after page; `len()`
     and negative indexes fetch every page.
@@ -204,7 +203,7 @@ class RunList(Sequence[Run]):
 
     def __init__(self, session: "ReadSession", pipeline_name: str | None = None):
         self._session = session
-        self._source = session.reader.iter_runs(pipeline_name)
+        self._pages = session.reader.iter_run_pages(pipeline_name)
         self._runs: list[Run] = []
         self._done = False
 
@@ -213,9 +212,10 @@ class RunList(Sequence[Run]):
         while not self._done and (count is None or len(self._runs) < count):
             # A whole page at once (one MLMD call made it): the page's step
             # states are then fetched together, in one query, on first need.
-            page = list(itertools.islice(self._source, PAGE_SIZE))
-            if len(page) < PAGE_SIZE:
+            page = next(self._pages, None)
+            if page is None:
                 self._done = True
+                return
             states = _StepStates(self._session, page)
             self._runs.extend(Run(self._session, record, states=states) for record in page)
 

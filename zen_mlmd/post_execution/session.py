@@ -6,15 +6,13 @@ that reading an artifact or following its producer uses the same connection
 """
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from zen_mlmd.artifacts import ArtifactStore
+    from zen_mlmd.artifacts.trust import TrustedStores
     from zen_mlmd.mlmd.reader import StoreReader
     from zen_mlmd.mlmd.store import MetadataStore
-
-_UNSET = object()
 
 
 class ReadSession:
@@ -22,8 +20,8 @@ class ReadSession:
 
     Args:
         store: an open `MetadataStore`.
-        artifact_store: the `ArtifactStore` artifacts are usually under; by
-            default the active stack's, looked up when an artifact is first read.
+        artifact_store: an `ArtifactStore` to read artifacts from besides the
+            ones registered on this machine (see `artifact_stores`).
     """
 
     def __init__(self, store: "MetadataStore", artifact_store: "ArtifactStore | None" = None):
@@ -31,37 +29,46 @@ class ReadSession:
 
         self.store = store
         self.reader: StoreReader = StoreReader(store)
-        self._artifact_store = artifact_store if artifact_store is not None else _UNSET
+        self._artifact_store = artifact_store
+        self._trusted_stores: "TrustedStores | None" = None
 
     def artifact_store_for(self, uri: str) -> "ArtifactStore":
-        """The artifact store to read `uri` with.
+        """The trusted artifact store to read `uri` with (see `artifact_stores`).
 
-        The session's (or the active stack's) artifact store when `uri` is
-        under its root; otherwise a store rooted at the artifact's parent
-        directory or URL, so artifacts written elsewhere stay readable.
+        Raises:
+            ArtifactTrustError: `uri` is outside every trusted artifact store.
         """
-        from zen_mlmd.artifacts import ArtifactStore
+        return self.artifact_stores().store_for(uri)
 
-        known = self._known_artifact_store()
-        if known is not None and _is_under(uri, known.root):
-            return known
-        parent = uri.rstrip("/").rsplit("/", 1)[0] if "://" in uri else os.path.dirname(uri.rstrip("/"))
-        return ArtifactStore(parent or uri)
+    def artifact_stores(self) -> "TrustedStores":
+        """The artifact stores artifacts are read from, looked up once per session.
 
-    def _known_artifact_store(self) -> "ArtifactStore | None":
-        if self._artifact_store is _UNSET:
-            try:
-                from zen_mlmd.stack import get_active_stack
+        The session's own artifact store (given when it was made) and every
+        artifact store registered on this machine (`zen-mlmd artifact-store
+        register`). An artifact outside all of them is never opened: its
+        URI comes from a record that anyone who can write the metadata store
+        could have forged.
+        """
+        if self._trusted_stores is None:
+            from zen_mlmd.artifacts.trust import TrustedStores
 
-                self._artifact_store = get_active_stack().artifact_store.open()
-            except Exception:  # no usable stack: artifacts are read from their own location
-                self._artifact_store = None
-        return self._artifact_store
+            stores = TrustedStores(_registered_artifact_stores())
+            if self._artifact_store is not None:
+                stores.add("the session's artifact store", self._artifact_store)
+            self._trusted_stores = stores
+        return self._trusted_stores
 
 
-def _is_under(uri: str, root: str) -> bool:
-    root = root.rstrip("/")
-    return uri == root or uri.startswith(root + "/")
+def _registered_artifact_stores() -> list:
+    """``(name, ArtifactStore)`` of every artifact store registered on this machine."""
+    from zen_mlmd.errors import ZenMLMDError
+    from zen_mlmd.stack import StackRegistry
+
+    try:
+        components = StackRegistry().list_artifact_stores()
+    except (ZenMLMDError, OSError):  # no readable config: only the stores given explicitly
+        return []
+    return [(component.name, component.open()) for component in components]
 
 
 def open_session(store: "MetadataStore | ReadSession | None" = None) -> ReadSession:
@@ -85,8 +92,7 @@ def open_session(store: "MetadataStore | ReadSession | None" = None) -> ReadSess
 def open_named_session(store_name: str | None = None) -> ReadSession:
     """A read session on a registered metadata store by name (None: the active stack's).
 
-    Artifacts are read through the active stack's artifact store when they are
-    under its root, else from their own location.
+    Artifacts are read from the artifact stores registered on this machine.
 
     The store is opened read-only (see `MetadataStoreComponent.open`).
 

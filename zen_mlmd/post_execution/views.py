@@ -17,6 +17,7 @@ from zen_mlmd.mlmd import records
 from zen_mlmd.post_execution import status as _status
 
 if TYPE_CHECKING:
+    from zen_mlmd.artifacts import ArtifactStore
     from zen_mlmd.post_execution.lineage import LineageGraph
     from zen_mlmd.post_execution.session import ReadSession
 
@@ -126,17 +127,42 @@ class Artifact:
         producer = self._index.producers.get(self.id)
         return self._index.step_runs.get(producer[0], "") if producer else ""
 
-    def read(self) -> Any:
-        """Load the contents through the materializer that wrote them.
+    def read(self, trusted: bool = False, artifact_store: "ArtifactStore | str | None" = None) -> Any:
+        """Load the contents through the materializer that wrote them, once they are checked.
+
+        The URI must lie in an artifact store registered on this machine (or
+        in `artifact_store`), and the bytes must match the recorded content
+        hash, before any materializer runs (see `zen_mlmd.artifacts.reading`).
+
+        Args:
+            trusted: you trust everyone who can write to the metadata store and
+                to the artifact store: formats that run code when loaded
+                (pickle) are allowed. Stores marked trusted need no flag.
+            artifact_store: one more artifact store (an `ArtifactStore`, a
+                directory or a URL) to read from, for artifacts outside the
+                registered ones.
 
         Raises:
-            MaterializerError: the contents were deleted or cannot be read.
+            ArtifactTrustError: outside every trusted store, or pickle without trust.
+            ArtifactIntegrityError: the bytes changed since they were recorded.
+            MaterializerError: the contents were deleted or cannot be read, or
+                another tool (TFX, Kubeflow) wrote them in a format zen_mlmd
+                does not know (Kubeflow metrics are returned from properties).
             UnknownNameError: the materializer is not registered here.
         """
-        from zen_mlmd.artifacts import read_artifact
+        from zen_mlmd.artifacts import ArtifactStore
+        from zen_mlmd.artifacts.trust import RecordedArtifact, read_recorded
 
-        store = self._index.session.artifact_store_for(self.uri)
-        return read_artifact(self.uri, store, self.materializer, self.data_type)
+        stores = self._index.session.artifact_stores()
+        if artifact_store is not None:
+            named = artifact_store if isinstance(artifact_store, ArtifactStore) else ArtifactStore(artifact_store)
+            stores = stores.with_store("named for this read", named)
+        producer = self.producer_step
+        record = RecordedArtifact(
+            self.id, self.uri, self.type, self.materializer, self.data_type, self.content_hash,
+            self.properties, writer=f"step {producer.name!r} of run {self.run_name!r}" if producer else "",
+            producer_type=producer.type_name if producer else "")
+        return read_recorded(record, stores, trusted=trusted)
 
     def lineage(self, direction: str = "upstream", max_hops: int = 20,
                 include_cached: bool = False) -> "LineageGraph":

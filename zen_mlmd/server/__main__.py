@@ -21,8 +21,12 @@ from zen_mlmd.errors import ConfigError, ZenMLMDError
 from zen_mlmd.server.runner import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_HOST,
+    DEFAULT_MAX_CONCURRENT_RPCS,
     DEFAULT_MAX_MESSAGE_MB,
+    DEFAULT_MAX_REQUEST_MB,
+    DEFAULT_MAX_WORKERS,
     ServerTLS,
+    log_to_stderr,
     serve_forever,
 )
 
@@ -71,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--connection-config", required=True, metavar="FILE",
                         help="text-format ml_metadata.ConnectionConfig of the database")
     parser.add_argument("--host", default=DEFAULT_HOST,
-                        help=f"address to bind (default {DEFAULT_HOST}; 0.0.0.0 for all)")
+                        help=f"address to bind (default {DEFAULT_HOST}; 0.0.0.0 for all, which "
+                             "needs --token or mutual TLS)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
     parser.add_argument("--ready-file", metavar="FILE",
                         help="write the bound port here once serving")
@@ -79,9 +84,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-key", metavar="PEM", help="server private key")
     parser.add_argument("--tls-client-ca", metavar="PEM",
                         help="require client certificates signed by this CA (mutual TLS)")
+    parser.add_argument("--token", metavar="REF",
+                        help="require `authorization: Bearer <token>`; REF is ${ENV_VAR} or file:/path")
+    parser.add_argument("--read-only", action="store_true",
+                        help="refuse every call but reads (Get*) with PERMISSION_DENIED")
+    parser.add_argument("--reflection", action="store_true", help="serve gRPC server reflection")
     parser.add_argument("--max-message-mb", type=float, default=DEFAULT_MAX_MESSAGE_MB,
                         help=f"largest message in MB (default {DEFAULT_MAX_MESSAGE_MB})")
-    parser.add_argument("--max-workers", type=int, default=8, help="threads answering calls")
+    parser.add_argument("--max-request-mb", type=float, default=DEFAULT_MAX_REQUEST_MB,
+                        help=f"largest request in MB (default {DEFAULT_MAX_REQUEST_MB})")
+    parser.add_argument("--max-concurrent-rpcs", type=int, default=DEFAULT_MAX_CONCURRENT_RPCS,
+                        help=f"calls held at once (default {DEFAULT_MAX_CONCURRENT_RPCS})")
+    parser.add_argument("--max-workers", type=int, default=DEFAULT_MAX_WORKERS,
+                        help="threads answering calls")
     parser.add_argument("--grace", type=float, default=DEFAULT_GRACE_SECONDS,
                         help="seconds in-flight calls get to finish on SIGTERM")
     parser.add_argument("--allow-upgrade", action="store_true",
@@ -106,12 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
+        from zen_mlmd.secrets import resolve_reference
+
+        token = resolve_reference(args.token, "--token")
         config = read_connection_config(args.connection_config)
+        log_to_stderr()
         serve_forever(
             config, host=args.host, port=args.port, max_message_mb=args.max_message_mb,
             tls=_tls(args), max_workers=args.max_workers, allow_upgrade=args.allow_upgrade,
             store_name=Path(args.connection_config).name, grace=args.grace,
-            ready_file=args.ready_file, sqlite_journal=args.sqlite_journal,
+            ready_file=args.ready_file, token=token, read_only=args.read_only,
+            reflection=args.reflection, max_concurrent_rpcs=args.max_concurrent_rpcs,
+            max_request_mb=args.max_request_mb,
+            sqlite_journal=args.sqlite_journal,
         )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,11 +11,11 @@ import os
 import signal
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zen_mlmd.errors import ConfigError, ZenMLMDError
+from zen_mlmd.server.tls import ServerTLS  # noqa: F401 (part of this module's API)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import grpc
@@ -28,54 +28,15 @@ DEFAULT_HOST = "127.0.0.1"
 #: Kubeflow's metadata service and its clients allow 100 MB messages; gRPC's
 #: 4 MB default is too small for large property values and lineage graphs.
 DEFAULT_MAX_MESSAGE_MB = 100
+#: Requests (writes) are far smaller than responses (lineage graphs): with at
+#: most DEFAULT_MAX_CONCURRENT_RPCS calls held at once, requests take at most
+#: 32 x 16 MB of memory.
+DEFAULT_MAX_REQUEST_MB = 16
+DEFAULT_MAX_WORKERS = 8
+#: Calls beyond this many at once are refused with RESOURCE_EXHAUSTED rather
+#: than queued without bound (the C++ store answers one call at a time).
+DEFAULT_MAX_CONCURRENT_RPCS = 32
 DEFAULT_GRACE_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class ServerTLS:
-    """TLS files of the server; PEM files, read when the server starts.
-
-    Args:
-        server_cert: the server certificate chain (its SAN must match the
-            host name clients dial, e.g. 127.0.0.1 or the service DNS name).
-        server_key: the private key of `server_cert`.
-        client_ca: a CA bundle. When set, clients must present a certificate
-            signed by it (mutual TLS); when None, any client may connect.
-    """
-
-    server_cert: str | os.PathLike
-    server_key: str | os.PathLike
-    client_ca: str | os.PathLike | None = None
-
-    def read(self) -> tuple[bytes, bytes, bytes | None]:
-        """The PEM bytes of (certificate chain, private key, client CA or None).
-
-        Raises:
-            ConfigError: a file is missing, unreadable or not the expected PEM.
-                The message names the file, never its content.
-        """
-        cert = _read_pem("tls.server_cert", self.server_cert, "CERTIFICATE")
-        key = _read_pem("tls.server_key", self.server_key, "PRIVATE KEY")
-        ca = None
-        if self.client_ca is not None:
-            ca = _read_pem("tls.client_ca", self.client_ca, "CERTIFICATE")
-        return cert, key, ca
-
-
-def _read_pem(field: str, path: str | os.PathLike, marker: str) -> bytes:
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(field, str(path), "file not found",
-                          "give the path of an existing PEM file") from None
-    except OSError as exc:
-        raise ConfigError(field, str(path), f"cannot be read ({exc.strerror})",
-                          "check the path and its permissions") from None
-    if b"-----BEGIN" not in data or marker.encode() not in data:
-        raise ConfigError(field, str(path), f"is not a PEM file holding a {marker}",
-                          f"give a PEM file with a '-----BEGIN ... {marker}-----' block")
-    return data
 
 
 class RunningServer:
@@ -85,10 +46,12 @@ class RunningServer:
         host: the address it is bound to.
         port: the bound port (the chosen one when started with port 0).
         tls: True when clients must use TLS.
+        auth: how clients authenticate: "token", "mutual TLS", both, or "none".
+        read_only: True when every call but reads is refused.
     """
 
     def __init__(self, server: "grpc.Server", health, forwarder: "StoreForwarder",
-                 host: str, port: int, tls: bool):
+                 host: str, port: int, tls: bool, auth: str = "none", read_only: bool = False):
         self._server = server
         self._health = health
         self._forwarder = forwarder
@@ -97,6 +60,8 @@ class RunningServer:
         self.host = host
         self.port = port
         self.tls = tls
+        self.auth = auth
+        self.read_only = read_only
 
     @property
     def address(self) -> str:
@@ -135,7 +100,8 @@ class RunningServer:
 
     def __repr__(self) -> str:
         state = "stopping" if self._stopping else "serving"
-        return f"RunningServer({self.address}, tls={'on' if self.tls else 'off'}, {state})"
+        return (f"RunningServer({self.address}, tls={'on' if self.tls else 'off'}, "
+                f"auth={self.auth}{', read-only' if self.read_only else ''}, {state})")
 
 
 def start_server(
@@ -145,22 +111,29 @@ def start_server(
     port: int = 0,
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
     tls: ServerTLS | None = None,
-    max_workers: int = 8,
+    max_workers: int = DEFAULT_MAX_WORKERS,
     allow_upgrade: bool = False,
     store_name: str = "",
+    token: str | None = None,
+    read_only: bool = False,
+    reflection: bool = False,
+    max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
+    max_request_mb: float = DEFAULT_MAX_REQUEST_MB,
     sqlite_journal: str = "wal",
 ) -> RunningServer:
     """Serve MLMD's `MetadataStoreService` over a database-backed store.
 
     Also serves the standard gRPC health service (SERVING for "" and for
-    `ml_metadata.MetadataStoreService`) and, when grpcio-reflection is
-    installed, server reflection.
+    `ml_metadata.MetadataStoreService`) and, when asked, server reflection.
+    Access rules (token, read-only) apply to every service it hosts
+    (`zen_mlmd.server.access`).
 
     Args:
         connection_config: the database `ConnectionConfig` (sqlite, mysql,
             postgresql, fake_database), as a flavor builds it.
-        host: the address to bind. Only 127.0.0.1 unless given explicitly
-            (use 0.0.0.0 to serve other machines, ideally with `tls`).
+        host: the address to bind. Only 127.0.0.1 unless given explicitly.
+            Any other address needs `token` or mutual TLS (`tls` with a
+            `client_ca`): anyone who reaches it could otherwise write the store.
         port: the port; 0 picks a free one (read it from `.port`).
         max_message_mb: largest request and response, in MB.
         tls: serve TLS (and mutual TLS when `tls.client_ca` is set).
@@ -169,6 +142,14 @@ def start_server(
         allow_upgrade: migrate an older database schema at start; never
             done otherwise.
         store_name: how error messages name the store.
+        token: the bearer token every call must carry (the secret itself,
+            resolved from its reference by the caller); None for none.
+        read_only: refuse every call but reads with PERMISSION_DENIED.
+        reflection: serve gRPC server reflection (off by default: it lists
+            the services to anyone who may call).
+        max_concurrent_rpcs: calls held at once; more are refused with
+            RESOURCE_EXHAUSTED.
+        max_request_mb: largest request, in MB (at most `max_message_mb`).
         sqlite_journal: the journal mode of a SQLite database, ``wal``
             (default) or ``delete`` (see `zen_mlmd.mlmd.journal`).
 
@@ -176,12 +157,15 @@ def start_server(
         The running server.
 
     Raises:
-        ConfigError: a bad argument, TLS file or connection config, or the
-            address cannot be bound.
+        ConfigError: a bad argument, TLS file or connection config, a
+            non-loopback address without authentication, or the address
+            cannot be bound.
         SchemaVersionError: the database schema does not match ml-metadata.
         StoreUnavailableError: the database could not be opened.
     """
     _check_arguments(host, port, max_message_mb, max_workers)
+    _check_limits(max_concurrent_rpcs, max_request_mb)
+    _check_authentication(host, token, tls)
     tls_files = tls.read() if tls is not None else None
 
     import grpc  # heavy imports: only when a server really starts
@@ -189,17 +173,24 @@ def start_server(
 
     from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+    from zen_mlmd.server.access import AccessInterceptor, AccessPolicy, listens_beyond_loopback
     from zen_mlmd.server.service import SERVICE_NAME, StoreForwarder, open_store_handle
 
+    if token is not None and tls is None and listens_beyond_loopback(host):
+        logger.warning("serving on %s with a token but without TLS: the token travels in clear "
+                       "text; use --tls-cert and --tls-key", host)
     forwarder = StoreForwarder(
         open_store_handle(connection_config, allow_upgrade=allow_upgrade, store_name=store_name,
                           sqlite_journal=sqlite_journal)
     )
     max_bytes = int(max_message_mb * 1024 * 1024)
+    max_request_bytes = int(min(max_request_mb, max_message_mb) * 1024 * 1024)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="mlmd-server"),
+        interceptors=(AccessInterceptor(AccessPolicy(token=token, read_only=read_only)),),
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
         options=[
-            ("grpc.max_receive_message_length", max_bytes),
+            ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", max_bytes),
             # gRPC sets SO_REUSEPORT by default on Linux: a second server on a
             # busy port would then start silently and share its traffic.
@@ -209,7 +200,8 @@ def start_server(
     server.add_generic_rpc_handlers((forwarder.generic_handler(),))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    _add_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
+    if reflection:
+        _add_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
 
     target = f"{_bracketed(host)}:{port}"
     try:
@@ -229,8 +221,11 @@ def start_server(
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     server.start()
+    mutual = tls is not None and tls.client_ca is not None
+    auth = " and ".join(kind for kind, on in (("token", token is not None),
+                                               ("mutual TLS", mutual)) if on) or "none"
     return RunningServer(server, health_servicer, forwarder, host, bound_port,
-                         tls=tls_files is not None)
+                         tls=tls_files is not None, auth=auth, read_only=read_only)
 
 
 def serve_forever(
@@ -240,12 +235,13 @@ def serve_forever(
     port: int = 0,
     max_message_mb: float = DEFAULT_MAX_MESSAGE_MB,
     tls: ServerTLS | None = None,
-    max_workers: int = 8,
+    max_workers: int = DEFAULT_MAX_WORKERS,
     allow_upgrade: bool = False,
     store_name: str = "",
     grace: float = DEFAULT_GRACE_SECONDS,
     ready_file: str | os.PathLike | None = None,
     sqlite_journal: str = "wal",
+    **access,
 ) -> None:
     """Run the server until SIGTERM or SIGINT, then stop it gracefully and return.
 
@@ -258,6 +254,8 @@ def serve_forever(
     Args:
         connection_config, host, port, max_message_mb, tls, max_workers,
             allow_upgrade, store_name, sqlite_journal: as for `start_server`.
+        access: `token`, `read_only`, `reflection`, `max_concurrent_rpcs`,
+            `max_request_mb`, as for `start_server`.
         grace: seconds in-flight calls get to finish after a signal.
         ready_file: once serving, the bound port is written to this file
             (atomically: readers see the whole number or no file). A stale
@@ -291,10 +289,10 @@ def serve_forever(
         running = start_server(
             connection_config, host=host, port=port, max_message_mb=max_message_mb,
             tls=tls, max_workers=max_workers, allow_upgrade=allow_upgrade, store_name=store_name,
-            sqlite_journal=sqlite_journal,
+            sqlite_journal=sqlite_journal, **access,
         )
-        print(f"serving MLMD on {running.address} (tls: {'on' if running.tls else 'off'})",
-              flush=True)
+        print(f"serving MLMD on {running.address} (tls: {'on' if running.tls else 'off'}, "
+              f"auth: {running.auth}{', read-only' if running.read_only else ''})", flush=True)
         if ready_file is not None:
             write_ready_file(ready_file, running.port)
         # A timed wait keeps the main thread waking up, so signals are handled promptly.
@@ -306,6 +304,15 @@ def serve_forever(
             running.stop(0)  # an error after start: do not leave the port open
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def log_to_stderr() -> None:
+    """Show the server's log (refused calls, warnings) on stderr, with a timestamp.
+
+    Does nothing when the program already configured logging.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def write_ready_file(path: str | os.PathLike, port: int) -> None:
@@ -333,6 +340,34 @@ def _check_arguments(host: str, port: int, max_message_mb: float, max_workers: i
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise ConfigError("max_workers", max_workers, "must be a whole number of at least 1",
                           "use 8")
+
+
+def _check_limits(max_concurrent_rpcs: int, max_request_mb: float) -> None:
+    if isinstance(max_concurrent_rpcs, bool) or not isinstance(max_concurrent_rpcs, int) \
+            or max_concurrent_rpcs < 1:
+        raise ConfigError("max_concurrent_rpcs", max_concurrent_rpcs,
+                          "must be a whole number of at least 1",
+                          f"use {DEFAULT_MAX_CONCURRENT_RPCS}")
+    if not max_request_mb > 0:
+        raise ConfigError("max_request_mb", max_request_mb, "must be positive",
+                          f"use {DEFAULT_MAX_REQUEST_MB}")
+
+
+def _check_authentication(host: str, token: str | None, tls: ServerTLS | None) -> None:
+    """Refuse an address other machines can reach unless calls must authenticate."""
+    from zen_mlmd.server.access import listens_beyond_loopback  # grpc: a server is starting
+
+    if token is not None and not token.strip():
+        raise ConfigError("token", "<empty>", "the bearer token is empty",
+                          "point --token at a non-empty secret")
+    mutual = tls is not None and tls.client_ca is not None
+    if listens_beyond_loopback(host) and token is None and not mutual:
+        raise ConfigError(
+            "host", host,
+            "serving beyond this machine without authentication would let anyone who can reach "
+            "it read and change the store",
+            "require a bearer token (--token '${ENV_VAR}' or --token file:/path/to/token) or "
+            "mutual TLS (--tls-cert, --tls-key and --tls-client-ca), or serve on 127.0.0.1")
 
 
 def _bind_error(target: str, port: int, reason: str) -> ConfigError:

@@ -198,6 +198,7 @@ class MetadataStoreComponent:
         if read_only and allow_upgrade:
             raise ValueError("a store opened read-only cannot be upgraded")
         forward = self._port_forward()
+        call_metadata = self.flavor.call_metadata(self.config)
         if forward is None:
             config = self.config
             if read_only:
@@ -211,6 +212,7 @@ class MetadataStoreComponent:
             try:
                 return MetadataStore(self.flavor.connection_config(config), store_name=self.name,
                                      allow_upgrade=allow_upgrade, read_only=read_only,
+                                     call_metadata=call_metadata,
                                      **self.flavor.store_options(config))
             except StoreUnavailableError:
                 # MLMD's own message is often empty ("errno: , error: "): ask a
@@ -222,9 +224,10 @@ class MetadataStoreComponent:
         try:
             forward.start()
             proto = self.flavor.connection_config(self.config, local_port=forward.local_port)
-            forward.health_check(credentials=channel_credentials(proto))
+            forward.health_check(credentials=channel_credentials(proto), metadata=call_metadata)
             store = MetadataStore(proto, store_name=self.name, allow_upgrade=allow_upgrade,
-                                  read_only=read_only)
+                                  read_only=read_only, call_metadata=call_metadata,
+                                  **self.flavor.store_options(self.config))
         except PortForwardError as exc:
             forward.stop()
             raise PortForwardError(f"metadata store {self.name!r}: {exc.problem}", exc.fix,
@@ -272,7 +275,8 @@ class MetadataStoreComponent:
                 try:
                     forward.health_check(
                         timeout=timeout,
-                        credentials=channel_credentials(self.flavor.connection_config(local)))
+                        credentials=channel_credentials(self.flavor.connection_config(local)),
+                        metadata=self.flavor.call_metadata(local))
                 except PortForwardError as exc:
                     report = dataclasses.replace(report, ok=False, problem=exc.problem, fix=exc.fix)
                 else:
@@ -350,19 +354,27 @@ def summarize_location(shown: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ArtifactStoreComponent:
-    """A registered artifact store: a local directory (absolute) or an fsspec URL."""
+    """A registered artifact store: a local directory (absolute) or an fsspec URL.
+
+    Attributes:
+        trusted: the user vouches for everyone who can write there, so
+            artifacts in formats that run code when loaded (pickle) are read
+            from it without `--trust`. The default stack's private directory
+            is trusted; a registered store is not unless registered so.
+    """
 
     name: str
     path: str
+    trusted: bool = False
 
     def open(self) -> "ArtifactStore":
         """The artifact store object (fsspec is imported only now)."""
         from zen_mlmd.artifacts import ArtifactStore
 
-        return ArtifactStore(self.path)
+        return ArtifactStore(self.path, trusted=self.trusted)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path}
+        return {"name": self.name, "path": self.path, "trusted": self.trusted}
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ of this Python process, for as long as a store needs it:
   the forward: kubectl listens locally before it has reached any pod, so only
   a call proves that the service answers.
 - `stop()` terminates kubectl, kills it after a grace period, and is
-  idempotent. It is registered with `atexit`, so the forward never outlives
-  the Python process that started it. There is no PID file and no daemon.
+  idempotent. It is registered with `atexit` for a clean exit, and kubectl
+  is started with a parent-death signal (`zen_mlmd.stack.child_process`),
+  so it dies with this process on SIGTERM, SIGKILL or a crash too. There is
+  no PID file and no daemon.
 
 kubectl is used, not the `kubernetes` Python client: it is what users have,
 it knows every authentication plugin their kubeconfig names, and it resolves
@@ -42,6 +44,7 @@ import time
 from typing import TYPE_CHECKING
 
 from zen_mlmd.errors import ConfigError, PreflightError
+from zen_mlmd.stack import child_process
 from zen_mlmd.stack.port_forward_diagnosis import channel_credentials  # noqa: F401 (re-exported)
 from zen_mlmd.stack.port_forward_diagnosis import health_problem, kubectl_said, start_problem
 
@@ -199,7 +202,7 @@ class PortForward:
             argv = [executable, *self.command()[1:]]
             self._reset()
             try:
-                self._process = subprocess.Popen(
+                self._process = child_process.popen(
                     argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE, start_new_session=True,
                 )
@@ -253,7 +256,8 @@ class PortForward:
 
     # -- health --------------------------------------------------------------------------
     def health_check(self, timeout: float | None = None,
-                     credentials: "grpc.ChannelCredentials | None" = None) -> None:
+                     credentials: "grpc.ChannelCredentials | None" = None,
+                     metadata=()) -> None:
         """Check that the MLMD service answers through the forward.
 
         Connects to the local port, then makes one ``GetContextTypes`` call
@@ -262,6 +266,7 @@ class PortForward:
         Args:
             timeout: seconds for the whole check; the forward's `timeout` by default.
             credentials: gRPC channel credentials when the service uses TLS.
+            metadata: gRPC metadata for the call (a bearer token).
 
         Raises:
             PortForwardError: kubectl is not running, or no MLMD answer came in time.
@@ -285,7 +290,7 @@ class PortForward:
                    else grpc.insecure_channel(target))
         try:
             probe = channel.unary_unary(_MLMD_PROBE)  # raw bytes in and out: an empty request
-            probe(b"", timeout=timeout)
+            probe(b"", timeout=timeout, metadata=tuple(metadata) or None)
         except grpc.RpcError as exc:
             time.sleep(_SETTLE)  # let the readers catch kubectl's own report of the failure
             self._require_running()

@@ -71,7 +71,8 @@ class RegistryFile(ConfigFile):
             "metadata_stores": {
                 DEFAULT_NAME: {"flavor": "sqlite", "options": {"path": str(root / "metadata.db")}}
             },
-            "artifact_stores": {DEFAULT_NAME: {"path": str(root / "artifacts")}},
+            # private to this user (see ensure_private_dir): nobody else writes there
+            "artifact_stores": {DEFAULT_NAME: {"path": str(root / "artifacts"), "trusted": True}},
             "orchestrators": {DEFAULT_NAME: {"flavor": "local"}},
             "stacks": {
                 DEFAULT_NAME: {
@@ -124,7 +125,7 @@ def metadata_store_of(name: str, entry: Mapping[str, Any]) -> MetadataStoreCompo
 
 
 def artifact_store_of(name: str, entry: Mapping[str, Any]) -> ArtifactStoreComponent:
-    return ArtifactStoreComponent(name, entry.get("path", ""))
+    return ArtifactStoreComponent(name, entry.get("path", ""), entry.get("trusted") is True)
 
 
 def orchestrator_of(name: str, entry: Mapping[str, Any]) -> OrchestratorComponent:

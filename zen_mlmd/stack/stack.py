@@ -155,14 +155,28 @@ class StackRegistry:
         self._delete("metadata store", name)
 
     # -- artifact stores --------------------------------------------------------
-    def register_artifact_store(self, name: str, path: str) -> ArtifactStoreComponent:
-        """Register a local directory (made absolute) or an fsspec URL."""
+    def register_artifact_store(self, name: str, path: str, trusted: bool = False) -> ArtifactStoreComponent:
+        """Register a local directory (made absolute) or an fsspec URL.
+
+        Args:
+            trusted: mark it trusted: pickle artifacts are read from it
+                without an explicit opt-in (see `ArtifactStoreComponent`).
+        """
         validate_name("artifact store", name)
         path = normalize_artifact_path(path)
         with self._file.edit() as data:
             require_free(data, "artifact store", name)
-            data["artifact_stores"][name] = {"path": path}
-        return ArtifactStoreComponent(name, path)
+            data["artifact_stores"][name] = {"path": path, **({"trusted": True} if trusted else {})}
+        return ArtifactStoreComponent(name, path, trusted)
+
+    def set_artifact_store_trust(self, name: str, trusted: bool) -> ArtifactStoreComponent:
+        """Mark a registered artifact store trusted, or no longer trusted."""
+        with self._file.edit() as data:
+            entry = get_entry(data, "artifact store", name)
+            entry.pop("trusted", None)
+            if trusted:
+                entry["trusted"] = True
+        return artifact_store_of(name, entry)
 
     def get_artifact_store(self, name: str) -> ArtifactStoreComponent:
         return artifact_store_of(name, get_entry(self._file.load(), "artifact store", name))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import traceback
 from typing import Any, Mapping, Sequence
 
-from zen_mlmd.errors import ConfigError, PublishFailedError, StoreUnavailableError
+from zen_mlmd.errors import ConfigError, PublishFailedError, PublishWrittenError, StoreUnavailableError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.mlmd.writer import RunHandle, RunWriter, StepHandle
@@ -161,7 +161,8 @@ class RunRecorder:
             ids, handle = self._writer.publish_and_start(held._handle, outputs, start)
         except StoreUnavailableError:
             raise  # it may have been written: the run will read as interrupted
-        except Exception:
+        except Exception as exc:
+            held.raise_if_published(exc)
             # Nothing was written: find out which of the two writes fails on its own.
             self.flush()
             return StepRecorder(self, self._writer.start_step(self._handle, start))
@@ -194,8 +195,9 @@ class RunRecorder:
             held.output_ids = self._writer.publish_step(held._handle, outputs)
         except StoreUnavailableError:
             raise
-        except Exception as exc:  # nothing was written: the saved outputs go too
-            held.fail(exc)
+        except Exception as exc:
+            held.raise_if_published(exc)
+            held.fail(exc)  # nothing was written: the saved outputs go too
             raise PublishFailedError(held.name, exc) from exc
 
     def step_start(
@@ -287,6 +289,30 @@ class StepRecorder:
     def saved_outputs(self) -> dict[str, list[records.OutputArtifact]]:
         """Outputs saved so far, by output name."""
         return self._saved
+
+    def raise_if_published(self, error: BaseException) -> None:
+        """After a publish raised `error`: stop here if the store holds it anyway (one MLMD read).
+
+        A write can be committed and its answer lost (a connection dropped
+        after the commit). Recording the step FAILED then, or removing its
+        outputs, would leave LIVE artifacts without files under a failed step.
+
+        Raises:
+            PublishWrittenError: the publish was written (the step is
+                COMPLETE, its outputs LIVE and kept), or the store cannot
+                tell: nothing more is recorded, the run reads interrupted.
+        """
+        try:
+            state = self._run._writer.step_state(self._handle)
+        except Exception as exc:
+            raise PublishWrittenError(
+                f"step {self.name!r}: its publish failed ({type(error).__name__}: {error}) and the store "
+                f"cannot say whether it was written ({exc}); its outputs are kept") from error
+        if state == records.COMPLETE:
+            raise PublishWrittenError(
+                f"step {self.name!r}: its publish was written, but the store's answer was lost "
+                f"({type(error).__name__}: {error}); the step is COMPLETE with its outputs LIVE and "
+                "kept. Fix: read the run back (`zen-mlmd run describe RUN`) before recording more") from error
 
     def heartbeat(self) -> None:
         """Record that the step is still running (one MLMD write; see `tracking.heartbeat`).

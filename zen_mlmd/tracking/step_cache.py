@@ -125,6 +125,8 @@ def verify(cached: CachedOutputs, artifact_store, wanted_outputs: set[str]) -> s
     for name, artifacts in sorted(cached.outputs.items()):
         for index, artifact in enumerate(artifacts):
             output = f"output {name!r}" + (f" [{index}]" if len(artifacts) > 1 else "")
+            if not artifact_store.contains(artifact.uri):  # a forged record: never opened
+                return f"{output} of {execution} is outside the artifact store ({artifact.uri})"
             if not artifact_store.exists(artifact.uri):
                 return f"{output} of {execution} is missing from the artifact store ({artifact.uri})"
             if not artifact.content_hash:

@@ -166,11 +166,11 @@ def test_the_run_is_recorded_once_in_kfps_records(first_run, cluster, services):
         assert run.run_id == played_run.run_id
         assert (run.status, [(s.name, s.status) for s in run.steps]) == ("completed", [
             ("make_numbers", "completed"), ("summarize", "completed"), ("report", "completed")])
-        assert run.steps["report"].outputs["output"].read() == "4 numbers, total 10"
+        assert run.steps["report"].outputs["output"].read(artifact_store=ARTIFACTS) == "4 numbers, total 10"
         numbers = run.steps["make_numbers"].outputs["numbers"]
         # KFP recorded the output where zen_mlmd wrote it, under the run's own pipeline root
         assert numbers.uri.startswith(f"{ARTIFACTS}/played/{played_run.run_id}/make_numbers/")
-        assert numbers.read() == [1, 2, 3, 4] and numbers.materializer
+        assert numbers.read(artifact_store=ARTIFACTS) == [1, 2, 3, 4] and numbers.materializer
 
 
 def test_the_kfp_ui_shows_the_run(first_run, cluster):
@@ -198,7 +198,7 @@ def test_the_second_submission_is_served_from_the_cache(first_run, cluster, serv
         assert [(s.name, s.status, s.original.run_name) for s in run.steps] == [
             ("make_numbers", "cached", "played-1"), ("summarize", "cached", "played-1"),
             ("report", "cached", "played-1")]
-        assert run.steps["report"].outputs["output"].read() == "4 numbers, total 10"
+        assert run.steps["report"].outputs["output"].read(artifact_store=ARTIFACTS) == "4 numbers, total 10"
     steps = view_run(cluster.store, played_run.run_id, dag_id=_group(cluster, played_run.run_id))
     assert {t.state for t in steps.tasks.values()} == {"CACHED"}
 

@@ -45,8 +45,9 @@ def check_stack(stack, secret_name: str) -> dict[str, Any]:
     Raises:
         ConfigError: naming the component, why a pod cannot use it, and the fix.
     """
+    options = check_metadata_store(stack.metadata_store, secret_name)
     check_artifact_store(stack.artifact_store)
-    return check_metadata_store(stack.metadata_store, secret_name)
+    return options
 
 
 def check_artifact_store(component) -> None:

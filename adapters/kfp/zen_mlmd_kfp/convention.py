@@ -168,20 +168,16 @@ class KfpConvention(KfpWriting, WritableConvention):
             properties=props,
         )
 
-    def place_steps(self, steps: Sequence[records.StepRecord],
-                    structure: Sequence[pb.Execution]) -> tuple[records.StepRecord, ...]:
-        """Steps named by their path in the run's DAGs; a task KFP and zen_mlmd both recorded kept once."""
-        return dag_paths.place(steps, dag_paths.dag_rows(structure), _recorded_by_zen_mlmd_too)
-
     def name_steps(self, store: Any, steps: Sequence[records.StepRecord], *,
-                   whole_run: bool) -> tuple[records.StepRecord, ...]:
-        """Steps read without their run (an artifact's producer): the DAGs above them read too.
+                   structure: Sequence[pb.Execution] | None) -> tuple[records.StepRecord, ...]:
+        """Steps named by their path in the run's DAGs; a task KFP and zen_mlmd both recorded kept once.
 
-        One call per level of DAG nesting; none for zen_mlmd's own steps,
-        which are never nested.
+        Steps read without their run (an artifact's producer): the DAGs above
+        them are read, one call per level of DAG nesting; none for zen_mlmd's
+        own steps, which are never nested.
         """
-        if whole_run:
-            return tuple(steps)
+        if structure is not None:
+            return dag_paths.place(steps, dag_paths.dag_rows(structure), _recorded_by_zen_mlmd_too)
         nested = [s for s in steps if STEP_TYPE not in s.properties]
         dags = dag_paths.fetch_ancestors(store, {dag_paths.parent_of(s) for s in nested}) if nested else {}
         return dag_paths.place(steps, dag_paths.dag_rows(dags.values()))

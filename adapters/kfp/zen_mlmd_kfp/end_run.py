@@ -37,20 +37,27 @@ _DEAD_POD = ("the task's pod ended while the step was running (killed, evicted, 
 
 def end_run(spec_json: str, run_name: str, kfp_job: str, kfp_run_id: str = "") -> str:
     """End the run (see the module docstring); returns the status recorded."""
-    from zen_mlmd.mlmd.convention import get_convention
     from zen_mlmd.stack.components import ArtifactStoreComponent, MetadataStoreComponent
-    from zen_mlmd.tracking.heartbeat import heartbeat_owner
-    from zen_mlmd.tracking.owner import current_owner
-    from zen_mlmd.tracking.recorder import Recorder
-
-    from zen_mlmd_kfp import recording
 
     spec = EndRunSpec.from_json(spec_json)
     run_name = run_name or kfp_job
     stores = spec.stores
     store = MetadataStoreComponent(stores.metadata_store_name, stores.metadata_store_flavor,
                                    dict(stores.metadata_store_options)).open()
-    artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path).open()
+    with store:  # closed when the task ends (a port-forward stops with it)
+        artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path,
+                                                stores.artifact_store_trusted).open()
+        return _end(spec, store, artifact_store, run_name, kfp_job, kfp_run_id)
+
+
+def _end(spec: EndRunSpec, store, artifact_store, run_name: str, kfp_job: str, kfp_run_id: str) -> str:
+    from zen_mlmd.mlmd.convention import get_convention
+    from zen_mlmd.tracking.heartbeat import heartbeat_owner
+    from zen_mlmd.tracking.owner import current_owner
+    from zen_mlmd.tracking.recorder import Recorder
+
+    from zen_mlmd_kfp import recording
+
     convention = get_convention(spec.convention)
     owner = heartbeat_owner(current_owner(), spec.heartbeat_sec, spec.stale_after_sec) \
         if spec.heartbeat_sec else None

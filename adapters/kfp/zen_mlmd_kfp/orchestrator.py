@@ -190,17 +190,20 @@ class KubeflowOrchestrator:
             package = self.compile(graph, os.path.join(tmp, f"{kfp_pipeline_name(graph.name)}.yaml"), root)
             check_importable_by_tasks(graph)
             store = self.stack.metadata_store.open()
-            owner = current_owner()  # this process, alive while kfp.local runs the tasks
-            owner.update(heartbeat_owner({}, self.config.heartbeat_sec, self.config.stale_after_sec))
-            recorder = Recorder(store, artifact_store, convention=convention, owner=owner)
-            recorder.start_run(graph.name, run_name, self.run_config(graph, root),
-                               {"source": graph.source})
-            self._say(f"Run {run_name!r} of pipeline {graph.name!r} through kfp.local")
-            local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root,
-                       raise_on_error=False)
-            components.load_component_from_file(package)(**{RUN_NAME_PARAMETER: run_name})
-        self._record_unfinished(store, recorder, graph, run_name, convention)
-        run = read_recorded_run(store, artifact_store, run_name)
+            try:  # closed when the run ends (a port-forward stops with it)
+                owner = current_owner()  # this process, alive while kfp.local runs the tasks
+                owner.update(heartbeat_owner({}, self.config.heartbeat_sec, self.config.stale_after_sec))
+                recorder = Recorder(store, artifact_store, convention=convention, owner=owner)
+                recorder.start_run(graph.name, run_name, self.run_config(graph, root),
+                                   {"source": graph.source})
+                self._say(f"Run {run_name!r} of pipeline {graph.name!r} through kfp.local")
+                local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root,
+                           raise_on_error=False)
+                components.load_component_from_file(package)(**{RUN_NAME_PARAMETER: run_name})
+                self._record_unfinished(store, recorder, graph, run_name, convention)
+                run = read_recorded_run(store, artifact_store, run_name)
+            finally:
+                store.close()
         self._say(f"Run {run_name!r} {run.status}: {len(run.steps)} steps, "
                   f"{sum(s.status == 'cached' for s in run.steps)} from cache")
         failed = [step for step in run.steps if step.status == "failed"]

@@ -66,7 +66,6 @@ def run_task(task_json: str, run_name: str, kfp_job: str, inputs: Mapping[str, A
     Raises:
         Exception: whatever the step raised, once the failure is recorded.
     """
-    from zen_mlmd.mlmd.convention import get_convention
     from zen_mlmd.stack.components import ArtifactStoreComponent, MetadataStoreComponent
 
     spec = TaskSpec.from_json(task_json)
@@ -75,11 +74,21 @@ def run_task(task_json: str, run_name: str, kfp_job: str, inputs: Mapping[str, A
     stores = spec.stores
     store = MetadataStoreComponent(stores.metadata_store_name, stores.metadata_store_flavor,
                                    dict(stores.metadata_store_options)).open()
-    artifact_store = ArtifactStoreComponent(stores.artifact_store_name, stores.artifact_store_path).open()
+    with store:  # closed when the task ends, failed or not (a port-forward stops with it)
+        artifact_store = ArtifactStoreComponent(
+            stores.artifact_store_name, stores.artifact_store_path, stores.artifact_store_trusted).open()
+        return _run_task(spec, step, store, artifact_store, run_name, kfp_job, kfp_run_id, upstream or {},
+                         outputs)
+
+
+def _run_task(spec: TaskSpec, step, store, artifact_store, run_name: str, kfp_job: str, kfp_run_id: str,
+              upstream: Mapping[str, Any], outputs: Mapping[str, Any]) -> tuple[dict]:
+    from zen_mlmd.mlmd.convention import get_convention
+
     convention = get_convention(spec.convention)
     run, joined = _join_run(spec, store, artifact_store, convention, run_name, kfp_job, kfp_run_id)
     call = StepCall(
-        spec.step_name, step, spec.parameters, _upstream(spec, upstream or {}),
+        spec.step_name, step, spec.parameters, _upstream(spec, upstream),
         frozenset(spec.list_inputs), use_cache=spec.enable_cache,
         properties={} if joined else {"pod_name": os.environ.get("KFP_POD_NAME") or socket.gethostname(),
                                       "image": spec.image or None, "kfp_job": kfp_job or None})

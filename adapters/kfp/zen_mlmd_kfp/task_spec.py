@@ -27,6 +27,8 @@ class StoreSpec:
     metadata_store_options: Mapping[str, Any]
     artifact_store_name: str
     artifact_store_path: str
+    #: the stack's artifact store is marked trusted (pickle inputs load without asking)
+    artifact_store_trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,4 +145,5 @@ def store_spec(stack, options: Mapping[str, Any] | None = None) -> StoreSpec:
             )
     return StoreSpec(component.name, component.flavor_name,
                      dict(options if options is not None else component.options),
-                     stack.artifact_store.name, stack.artifact_store.path)
+                     stack.artifact_store.name, stack.artifact_store.path,
+                     stack.artifact_store.trusted)

@@ -24,7 +24,7 @@ step's state is UNKNOWN ("unknown"), as the writer never recorded one.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Sequence
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
@@ -91,9 +91,14 @@ class KfpV1Convention(Convention):
             properties=props,
         )
 
-    def place_steps(self, steps: Sequence[records.StepRecord],
-                    structure: Sequence[pb.Execution]) -> tuple[records.StepRecord, ...]:
-        """A component run by several pods: `name[k]`, k in the order the pods started."""
+    def name_steps(self, store: Any, steps: Sequence[records.StepRecord], *,
+                   structure: Sequence[pb.Execution] | None) -> tuple[records.StepRecord, ...]:
+        """A component run by several pods: `name[k]`, k in the order the pods started.
+
+        Read alone (`structure` None, an artifact's producer), a step keeps its component's name.
+        """
+        if structure is None:
+            return tuple(steps)
         counts: dict[str, int] = {}
         for step in steps:
             counts[step.name] = counts.get(step.name, 0) + 1

@@ -158,3 +158,67 @@ def test_tfx_records_through_the_zen_mlmd_grpc_server(tmp_path):
             ("MakeExamples", records.CACHED), ("Stats", records.CACHED), ("Train", records.CACHED)]
         train = data.steps[2]
         assert train.inputs["train_examples"] == train.inputs["eval_examples"]
+
+
+def test_async_runs_are_listed_without_a_query_of_their_own(tfx_store, tmp_path):
+    """TFX's async runs are `pipeline` contexts, a type zen_mlmd's own runs use too.
+
+    A pipeline with run contexts (native, sync TFX) is listed without asking
+    for async runs; an async pipeline costs its listing and the (empty) one
+    of run contexts; all runs, native and TFX, are one listing, newest first.
+    """
+    import shutil
+
+    from zen_mlmd.tracking.recorder import Recorder
+
+    path = tmp_path / "mixed.db"
+    shutil.copy(tfx_store.path, path)
+    reader = open_reader(path)
+    for i in range(2):
+        with Recorder(reader.store).start_run("native_pipe", run_name=f"native-{i}") as run:
+            run.start_step("only", type_name="steps.only").publish({})
+    first, second = sorted(tfx_store.run_ids["cached_rerun"])
+    # calls: native: its run contexts; taxi: its run contexts, their parent pipelines;
+    # taxi_stream: run contexts (none), then the pipeline context itself
+    for pipeline, names, calls in [("native_pipe", ["native-1", "native-0"], 1),
+                                   ("taxi", [second, first], 2),
+                                   ("taxi_stream", ["taxi_stream"], 2)]:
+        listed, queries = _listing_queries(reader.store, lambda: [r.name for r in reader.iter_runs(pipeline)])
+        assert (listed, len(queries)) == (names, calls), queries
+    names, queries = _listing_queries(reader.store, lambda: [r.name for r in reader.iter_runs()])
+    assert names[:3] == ["native-1", "native-0", tfx_store.run_ids["subpipeline"][0]]
+    assert set(names) == {"native-1", "native-0", "taxi_stream", first, second,
+                          *tfx_store.run_ids["failing"], *tfx_store.run_ids["execution_result"],
+                          *tfx_store.run_ids["subpipeline"]}
+    assert len([q for q in queries if " OR " in q]) == 1  # the one listing (13 + 4 contexts)
+    # the rest: parent pipelines of TFX's runs, and which TFX pipelines are sync
+    assert all("child_contexts_a" in q or "parent_contexts_a" in q or "'node'" in q for q in queries[1:])
+
+
+def _listing_queries(store, read):
+    """What `read()` returned, and the filter of each GetContexts call it made."""
+    queries = []
+    call = store.raw._call
+
+    def spy(name, request, response):
+        if name == "GetContexts":
+            queries.append(request.options.filter_query)
+        return call(name, request, response)
+
+    store.raw._call = spy
+    try:
+        return read(), queries
+    finally:
+        store.raw._call = call
+
+
+def test_lineage_names_tfx_artifacts_and_shows_no_sub_pipeline_nodes(tfx_store):
+    # TFX's artifacts have no name; the sub-pipeline as a node, its begin and
+    # end nodes are TFX's own executions, not steps (`get_run` hides them too)
+    session = ReadSession(open_reader(tfx_store.path).store)
+    run = get_run(tfx_store.run_ids["subpipeline"][0], session)
+    model = run.steps["training/Fit"].outputs["model"]
+    assert str(model) == f"model (Model #{model.id})"
+    graph = model.lineage()
+    assert [n.name for n in graph.artifacts] == ["examples", "model"]
+    assert [n.name for n in graph.steps] == ["MakeExamples", "training/Fit"]

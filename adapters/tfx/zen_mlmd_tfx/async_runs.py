@@ -52,18 +52,24 @@ class TfxAsyncConvention(TfxConvention):
 
     def screen_runs(self, store: Any, runs: Sequence[records.RunRecord],
                     pipeline_name: str | None) -> list[records.RunRecord]:
-        """Pipelines with run contexts are sync pipelines: not async runs (one call per page)."""
+        """Pipelines with run contexts are sync pipelines, not async runs.
+
+        One call per page; none when listing one pipeline's runs, which the
+        reader asks for only when that pipeline has no run contexts
+        (`Convention.runs_are_pipelines`).
+        """
+        if pipeline_name is not None:
+            return [r for r in runs if r.pipeline_name == pipeline_name]
         if not runs:
             return []
         ids = ", ".join(str(r.id) for r in runs)
         sync = {c.id for c in _contexts(
             store, f"type = {quote(PIPELINE_CONTEXT)} AND id IN ({ids}) "
                    f"AND child_contexts_a.type = {quote(RUN_CONTEXT)}")}
-        return [r for r in runs if r.id not in sync
-                and (pipeline_name is None or r.pipeline_name == pipeline_name)]
+        return [r for r in runs if r.id not in sync]
 
     def name_steps(self, store: Any, steps: Sequence[records.StepRecord], *,
-                   whole_run: bool) -> tuple[records.StepRecord, ...]:
+                   structure: Sequence[pb.Execution] | None) -> tuple[records.StepRecord, ...]:
         """Each execution of a node named ``node[k]``, k its rank among the node's executions.
 
         A whole run holds every execution: no call. For some steps only (an
@@ -73,7 +79,7 @@ class TfxAsyncConvention(TfxConvention):
         rank: dict[int, int] = {}
         for node_steps in _by_node(steps).values():
             node_context = node_steps[0].properties.get("__node_context_id__")
-            if whole_run or node_context is None:
+            if structure is not None or node_context is None:
                 ids = sorted(s.id for s in node_steps)
             else:
                 last = max(s.id for s in node_steps)

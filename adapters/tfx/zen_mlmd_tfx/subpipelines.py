@@ -84,8 +84,9 @@ def screen_runs(store: Any, runs: Sequence[records.RunRecord],
     if not runs:
         return []
     parents = _parent_pipelines(store, [r.id for r in runs])
-    names = {name for found in parents.values() for name in found}
-    sub_of = _sub_pipelines(store, names) if any(len(p) > 1 for p in parents.values()) else {}
+    # only a run with several parent pipelines can be a sub-pipeline's
+    shared = {name for found in parents.values() if len(found) > 1 for name in found}
+    sub_of = _sub_pipelines(store, shared) if shared else {}
     kept = []
     for run in runs:
         found = parents.get(run.id, [])
