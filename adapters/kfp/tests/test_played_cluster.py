@@ -40,7 +40,7 @@ HEARTBEAT_SEC = 1.0
 STALE_AFTER_SEC = 5.0
 
 sys.path.insert(0, str(PLAYED_PIPELINE))
-from played_pipeline import lingering, played  # noqa: E402
+from played_pipeline import exploding, lingering, played  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,26 @@ def test_the_second_submission_is_served_from_the_cache(first_run, cluster, serv
         assert run.steps["report"].outputs["output"].read(artifact_store=ARTIFACTS) == "4 numbers, total 10"
     steps = view_run(cluster.store, played_run.run_id, dag_id=_group(cluster, played_run.run_id))
     assert {t.state for t in steps.tasks.values()} == {"CACHED"}
+
+
+def test_a_failing_step_ends_the_run_failed_through_its_end_task(first_run, cluster, services, tmp_path):
+    """KFP runs the exit handler's end task after a failed task: the run ends failed, nothing is lost."""
+    from zen_mlmd.post_execution import get_run
+
+    s3, mlmd = services
+    _, played_run = submit(cluster, s3, exploding, "exploding-1", tmp_path)
+    assert played_run.tasks == {"make-numbers": "succeeded", "explode": "failed", "halve": "not run",
+                                "zen-mlmd-end-run": "succeeded"}, played_run.logs
+    with reader(mlmd).open(read_only=True) as store:
+        run = get_run("exploding-1", store=store)
+        assert run.status == "failed"
+        assert [(s.name, s.status) for s in run.steps] == [
+            ("make_numbers", "completed"), ("explode", "failed"), ("halve", "canceled")]
+        # KFP's launcher dropped what the task recorded; the end task wrote it back
+        error = run.steps["explode"].error
+        assert (error.type, error.message) == ("ValueError", "cannot count 2 numbers")
+        assert "raise ValueError" in error.traceback
+        assert run.steps["explode"].type_name == "played_pipeline.explode"
 
 
 def test_a_killed_task_leaves_a_run_that_reads_interrupted_once_its_heartbeat_is_stale(

@@ -230,7 +230,9 @@ def _end_run_component(graph: PipelineGraph, stores, options: CompileOptions, st
     from kfp import dsl
 
     spec = EndRunSpec(pipeline_name=graph.name, convention=options.convention, stores=stores,
-                      step_names=step_names, run_config=dict(options.run_config),
+                      step_names=step_names,
+                      step_types={inv.name: inv.step.type_name for inv in graph.invocations.values()},
+                      run_config=dict(options.run_config),
                       pipeline_source=graph.source, heartbeat_sec=options.heartbeat_sec,
                       stale_after_sec=options.stale_after_sec)
     params = ", ".join(f"{p}: str" for p in (TASK_PARAMETER, RUN_NAME_PARAMETER, JOB_PARAMETER, RUN_ID_PARAMETER))

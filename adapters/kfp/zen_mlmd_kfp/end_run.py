@@ -68,10 +68,17 @@ def _end(spec: EndRunSpec, store, artifact_store, run_name: str, kfp_job: str, k
     run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name,
                                         {**spec.run_config, "kfp": kfp}, {"source": spec.pipeline_source})
     executions = store.get_executions_by_context(run.id)
-    states = _settle(store, convention, executions, spec.step_names)
+    place = (convention.pipeline_context_name(spec.pipeline_name), kfp_run_id)
+
+    def failure_facts(step_name: str):
+        from zen_mlmd_kfp.step_facts import failure_uri, read_failure
+
+        return read_failure(artifact_store, failure_uri(artifact_store, *place, step_name)) if kfp_run_id else None
+
+    states = _settle(store, convention, executions, spec.step_names, failure_facts)
     missing = [name for name in spec.step_names if name not in states]
     for name in missing:
-        run.cancel_step(run.step_start(name, "zen_mlmd.unknown"),
+        run.cancel_step(run.step_start(name, spec.step_types.get(name, "zen_mlmd.step")),
                         "not run: an upstream step did not complete (or its task failed before it started)")
     failed = missing or [n for n, s in states.items() if s in (records.FAILED, records.CANCELED)]
     status = "failed" if failed else "completed"
@@ -81,8 +88,13 @@ def _end(spec: EndRunSpec, store, artifact_store, run_name: str, kfp_job: str, k
     return status
 
 
-def _settle(store, convention, executions: list[pb.Execution], step_names) -> dict[str, str]:
-    """The steps' final states by step name, after writing back what the launcher dropped (one write)."""
+def _settle(store, convention, executions: list[pb.Execution], step_names, failure_facts) -> dict[str, str]:
+    """The steps' final states by step name, after writing back what the launcher dropped (one write).
+
+    Args:
+        failure_facts: step name -> the facts its failed task left in the
+            artifact store (`step_facts.write_failure`), or None.
+    """
     from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES
 
     from zen_mlmd_kfp.names import task_keys
@@ -101,14 +113,18 @@ def _settle(store, convention, executions: list[pb.Execution], step_names) -> di
             if "task_name" in props and props["task_name"].string_value == END_RUN_TASK:
                 continue  # this task's own execution, running now
             back = restored(execution)
+            task = props["task_name"].string_value if "task_name" in props else ""
             if back is None and execution.last_known_state == pb.Execution.RUNNING:
                 back = with_facts(execution, {"error_type": "TaskLost", "error_message": _DEAD_POD},
                                   records.FAILED)
+            elif back is None and execution.last_known_state == pb.Execution.FAILED \
+                    and STEP_NAME not in props and task in step_of_task:
+                left = failure_facts(step_of_task[task])
+                back = with_facts(execution, left) if left else None
             if back is not None:
                 updated.append(back)
                 execution = back
             props = execution.custom_properties
-            task = props["task_name"].string_value if "task_name" in props else ""
             named = props[STEP_NAME].string_value if STEP_NAME in props else step_of_task.get(task, "")
         else:
             named = convention.decode_step(execution, type_name, ()).name

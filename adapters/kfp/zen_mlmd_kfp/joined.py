@@ -12,7 +12,8 @@ execution:
   fingerprint, cache key, parameters), still RUNNING;
 * a heartbeat during a long step: ONE `put_execution` per interval;
 * a failure: ONE `put_execution`, FAILED with the error (the launcher
-  records FAILED too once the process exits non-zero);
+  records FAILED too once the process exits non-zero, without it: the facts
+  are also left in the artifact store for the run's end task);
 * a success: no write here: the facts of the outputs go out as the task's
   `zen_mlmd` output parameter and the KFP outputs' URIs, which the
   launcher's publish records (`step_facts`).
@@ -32,7 +33,7 @@ from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import quote
 from zen_mlmd.tracking.names import validate_name
 
-from zen_mlmd_kfp.step_facts import output_facts, start_facts, with_facts
+from zen_mlmd_kfp.step_facts import failure_uri, output_facts, start_facts, with_facts, write_failure
 
 #: Set by KFP on every task pod (`backend/src/v2/compiler/argocompiler/common.go`, `commonEnvs`).
 POD_NAME_VARIABLE = "KFP_POD_NAME"
@@ -203,3 +204,7 @@ class JoinedStep:
         self._run.facts.update({"error_type": error_type or "Error", "error_message": message[:4000],
                                 "error_traceback": trace[-8000:] or None})
         self._run._write(self._run.facts, records.FAILED)
+        # KFP's launcher publishes the execution it read before the task ran: these
+        # facts go, and a failed task has no outputs to carry them (`step_facts`)
+        write_failure(self._run.artifact_store, failure_uri(self._run.artifact_store, *self._run.place, self.name),
+                      {k: v for k, v in self._run.facts.items() if v is not None})

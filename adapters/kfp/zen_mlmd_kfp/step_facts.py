@@ -17,7 +17,9 @@ execution it updates). What survives is what the launcher writes itself:
 
 So a task writes its facts onto the execution (as top-level properties,
 while it runs: readers and the heartbeat see them) AND returns them as its
-`zen_mlmd` output. The run's end task (`end_run`) then writes them back as
+`zen_mlmd` output. A failed task has no outputs: it leaves its facts (and
+its error) in the artifact store instead, next to where its outputs would
+be (`failure_uri`). The run's end task (`end_run`) then writes them back as
 top-level properties of every step (one read, one write for the run), where
 the cache lookup and the readers find them, exactly as in a run zen_mlmd
 recorded alone. A reader also takes them from `outputs.zen_mlmd` before the
@@ -38,6 +40,8 @@ FACTS_PARAMETER = "zen_mlmd"
 PARAMETERS_PROPERTY = "zen_mlmd_parameters"
 #: Execution property: the step's name (KFP's `display_name` may be the task key).
 STEP_NAME = "zen_mlmd_step"
+#: What a failed task leaves in the artifact store, in its step's folder.
+FAILURE_FILE = "zen_mlmd_failure.json"
 #: Step properties KFP's own execution already has (never overwritten by a task).
 _KFP_OWNED = frozenset({"pod_name", "pod_uid", "namespace", "image", "task_name", "parent_dag_id",
                         "inputs", "outputs"})
@@ -71,6 +75,36 @@ def output_facts(outputs: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
         name: [{"kind": str(o.kind).upper(), "materializer": o.materializer, "data_type": o.data_type,
                 "content_hash": o.content_hash, "size_bytes": o.size_bytes, "uri": o.uri} for o in items]
         for name, items in outputs.items()}}
+
+
+def failure_uri(artifact_store, kfp_pipeline_name: str, run_id: str, step_name: str) -> str:
+    """Where a failed task leaves its facts: `<store>/<KFP pipeline>/<run id>/<step>/zen_mlmd_failure.json`."""
+    return artifact_store.uri_for(kfp_pipeline_name, run_id, step_name, FAILURE_FILE)
+
+
+def write_failure(artifact_store, uri: str, facts: Mapping[str, Any]) -> None:
+    """Leave a failed step's facts at `uri` (best effort: the step's own error matters more)."""
+    import json
+    import logging
+
+    try:
+        with artifact_store.open(uri, "w") as handle:
+            json.dump(dict(facts), handle, default=str)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("zen_mlmd: the failed step's facts were not saved at %s: %s",
+                                            uri, exc)
+
+
+def read_failure(artifact_store, uri: str) -> dict[str, Any] | None:
+    """The facts a failed task left at `uri`, or None."""
+    import json
+
+    try:
+        with artifact_store.open(uri, "r") as handle:
+            facts = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return facts if isinstance(facts, dict) else None
 
 
 def with_facts(execution: pb.Execution, facts: Mapping[str, Any], state: str | None = None) -> pb.Execution:

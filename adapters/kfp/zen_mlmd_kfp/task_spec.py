@@ -96,6 +96,8 @@ class EndRunSpec:
     convention: str
     stores: StoreSpec
     step_names: tuple[str, ...]
+    #: step name -> its execution type (the step function's import path)
+    step_types: Mapping[str, str] = field(default_factory=dict)
     run_config: Mapping[str, Any] = field(default_factory=dict)
     pipeline_source: str = ""
     heartbeat_sec: float | None = None

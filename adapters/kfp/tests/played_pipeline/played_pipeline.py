@@ -41,3 +41,18 @@ def linger(numbers, seconds: float = 600.0) -> int:
 @pipeline
 def lingering(count: int = 3):
     linger(make_numbers(count=count))
+
+
+@step
+def explode(numbers) -> int:
+    raise ValueError(f"cannot count {len(numbers)} numbers")
+
+
+@step
+def halve(value) -> float:
+    return value / 2
+
+
+@pipeline
+def exploding(count: int = 2):
+    halve(explode(make_numbers(count=count)))
