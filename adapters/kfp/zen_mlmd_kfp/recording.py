@@ -133,29 +133,6 @@ def _adopt(store: MetadataStore, convention, root: pb.Execution, pipeline_name: 
     return adopted
 
 
-def mark_kfp_run(store: MetadataStore, kfp_run_id: str, run_name: str, convention_name: str) -> bool:
-    """On a cluster, tell KFP's record of a run that zen_mlmd records it as `run_name` in another convention.
-
-    KFP's driver records every run in its own convention; zen_mlmd's tasks
-    record the same run natively. Marking KFP's root DAG (once, by the first
-    task) lets readers list the run once. Returns whether KFP's root DAG
-    exists (not under kfp.local, which records nothing in MLMD). One read.
-    """
-    from zen_mlmd.mlmd.convention import get_convention
-
-    kfp = get_convention("kfp")
-    root = store.get_execution_by_type_and_name(kfp.root_execution_type, ROOT_DAG_PREFIX + kfp_run_id)
-    if root is None:
-        return False
-    if not root.external_id:
-        try:
-            store.put_execution(kfp.mirrored_root_execution(root, run_name, convention_name), [], [])
-        except Exception as exc:
-            if not is_already_exists(exc):  # another task marked it first
-                raise
-    return True
-
-
 def run_has_ended(store: MetadataStore, run_name: str, convention) -> bool:
     """Whether the run's end (its status) is recorded already."""
     context = find_run_context(store, convention, run_name)
