@@ -20,7 +20,10 @@ it is then written in ONE transaction with the next `start_step` (or alone
 by the run's next other write, at the latest by `finish`), so a run of S
 steps costs S+1 step writes. A run that ends with an exception inside the
 `with` block is recorded as failed; a process that is killed leaves a run
-that readers report as interrupted (see `owner.py`).
+that readers report as interrupted (see `owner.py`). An orchestrator whose
+steps run on other hosts records a heartbeat instead of its own process
+(`Recorder(..., owner=heartbeat_owner(current_owner()))`, and
+`with Heartbeat(step.heartbeat, 30):` around long work; see `heartbeat.py`).
 """
 from __future__ import annotations
 

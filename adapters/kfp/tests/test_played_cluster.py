@@ -12,6 +12,7 @@ their outputs move through S3.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -137,6 +138,20 @@ def test_each_pod_installs_exactly_what_the_package_says(first_run):
     assert f"each task installs zen-mlmd=={version('zen-mlmd')}" in package["pipelineInfo"]["description"]
     assert played_run.tasks == {"make-numbers": "succeeded", "summarize": "succeeded", "report": "succeeded",
                                 "zen-mlmd-end-run": "succeeded"}, played_run.logs
+
+
+def test_a_task_records_its_step_in_a_few_calls(first_run):
+    """Each task's own count: the run's first task adopts KFP's root DAG (one write), every
+    task writes its step's facts once (no heartbeat: the steps are short); the rest are reads."""
+    _, played_run = first_run
+    counts = {}
+    for key in ("make-numbers", "summarize", "report"):
+        [line] = [line for line in played_run.logs[key].splitlines() if "MLMD calls" in line]
+        calls, writes = re.search(r"(\d+) MLMD calls, (\d+) record writes", line).groups()
+        counts[key] = (int(calls), int(writes))
+    assert counts["make-numbers"][1] == 2 and counts["summarize"][1] == counts["report"][1] == 1, counts
+    # measured: 9, 8 and 8 calls (the first task registers the run's types)
+    assert all(calls <= 10 for calls, _ in counts.values()), counts
 
 
 def test_the_run_is_recorded_once_in_kfps_records(first_run, cluster, services):

@@ -4,9 +4,11 @@
     run = orchestrator.run(iris_training.build(C=0.5))
     print(run.name, run.status, [s.status for s in run.steps])
 
-On a cluster the launcher only submits the compiled package (`submit`);
-the first task starts the zen_mlmd run and the last one ends it, and `run`
-returns a `SubmittedRun`. Locally (`kfp.local`, one subprocess per task) the
+On a cluster the launcher checks the stack (`cluster_checks`), compiles the
+package with what every pod needs (`pod_settings`) and submits it
+(`submit`); KFP's driver creates the run, each task adds zen_mlmd's facts
+to KFP's own record of it (`joined`), the run's end task ends it
+(`end_run`), and `run` returns a `SubmittedRun`. Locally (`kfp.local`, one subprocess per task) the
 launcher starts the run itself, so the run's owner is a live process while
 it runs; afterwards it records every step kfp.local did not reach as
 CANCELED and returns the recorded run, the same view the local orchestrator

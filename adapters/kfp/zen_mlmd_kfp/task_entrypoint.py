@@ -108,6 +108,8 @@ def _run_task(spec: TaskSpec, step, store, artifact_store, run_name: str, kfp_jo
         from zen_mlmd_kfp import recording
 
         recording.finish_if_last(run, convention, set(spec.step_names))
+    writes = sum(n for name, n in store.calls.items() if name.startswith("Put") and not name.endswith("Type"))
+    _say(f"step {spec.step_name}: {store.total_calls} MLMD calls, {writes} record writes")
     return (facts,)
 
 
