@@ -78,6 +78,23 @@ def test_a_store_only_this_machine_reaches_is_refused(tmp_path, flavor, options,
     assert "hunter2" not in str(caught.value)
 
 
+def test_a_file_on_this_machine_is_refused_and_public_certificates_travel_as_text(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIBplayed\n-----END CERTIFICATE-----\n")
+    options = {"host": "db.internal", "database": "mlmd", "user": "zen", "password": "${DB_PASSWORD}",
+               "ssl_ca": str(ca)}
+    with pytest.raises(ConfigError, match="ssl_ca.*names a file on this machine.*Fix: "):
+        submission(stack("mysql", options), tmp_path)
+    request = submission(stack(options={"host": "mlmd.example.com", "port": 443, "custom_ca": str(ca)}),
+                         tmp_path)
+    spec = next(yaml.safe_load_all(package_text(request)))
+    constants = [p["runtimeValue"]["constant"] for c in spec["components"].values() if "dag" in c
+                 for t in c["dag"]["tasks"].values() for n, p in t["inputs"]["parameters"].items()
+                 if n == "zen_mlmd_task"]
+    # each task's spec: the certificate itself, not a path the pods do not have
+    assert constants and all('"custom_ca":"-----BEGIN CERTIFICATE-----\\nMIIBplayed' in c for c in constants)
+
+
 @pytest.mark.parametrize("artifacts", ["/data/artifacts", "file:///data/artifacts", "memory://artifacts"])
 def test_a_local_artifact_store_is_refused(tmp_path, artifacts):
     with pytest.raises(ConfigError, match="artifact store 'team-s3'.*Fix: register an artifact store in "

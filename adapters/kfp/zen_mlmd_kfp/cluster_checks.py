@@ -117,7 +117,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _is_local_path(value: str) -> bool:
-    return _PEM_MARKER not in value and (os.path.isabs(os.path.expanduser(value)) or os.path.exists(value))
+    # flavors store file options as absolute paths (their validators resolve them)
+    return _PEM_MARKER not in value and "://" not in value and os.path.isabs(os.path.expanduser(value))
 
 
 def _pem(field: str, value: str) -> str:
