@@ -54,6 +54,9 @@ ensure_packages() {
     pg_bindir >/dev/null || missing+=(postgresql)
     command -v dot >/dev/null 2>&1 || missing+=(graphviz)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # the web view's browser tests: Debian's Chromium and its WebDriver
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     [[ ${#missing[@]} -eq 0 ]] && return 0
     missing=($(printf '%s\n' "${missing[@]}" | sort -u))
     if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then

@@ -117,6 +117,35 @@ def production_server(code: str, workdir: Path, env: dict[str, str], janitor) ->
     return replaced
 
 
+def web_view(code: str, workdir: Path, env: dict[str, str], run_name: str) -> None:
+    """Run the README's `zen-mlmd ui` (on a free port: another may be taken), open /runs, stop it with Ctrl-C."""
+    import signal
+    import time
+    import urllib.request
+
+    command = code.split("#")[0].strip()
+    assert command == "zen-mlmd ui", code
+    process = subprocess.Popen(["bash", "-c", f"exec {command} --port 0"], cwd=workdir, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()  # "Serving ... at http://127.0.0.1:PORT/ (Ctrl-C stops)"
+        url = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
+        assert url, line + (process.stdout.read() if process.poll() is not None else "")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url.group(1) + "runs") as response:
+                    page = response.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the web view did not answer"
+                time.sleep(0.1)
+        assert f'data-run="{run_name}"' in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+
+
 def test_the_readme_runs_as_written(tmp_path, config_dir, database_janitor, monkeypatch):
     workdir = tmp_path / "reader"
     workdir.mkdir()
@@ -131,7 +160,7 @@ def test_the_readme_runs_as_written(tmp_path, config_dir, database_janitor, monk
     not_run = [code.strip() for _, code, _ in blocks if code.strip() in NOT_RUN]
     assert sorted(not_run) == sorted(NOT_RUN)  # each exception still matches a block
     run_blocks = [(lang, code, name) for lang, code, name in blocks if code.strip() not in NOT_RUN]
-    assert len(run_blocks) == 7, [code[:40] for _, code, _ in run_blocks]
+    assert len(run_blocks) == 8, [code[:40] for _, code, _ in run_blocks]
 
     # 1. Set-up: the quickstart
     _, quickstart, _ = run_blocks[0]
@@ -157,16 +186,19 @@ def test_the_readme_runs_as_written(tmp_path, config_dir, database_janitor, monk
     assert (workdir / "lineage.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     assert f"Run '{second[0]}' of pipeline 'training'" in reader.outputs[-1]
 
-    # 5. Caching and reproducibility
-    output = reader.run(*run_blocks[4]).stdout
+    # 5. The web view: served until stopped, so started here, read once and stopped
+    web_view(run_blocks[4][1], workdir, env, second[0])
+
+    # 6. Caching and reproducibility
+    output = reader.run(*run_blocks[5]).stdout
     assert "finished: completed." in output
 
-    # 6. Stacks: a second local store, its own file
-    output = reader.run(*run_blocks[5]).stdout
+    # 7. Stacks: a second local store, its own file
+    output = reader.run(*run_blocks[6]).stdout
     assert "local_stores/scratch/metadata.db" in output and "experiments" in output
 
-    # 7. Production: MySQL over TLS with a verified server certificate
-    language, code, _ = run_blocks[6]
+    # 8. Production: MySQL over TLS with a verified server certificate
+    language, code, _ = run_blocks[7]
     output = reader.run(language, production_server(code, workdir, env, database_janitor)).stdout
     assert "Metadata store 'prod' is OK." in output
     assert "is ready (schema version 10)" in output

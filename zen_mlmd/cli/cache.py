@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from zen_mlmd.cli.output import heading, json_option, print_json, print_table
+from zen_mlmd.cli.run import read_session, store_option
 
 
 @click.group()
@@ -14,8 +15,9 @@ def cache() -> None:
 @cache.command("explain")
 @click.argument("run_name")
 @click.argument("step_name", required=False)
+@store_option
 @json_option
-def explain(run_name: str, step_name: str | None, as_json: bool) -> None:
+def explain(run_name: str, step_name: str | None, store_name: str | None, as_json: bool) -> None:
     """Say for each step of RUN (or only STEP) whether it was a cache hit, and why not.
 
     A miss names what changed since the latest earlier execution of the same
@@ -26,10 +28,10 @@ def explain(run_name: str, step_name: str | None, as_json: bool) -> None:
     missing or changed so it could not be reused. An uncacheable step names
     the value it reads that cannot be fingerprinted.
     """
-    from zen_mlmd.stack import get_active_stack
     from zen_mlmd.tracking.explain import explain_run
 
-    explanations = explain_run(get_active_stack().metadata_store.open(), run_name, step_name)
+    with read_session(store_name).store as store:  # read-only: explaining never writes
+        explanations = explain_run(store, run_name, step_name)
     if as_json:
         print_json([e.to_dict() for e in explanations])
         return

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "pipeline": "zen_mlmd.cli.pipeline:pipeline",
     "run": "zen_mlmd.cli.run:run",
     "artifact": "zen_mlmd.cli.artifact:artifact",
+    "ui": "zen_mlmd.cli.ui:ui",
 }
 
 

@@ -32,6 +32,8 @@ class Convention(abc.ABC):
     """The mapping of zen_mlmd concepts onto MLMD types, names and properties."""
 
     name: ClassVar[str]
+    #: Who writes runs in this convention, as users know it ("TFX").
+    writer_label: ClassVar[str] = ""
     pipeline_context_type: ClassVar[str]
     run_context_type: ClassVar[str]
     #: True for a `WritableConvention`: zen_mlmd can record runs in it.
@@ -401,6 +403,14 @@ def get_convention(name: str = "native") -> Convention:
     if name not in conventions:
         raise UnknownNameError("convention", name, conventions)
     return resolve(conventions, name)
+
+
+def writer_of(convention_name: str) -> str:
+    """Who writes runs in the convention `convention_name` ("TFX"); the name if unknown."""
+    try:
+        return get_convention(convention_name).writer_label or convention_name
+    except Exception:  # an unknown or clashing plugin: its name is all we can say
+        return convention_name
 
 
 def all_conventions() -> list[Convention]:

@@ -65,6 +65,7 @@ class NativeConvention(WritableConvention):
     """zen_mlmd's own convention (TFX-compatible context names)."""
 
     name = "native"
+    writer_label = "zen_mlmd"
     pipeline_context_type = "pipeline"
     run_context_type = "pipeline_run"
     node_context_type = "node"

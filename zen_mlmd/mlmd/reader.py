@@ -30,6 +30,15 @@ PAGE_SIZE = 100  # MLMD caps pages at 100; asking for more silently truncates
 
 
 @dataclass(frozen=True)
+class RunCursor:
+    """Where a listing of runs stopped: the listing (one per run filter) and the last run's place in it."""
+
+    listing: int
+    created_ms: int
+    id: int
+
+
+@dataclass(frozen=True)
 class ArtifactContext:
     """One artifact with the step execution that produced it."""
 
@@ -85,12 +94,15 @@ class StoreReader:
             request.options.next_page_token = response.next_page_token
 
     # -- pipelines -----------------------------------------------------------------
-    def list_pipelines(self) -> list[records.PipelineRecord]:
+    def list_pipelines(self, limit: int | None = None) -> list[records.PipelineRecord]:
+        """Pipelines, oldest first; with `limit`, at most that many (listing stops there)."""
         present = self._conventions_present()
         found = []
         for context_type in dict.fromkeys(c.pipeline_context_type for c in present):
             sharing = [c for c in present if c.pipeline_context_type == context_type]
             for ctx in self._paged_contexts(f"type = {_quote(context_type)}", newest_first=False):
+                if limit is not None and len(found) >= limit:
+                    return found
                 owner = self._claimer(ctx, sharing)
                 if owner is not None:
                     found.append(owner.decode_pipeline(ctx))
@@ -115,6 +127,22 @@ class StoreReader:
         for page in self.iter_run_pages(pipeline_name):
             yield from page
 
+    def iter_run_listing(
+        self, pipeline_name: str | None = None, *, name_contains: str = "",
+        after: RunCursor | None = None,
+    ) -> Iterator[tuple[RunCursor, records.RunRecord]]:
+        """Runs as `iter_runs` lists them, each with the cursor that resumes the listing after it.
+
+        Args:
+            name_contains: only runs whose context name contains this text
+                (MLMD's `LIKE`: case-insensitive on SQLite and MySQL).
+            after: continue after the run this cursor came with: the first
+                page is one MLMD call however deep into the store it starts.
+        """
+        for listing, page in self._listing_pages(pipeline_name, name_contains, after):
+            for run in page:
+                yield RunCursor(listing, run.created_ms, run.id), run
+
     def iter_run_pages(self, pipeline_name: str | None = None) -> Iterator[list[records.RunRecord]]:
         """Runs newest first, one list per MLMD page of contexts (one call, at most 100 runs).
 
@@ -127,6 +155,12 @@ class StoreReader:
         (`Convention.runs_are_pipelines`) is listed last, and only when no
         run context of that pipeline was found.
         """
+        for _, page in self._listing_pages(pipeline_name):
+            yield page
+
+    def _listing_pages(self, pipeline_name: str | None, name_contains: str = "",
+                       after: RunCursor | None = None) -> Iterator[tuple[int, list[records.RunRecord]]]:
+        """(listing index, page of runs) as `iter_run_pages` describes, narrowed by name and cursor."""
         present = self._conventions_present()
         listings: dict[str, list[Convention]] = {}
         if pipeline_name is None:
@@ -138,10 +172,20 @@ class StoreReader:
                 listings.setdefault(c.runs_filter(pipeline_name), []).append(c)
         # pipeline context types of which a run context was found
         with_run_contexts: set[str] = set()
-        for query, listed in listings.items():
+        for listing, (query, listed) in enumerate(listings.items()):
+            if after is not None and listing < after.listing:
+                continue
             if pipeline_name is not None and all(
                     c.runs_are_pipelines and c.pipeline_context_type in with_run_contexts for c in listed):
                 continue
+            if name_contains or (after is not None and listing == after.listing):
+                query = f"({query})"
+            if name_contains:
+                query += f" AND name LIKE {_quote('%' + name_contains + '%')}"
+            if after is not None and listing == after.listing:
+                # MLMD orders by create time, then id, both descending
+                query += (f" AND (create_time_since_epoch < {after.created_ms} OR "
+                          f"(create_time_since_epoch = {after.created_ms} AND id < {after.id}))")
             contexts = self._paged_contexts(query)
             while True:
                 page = list(itertools.islice(contexts, PAGE_SIZE))
@@ -156,7 +200,7 @@ class StoreReader:
                     owner = self._claimer(context, sharing)
                     if owner is not None and owner in listed:
                         runs.append(owner.decode_run(context, pipeline_name or ""))
-                yield self._with_pipeline_names(self._screened(runs, pipeline_name))
+                yield listing, self._with_pipeline_names(self._screened(runs, pipeline_name))
 
     def get_run(self, name: str) -> records.RunRecord | None:
         present = self._conventions_present()

@@ -90,14 +90,14 @@ def compare_runs(
                          if len({repr(values.get(c, MISSING)) for values in param_values}) > 1]
     else:
         chosen_params = _checked("parameter", parameters, all_params)
-    metric_sources = [_metric_sources(run) for run in resolved]
-    known_metrics = _ordered(metric_sources)
+    run_sources = [metric_sources(run) for run in resolved]
+    known_metrics = _ordered(run_sources)
     if metrics is not None:
-        metric_values = [_read_metrics(sources, metrics, trusted) for sources in metric_sources]
+        metric_values = [_read_metrics(sources, metrics, trusted) for sources in run_sources]
         known = _ordered(metric_values) + known_metrics
         chosen_metrics = _checked("metric", metrics, known)
     else:
-        metric_values = [_read_metrics(sources, None, trusted) for sources in metric_sources]
+        metric_values = [_read_metrics(sources, None, trusted) for sources in run_sources]
         chosen_metrics = _ordered(metric_values)
     rows = []
     for run, params, values in zip(resolved, param_values, metric_values):
@@ -127,8 +127,8 @@ def _parameters(run: "Run") -> dict[str, Any]:
             for name, value in step.parameters.items()}
 
 
-def _metric_sources(run: "Run") -> dict[str, "Artifact"]:
-    """``step.output`` -> artifact, for METRICS artifacts and scalar outputs."""
+def metric_sources(run: "Run") -> dict[str, "Artifact"]:
+    """``step.output`` -> artifact, for METRICS artifacts and scalar outputs (no MLMD call beyond the run's read)."""
     found = {}
     for step in run.steps:
         for output, value in step.outputs.items():

@@ -12,6 +12,7 @@ from zen_mlmd.post_execution.views import RecordIndex, Step, StepList, frozen, t
 
 if TYPE_CHECKING:
     from zen_mlmd.post_execution.lineage import LineageGraph
+    from zen_mlmd.tracking.explain import CacheExplanation
     from zen_mlmd.post_execution.session import ReadSession
 
 #: Runs are fetched this many at a time (MLMD's page cap).
@@ -91,6 +92,16 @@ class Run:
         return frozen(self._record.config)
 
     @property
+    def convention(self) -> str:
+        """The convention the run was recorded in: "native", "kfp", "tfx", ..."""
+        return self._record.convention
+
+    @property
+    def properties(self) -> Mapping[str, Any]:
+        """What the writer recorded on the run's context besides its config (KFP's namespace, ...)."""
+        return frozen(self._record.properties)
+
+    @property
     def start_time(self) -> _dt.datetime | None:
         return to_datetime(self._record.created_ms)
 
@@ -148,6 +159,16 @@ class Run:
     def get_step(self, name: str) -> Step:
         """The step named `name`. Raises UnknownNameError suggesting close names."""
         return self.steps[name]
+
+    def explain_cache(self, step: Step) -> "CacheExplanation":
+        """Why `step` (one of this run's steps) was or was not served from the cache.
+
+        A few MLMD calls (the step's history), beyond reading the run.
+        """
+        from zen_mlmd.tracking.explain import explain_steps
+
+        [explanation] = explain_steps(self._session.store, self._record, self.data, [step.id])
+        return explanation
 
     def dag(self) -> "LineageGraph":
         """The run's steps and artifacts as a graph (no MLMD call beyond reading the run)."""

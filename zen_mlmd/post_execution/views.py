@@ -236,6 +236,11 @@ class Step:
         return self.end_time - self.start_time
 
     @property
+    def properties(self) -> Mapping[str, Any]:
+        """Everything the writer recorded on the execution (Kubeflow's `pod_name`, `image`, ...)."""
+        return frozen(self._record.properties)
+
+    @property
     def is_cached(self) -> bool:
         """True when the outputs were reused from an earlier execution."""
         return self._record.state == records.CACHED

@@ -12,8 +12,10 @@ verification says which output was missing or changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from zen_mlmd.mlmd import records
+from zen_mlmd.mlmd.convention import writer_of
 from zen_mlmd.mlmd.history import step_history
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.mlmd.store import MetadataStore
@@ -24,7 +26,9 @@ from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, UNCACHEABLE_FIX, 
 @dataclass(frozen=True)
 class CacheExplanation:
     step: str
-    status: str  # "hit", "miss", "uncacheable", "disabled" or "not run"
+    #: "hit", "miss", "uncacheable", "disabled", "not run", "not looked up"
+    #: (no key recorded) or "not recorded" (another tool ran the step)
+    status: str
     reasons: tuple[str, ...]
     compared_with: str = ""  # "<run>.<step> (execution N)"
 
@@ -50,7 +54,18 @@ def explain_run(store: MetadataStore, run_name: str, step_name: str | None = Non
     return [_explain_step(store, run, step, data) for step in steps]
 
 
+def explain_steps(store: MetadataStore, run: records.RunRecord, data: records.RunData,
+                  step_ids: Iterable[int]) -> list[CacheExplanation]:
+    """`explain_run` for steps of a run already read (`data`), by execution id."""
+    wanted = set(step_ids)
+    return [_explain_step(store, run, step, data) for step in data.steps if step.id in wanted]
+
+
 def _explain_step(store, run: records.RunRecord, step: records.StepRecord, data: records.RunData) -> CacheExplanation:
+    keyed = ("cache_key_parts" in step.properties or UNCACHEABLE_PROPERTY in step.properties
+             or (run.convention == "native" and step.cache_key))
+    if not keyed:
+        return _unexplained(run, step)
     if step.state == records.CACHED:
         original = step.original_execution_id
         run_name = data.original_runs.get(original, "?")
@@ -83,6 +98,23 @@ def _explain_step(store, run: records.RunRecord, step: records.StepRecord, data:
         reasons = ["the cache key matched, but the earlier outputs were missing from the "
                    "artifact store (deleted) so the step ran again"]
     return CacheExplanation(step.name, "miss", tuple(reasons), compared)
+
+
+def _unexplained(run: records.RunRecord, step: records.StepRecord) -> CacheExplanation:
+    """A step zen_mlmd computed no cache key for: what can be said without one."""
+    if step.state == records.CANCELED:
+        return CacheExplanation(step.name, "not run", (step.error_message or "canceled",))
+    writer = writer_of(run.convention)
+    if step.state == records.CACHED:
+        return CacheExplanation(step.name, "hit", (f"{writer} served this step from its cache",))
+    if run.convention == "native":
+        return CacheExplanation(step.name, "not looked up", (
+            "no cache key was recorded for this step, so it was not looked up in the cache",))
+    reason = f"{writer} does not record why a step ran rather than being served from its cache"
+    fingerprint = step.properties.get("cache_fingerprint") or step.cache_key
+    if fingerprint:
+        reason += f"; its cache fingerprint was {fingerprint}"
+    return CacheExplanation(step.name, "not recorded", (reason,))
 
 
 def _cache_enabled(config, step_name: str) -> bool:

@@ -71,6 +71,7 @@ class KfpConvention(KfpWriting, WritableConvention):
     """Kubeflow Pipelines v2 (see the module docstring)."""
 
     name = "kfp"
+    writer_label = "Kubeflow Pipelines"
     pipeline_context_type = PIPELINE_CONTEXT
     run_context_type = RUN_CONTEXT
     root_execution_type = DAG_EXECUTION

@@ -48,6 +48,7 @@ class KfpV1Convention(Convention):
     """Kubeflow Pipelines v1's metadata writer (see the module docstring)."""
 
     name = "kfp_v1"
+    writer_label = "Kubeflow Pipelines v1"
     pipeline_context_type = RUN_CONTEXT
     run_context_type = RUN_CONTEXT
 

@@ -43,7 +43,12 @@ def open_reader(path) -> StoreReader:
 def portable_store(tmp_path) -> Written:
     """Two runs of a four-component pipeline; the second reuses two cached outputs and fails."""
     written = Written(tmp_path / "tfx.db")
-    writer = PortableTfxWriter(mlmd.MetadataStore(sqlite_config(written.path)), PIPELINE)
+    return write_portable_runs(written, mlmd.MetadataStore(sqlite_config(written.path)))
+
+
+def write_portable_runs(written: Written, raw: mlmd.MetadataStore) -> Written:
+    """What `portable_store` holds, written into `raw` (an `ml_metadata.MetadataStore` on any database)."""
+    writer = PortableTfxWriter(raw, PIPELINE)
 
     run1 = writer.start_run("2024-01-01T00:00:00.000001")
     written.runs["run1"] = run1[1]

@@ -118,6 +118,7 @@ def _unique_events(events: Sequence[pb.Event], convention: Convention, kinds: se
 class _TfxConvention(Convention):
     """What both TFX conventions share: read-only, TFX artifact properties."""
 
+    writer_label = "TFX"
     pipeline_context_type = PIPELINE_CONTEXT
     supports_writing = False
     #: TFX names steps only by their node context.
