@@ -149,25 +149,31 @@ def _read_metrics(sources: Mapping[str, "Artifact"], wanted: Sequence[str] | Non
             content = artifact.read(trusted=trusted)
         except ZenMLMDError:
             continue  # deleted contents: the cell stays empty rather than failing the table
-        if isinstance(content, Mapping):
-            for key, value in _flatten(content):
-                if _is_number(value):
-                    values[f"{column}.{key}"] = value
-        elif _is_number(content):
-            values[column] = content
+        values.update(numbers_in(column, content))
     return values
 
 
-def _flatten(mapping: Mapping[str, Any], prefix: str = ""):
-    for key, value in mapping.items():
-        if isinstance(value, Mapping):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
+def numbers_in(column: str, content: Any, *, bools: bool = True) -> dict[str, Any]:
+    """``column[.key.subkey]`` -> value for the numbers in a metrics output's `content`.
 
+    `content` is a number, or a (nested) mapping whose number leaves are kept;
+    anything else gives nothing. Booleans count unless `bools` is False (a chart).
+    """
+    def is_number(value: Any) -> bool:
+        if isinstance(value, bool):
+            return bools
+        return isinstance(value, numbers.Real)
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (numbers.Number, bool)) and not isinstance(value, complex)
+    if is_number(content):
+        return {column: content}
+    found: dict[str, Any] = {}
+    if isinstance(content, Mapping):
+        for key, value in content.items():
+            if isinstance(value, Mapping):
+                found.update(numbers_in(f"{column}.{key}", value, bools=bools))
+            elif is_number(value):
+                found[f"{column}.{key}"] = value
+    return found
 
 
 def _ordered(dicts: Iterable[Mapping[str, Any]]) -> list[str]:

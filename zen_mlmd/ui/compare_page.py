@@ -9,9 +9,8 @@ compared or charted run (a fixed number of calls each).
 from __future__ import annotations
 
 import json
-import numbers
 import posixpath
-from typing import Any, Mapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +18,7 @@ from starlette.routing import Route
 
 from zen_mlmd.errors import ConfigError
 from zen_mlmd.post_execution.api import get_pipeline, get_run
-from zen_mlmd.post_execution.compare import compare_runs, metric_sources
+from zen_mlmd.post_execution.compare import compare_runs, metric_sources, numbers_in
 from zen_mlmd.post_execution.contents import ContentsUnavailableError, list_artifact_files, read_artifact_file
 from zen_mlmd.post_execution.listing import list_runs, pipeline_names
 from zen_mlmd.post_execution.runs import Run
@@ -107,21 +106,10 @@ def _chart(runs: list[Run], metric: str, highlighted: set[str]) -> dict[str, Any
 def run_metrics(run: Run) -> dict[str, float]:
     """``step.output[.key]`` -> number for a run's metrics outputs, read without running code."""
     found: dict[str, float] = {}
-    sources = dict(metric_sources(run))
-    for step in run.steps:  # Kubeflow metrics: numbers in the artifact's record
-        for output, value in step.outputs.items():
-            for artifact in (value if isinstance(value, tuple) else (value,)):
-                if artifact.type == "system.Metrics":
-                    sources.setdefault(f"{step.name}.{output}", artifact)
-    for column, artifact in sources.items():
-        recorded = metric_values(artifact)
+    for column, artifact in metric_sources(run).items():  # Kubeflow's system.Metrics too
+        recorded = metric_values(artifact)  # Kubeflow metrics: numbers in the artifact's record
         content = dict(recorded) if recorded else _json_numbers(artifact)
-        if _is_number(content):
-            found[column] = content
-        elif isinstance(content, Mapping):
-            for key, number in _flatten(content):
-                if _is_number(number):
-                    found[f"{column}.{key}"] = number
+        found.update(numbers_in(column, content, bools=False))
     return found
 
 
@@ -141,15 +129,3 @@ def _json_numbers(artifact) -> Any:
         return json.loads(head.data.decode("utf-8"))
     except ValueError:
         return None
-
-
-def _flatten(mapping: Mapping[str, Any], prefix: str = ""):
-    for key, value in mapping.items():
-        if isinstance(value, Mapping):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
