@@ -138,6 +138,15 @@ class StoreUnavailableError(StoreError):
     """The metadata store did not answer (server down, network, timeout)."""
 
 
+class PublishWrittenError(StoreUnavailableError):
+    """A step's publish raised, yet the store holds it (or cannot say): nothing more is recorded.
+
+    The step stays as the store has it (COMPLETE with LIVE outputs when the
+    write was committed and only its answer was lost); its outputs are
+    kept, never removed under LIVE records.
+    """
+
+
 class StepFailedError(ZenMLMDError):
     """A pipeline step raised; the run stopped and the failure is recorded."""
 

@@ -159,6 +159,18 @@ def test_inside_a_kubeflow_pod_the_service_variables_are_used(kubeflow, monkeypa
     assert kubeflow.connection_config(kubeflow.parse_config({"host": "other"})).host == "other"
 
 
+def test_inside_a_pod_the_service_comes_before_kubectl(kubeflow, monkeypatch):
+    """A store registered with a kubectl context works in a Kubeflow pod: it dials the service."""
+    from zen_mlmd.stack.components import MetadataStoreComponent
+
+    component = MetadataStoreComponent("kf", "kubeflow", {"kubernetes_context": "prod"})
+    assert component._port_forward() is not None  # on a laptop: kubectl port-forward
+    monkeypatch.setenv("METADATA_GRPC_SERVICE_HOST", "metadata-grpc-service.kubeflow")
+    monkeypatch.setenv("METADATA_GRPC_SERVICE_PORT", "8080")
+    assert component._port_forward() is None  # in a pod: never kubectl
+    assert kubeflow.connection_config(component.config) == expected("metadata-grpc-service.kubeflow", 8080)
+
+
 def test_without_host_outside_a_pod_says_what_to_do(kubeflow):
     config = kubeflow.parse_config({})  # valid: the same config may be used inside a pod
     with pytest.raises(ConfigError) as caught:

@@ -162,9 +162,10 @@ def test_sqlite_relative_path_is_stored_absolute(registry, tmp_path, monkeypatch
 def test_artifact_store_paths(registry, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert registry.register_artifact_store("a", "out").path == str(tmp_path / "out")
-    # s3fs is not installed here: registered (it may be used elsewhere), with a warning
-    with pytest.warns(UserWarning, match="'s3' backend is not installed"):
-        assert registry.register_artifact_store("b", "s3://bucket/prefix").path == "s3://bucket/prefix"
+    # gcsfs is not installed here: registered (it may be used elsewhere), with a warning
+    with pytest.warns(UserWarning, match="'gs' backend is not installed"):
+        assert registry.register_artifact_store("b", "gs://bucket/prefix").path == "gs://bucket/prefix"
+    assert registry.register_artifact_store("s", "s3://bucket/prefix").path == "s3://bucket/prefix"  # s3fs is
     with pytest.raises(ConfigError):
         registry.register_artifact_store("c", " ")
     with pytest.raises(ConfigError, match="unknown protocol 'foo'"):
@@ -175,7 +176,7 @@ def test_artifact_store_paths(registry, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
         registry.register_artifact_store("f", str(tmp_path / "a-file"))
-    assert [c.name for c in registry.list_artifact_stores()] == ["a", "b", "default"]
+    assert [c.name for c in registry.list_artifact_stores()] == ["a", "b", "default", "s"]
 
 
 def test_orchestrator_flavor_is_checked(registry):

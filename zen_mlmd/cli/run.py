@@ -91,6 +91,8 @@ def run_dict(run, with_steps: bool = False) -> dict[str, Any]:
         "start_time": iso(run.start_time), "end_time": iso(run.end_time),
         "duration_seconds": run.duration.total_seconds() if run.duration is not None else None,
     }
+    if data["status"] == "interrupted":
+        data["last_seen"] = iso(run.last_seen)  # when it stopped giving signs of life
     if with_steps:
         data["steps"] = [step_dict(step) for step in run.steps]
     return data
@@ -133,6 +135,9 @@ def list_runs(pipeline_name: str | None, status: str | None, limit: int,
          for r in runs],
         empty=empty,
     )
+    for r in runs:
+        if r.status == "interrupted":
+            click.echo(f"{r.name}: interrupted, last seen {format_time(r.last_seen)} UTC")
 
 
 def no_runs_message(session) -> str:
@@ -164,6 +169,7 @@ def describe(run_name: str, store_name: str | None, as_json: bool) -> None:
         **({"run id": found.run_id} if found.run_id and found.run_id != found.name else {}),
         "status": found.status, "started (UTC)": format_time(found.start_time),
         "ended (UTC)": format_time(found.end_time), "duration": format_duration(found.duration),
+        **({"last seen (UTC)": format_time(found.last_seen)} if found.status == "interrupted" else {}),
     }, indent=2)
     output.heading(f"Steps ({len(found.steps)}, in DAG order)")
     for step in found.steps:

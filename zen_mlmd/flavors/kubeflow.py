@@ -44,9 +44,9 @@ class KubeflowConfig(FlavorConfig):
 
     Attributes:
         host, port: the gRPC endpoint. Without `host`, inside a Kubeflow pod,
-            ``METADATA_GRPC_SERVICE_HOST`` / ``_PORT`` are used (read when the
-            connection is built, so one config serves a laptop and a pod).
-            `port` defaults to 8080.
+            ``METADATA_GRPC_SERVICE_HOST`` / ``_PORT`` are used, before
+            `kubernetes_context` (read when the connection is built, so one
+            config serves a laptop and a pod). `port` defaults to 8080.
         custom_ca: CA certificate(s) that signed the server's certificate,
             as a PEM file path or PEM text.
         server_cert: the *client's* certificate chain for mutual TLS (MLMD's
@@ -62,7 +62,7 @@ class KubeflowConfig(FlavorConfig):
         max_message_size_mb: largest response accepted (gRPC's default of
             4 MB is too small for big lineage queries; Kubeflow uses 100).
         kubernetes_context: reach the service through ``kubectl port-forward``
-            in this context (used when `host` is not set).
+            in this context (used when `host` is not set, outside a pod).
             `MetadataStoreComponent.open()` starts the forward
             (`zen_mlmd.stack.port_forward`) and passes its local port to
             `connection_config`; it stops with the store.
@@ -133,13 +133,19 @@ class KubeflowFlavor(MetadataStoreFlavor):
     is_database = False
 
     def endpoint(self, config: KubeflowConfig, local_port: int | None = None) -> tuple[str, int]:
-        """The (host, port) to dial, from the config, a port-forward or the pod's environment.
+        """The (host, port) to dial: `host`, else (in a Kubeflow pod) the in-cluster service
+        ``METADATA_GRPC_SERVICE_HOST`` / ``_PORT``, else the local end of a port-forward.
+
+        In a pod the service variables come before `kubernetes_context`: a
+        pod reaches the service directly and never runs kubectl.
 
         Raises:
             ConfigError: no host, no port-forward, and not inside a Kubeflow pod.
         """
         if config.host is not None:
             return config.host, config.port or DEFAULT_PORT
+        if os.environ.get(HOST_VARIABLE):
+            return self._pod_endpoint(config)
         if config.kubernetes_context is not None:
             if local_port is None:
                 raise ConfigError("kubernetes_context", config.kubernetes_context,
@@ -148,12 +154,18 @@ class KubeflowFlavor(MetadataStoreFlavor):
                                   "open the store with MetadataStoreComponent.open() (or "
                                   "`zen-mlmd metadata-store check`), which starts the forward")
             return "127.0.0.1", local_port
-        env_host = os.environ.get(HOST_VARIABLE)
-        if not env_host:
-            raise ConfigError("host", None,
-                              f"no metadata service address: host is not set and {HOST_VARIABLE} is not "
-                              "(this is not a Kubeflow pod)",
-                              "set host (and port), or run inside a Kubeflow pod")
+        raise ConfigError("host", None,
+                          f"no metadata service address: host is not set and {HOST_VARIABLE} is not "
+                          "(this is not a Kubeflow pod)",
+                          "set host (and port), or run inside a Kubeflow pod")
+
+    @staticmethod
+    def in_pod() -> bool:
+        """Whether this process runs in a Kubeflow pod (it sees the metadata service's address)."""
+        return bool(os.environ.get(HOST_VARIABLE))
+
+    def _pod_endpoint(self, config: KubeflowConfig) -> tuple[str, int]:
+        env_host = os.environ[HOST_VARIABLE]
         if config.port is not None:
             return env_host, config.port
         env_port = os.environ.get(PORT_VARIABLE, str(DEFAULT_PORT))

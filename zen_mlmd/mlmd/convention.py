@@ -145,6 +145,10 @@ class Convention(abc.ABC):
         """Whether executions of this type are pipeline steps (not DAG rows)."""
         return True
 
+    def is_step(self, execution: pb.Execution, execution_type_name: str) -> bool:
+        """Whether this execution is a pipeline step (not a DAG row, nor the writer's own bookkeeping)."""
+        return self.is_step_type(execution_type_name)
+
     @abc.abstractmethod
     def decode_pipeline(self, context: pb.Context) -> records.PipelineRecord:
         """A pipeline context as a record."""

@@ -279,7 +279,16 @@ class StoreReader:
                 else r for r in runs]
 
     def run_step_states(self, runs: Sequence[records.RunRecord]) -> dict[int, tuple[str, ...]]:
-        """Step states of several runs, by run id, for statuses in listings.
+        """Step states of several runs, by run id, for statuses in listings (see `run_activity`)."""
+        return self.run_activity(runs)[0]
+
+    def run_activity(self, runs: Sequence[records.RunRecord],
+                     ) -> tuple[dict[int, tuple[str, ...]], dict[int, int]]:
+        """Step states of several runs, and when each was last seen (ms), by run id.
+
+        "Last seen" is the newest update time of the run's context and
+        executions: every step write moves it, heartbeats included
+        (`zen_mlmd.tracking.heartbeat`).
 
         One filter query (`contexts_a.id IN (...)`) for all the runs, paged at
         100 executions per call. MLMD does not return an execution's contexts:
@@ -289,7 +298,7 @@ class StoreReader:
         one lineage query per 100 executions, never one call per run.
         """
         if not runs:
-            return {}
+            return {}, {}
         ids = ", ".join(str(run.id) for run in runs)
         executions = self.store.get_executions(
             list_options=_all_matching(f"contexts_a.id IN ({ids})"))
@@ -310,12 +319,15 @@ class StoreReader:
                 if run_id is not None:
                     run_of[execution_id] = run_id
         states: dict[int, list[str]] = {run.id: [] for run in runs}
+        last_seen = {run.id: run.updated_ms for run in runs}
         for execution in executions:
             run_id = run_of.get(execution.id)
-            if run_id is not None and convention_of[run_id].is_step_type(
-                    exec_types[execution.type_id].name):
+            if run_id is None:
+                continue
+            last_seen[run_id] = max(last_seen[run_id], execution.last_update_time_since_epoch)
+            if convention_of[run_id].is_step(execution, exec_types[execution.type_id].name):
                 states[run_id].append(EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN))
-        return {run_id: tuple(found) for run_id, found in states.items()}
+        return {run_id: tuple(found) for run_id, found in states.items()}, last_seen
 
     def read_run_steps(self, run: records.RunRecord) -> tuple[records.StepRecord, ...]:
         """The steps of one run without their events (two calls, types cached)."""
@@ -325,7 +337,7 @@ class StoreReader:
         return tuple(
             convention.decode_step(e, exec_types[e.type_id].name, ())
             for e in sorted(executions, key=lambda e: e.id)
-            if convention.is_step_type(exec_types[e.type_id].name)
+            if convention.is_step(e, exec_types[e.type_id].name)
         )
 
     # -- whole runs ----------------------------------------------------------------

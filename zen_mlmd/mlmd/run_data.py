@@ -29,7 +29,7 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
     exec_types = store.types_by_id("execution", {e.type_id for e in executions})
     # Executions that are not steps (KFP's DAG rows) say where the steps are.
     structure = [e for e in executions if not convention.is_step_type(exec_types[e.type_id].name)]
-    executions = [e for e in executions if convention.is_step_type(exec_types[e.type_id].name)]
+    executions = [e for e in executions if convention.is_step(e, exec_types[e.type_id].name)]
     events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
     events_by_execution: dict[int, list[pb.Event]] = {}
     for event in events:
@@ -68,6 +68,15 @@ def read_run_data(reader: "StoreReader", run: records.RunRecord) -> records.RunD
     steps = convention.name_steps(store, [
         _with_original(decode(e, events_by_execution.get(e.id, ())), producers)
         for e in sorted(executions, key=lambda e: e.id)], structure=structure)
+    # A cached step whose writer recorded outputs of its own (KFP's launcher
+    # does, for a task served from zen_mlmd's cache) names its original only
+    # by id: one more call for those, when there are any.
+    known = {e.id for e in (*executions, *outside)}
+    named = sorted({s.original_execution_id for s in steps if s.original_execution_id is not None} - known)
+    if named:
+        more = store.get_executions_by_id(named)
+        exec_types.update(store.types_by_id("execution", {e.type_id for e in more}))
+        outside = [*outside, *more]
     original_steps = {s.id: s for s in convention.name_steps(
         store, [decode(e, ()) for e in outside], structure=None)}
     original_runs = {e.id: _run_name_of(e, contexts.get(e.id, ()), convention) for e in outside}

@@ -264,6 +264,22 @@ class RunWriter:
         self._put(handle.run, handle.step.name, execution, [])
         handle.execution = execution
 
+    def step_state(self, handle: StepHandle) -> str:
+        """ONE read: the step's state as the store holds it ("RUNNING", "COMPLETE", ...)."""
+        from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES
+
+        [execution] = self.store.get_executions_by_id([handle.execution_id])
+        return EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
+
+    def heartbeat_step(self, handle: StepHandle) -> None:
+        """ONE put_execution: the running step again, stamped now (MLMD moves its update time)."""
+        from zen_mlmd.tracking.heartbeat import PROPERTY
+
+        beat = pb.Execution()
+        beat.CopyFrom(handle.execution)  # not kept: the publish writes the step as it started
+        beat.custom_properties[PROPERTY].double_value = time.time()
+        self.store.put_execution(beat, [], [])
+
     def cancel_step(self, run: RunHandle, step: records.StepStart, reason: str) -> int:
         """ONE put_execution: a step that will not run (an upstream step failed)."""
         step = self._resolved(run, step)

@@ -20,19 +20,27 @@ PAGE_SIZE = 100
 
 
 class _StepStates:
-    """Step states of one page of runs, fetched together on first need (one query)."""
+    """Step states (and last-seen times) of one page of runs, fetched together on first need (one query)."""
 
-    __slots__ = ("_session", "_runs", "_states")
+    __slots__ = ("_session", "_runs", "_states", "_seen")
 
     def __init__(self, session: "ReadSession", runs: list[records.RunRecord]):
         self._session = session
         self._runs = runs
         self._states: dict[int, tuple[str, ...]] | None = None
+        self._seen: dict[int, int] = {}
 
     def of(self, run: records.RunRecord) -> tuple[str, ...]:
-        if self._states is None:
-            self._states = self._session.reader.run_step_states(self._runs)
+        self._fetch()
         return self._states.get(run.id, ())
+
+    def last_seen(self, run: records.RunRecord) -> int | None:
+        self._fetch()
+        return self._seen.get(run.id)
+
+    def _fetch(self) -> None:
+        if self._states is None:
+            self._states, self._seen = self._session.reader.run_activity(self._runs)
 
 
 class Run:
@@ -113,8 +121,25 @@ class Run:
         if not _status.needs_step_states(record):
             return _status.run_status(record)
         if self._data is not None or self._states is None:
-            return _status.run_status(record, [s.state for s in self.data.steps])
-        return _status.run_status(record, self._states.of(record))
+            return _status.run_status(record, [s.state for s in self.data.steps], self.last_seen_ms)
+        return _status.run_status(record, self._states.of(record), self._states.last_seen(record))
+
+    @property
+    def last_seen_ms(self) -> int | None:
+        """When the run was last seen, in ms since the epoch: the newest write of its steps.
+
+        What a reader judges a run with no end by, when its steps run on
+        other hosts (`zen_mlmd.tracking.heartbeat`).
+        """
+        if self._data is None and self._states is not None:
+            return self._states.last_seen(self._record)
+        steps = self.data.steps
+        return max([self._record.updated_ms, *(s.updated_ms for s in steps)])
+
+    @property
+    def last_seen(self) -> _dt.datetime | None:
+        """`last_seen_ms` as a UTC datetime."""
+        return to_datetime(self.last_seen_ms)
 
     # -- the whole run (read once) ----------------------------------------------------------
     @property
@@ -155,7 +180,8 @@ class Run:
         data = self.data
         # A run that was killed, or that ended (e.g. on Ctrl-C) while a step
         # was still RUNNING: those steps will never finish.
-        interrupted = _status.run_is_interrupted(self._record) or bool(self._record.recorded_status)
+        interrupted = _status.run_is_interrupted(self._record, self.last_seen_ms) \
+            or bool(self._record.recorded_status)
         step_runs = {step.id: self.name for step in data.steps}
         step_runs.update(data.original_runs)
         index = RecordIndex(

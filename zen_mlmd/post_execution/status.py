@@ -4,14 +4,18 @@ A step's status follows its MLMD state. A run's status is the one its
 writer recorded when it ended ("cached" when every step was served from the
 cache). A run that never ended is "running" while its owner process lives
 (or when this host cannot tell) and "interrupted" once the owner is known
-to be gone; its steps still marked RUNNING then read "interrupted" too, as
-do steps left RUNNING in a run that recorded its end (stopped by Ctrl-C).
+to be gone, or, for a run that records heartbeats (its steps run on other
+hosts, `zen_mlmd.tracking.heartbeat`), once it has not been seen for longer
+than its `stale_after_sec`; its steps still marked RUNNING then read
+"interrupted" too, as do steps left RUNNING in a run that recorded its end
+(stopped by Ctrl-C).
 A run written by another tool (Kubeflow Pipelines, TFX) records neither an
 end status nor an owner: its status follows from its steps' states.
 States this library does not know read "unknown", never "failed".
 """
 from __future__ import annotations
 
+import time
 from typing import Iterable
 
 from zen_mlmd.mlmd import records
@@ -58,22 +62,38 @@ def step_status(state: str, run_interrupted: bool = False) -> str:
     return status
 
 
-def run_is_interrupted(run: records.RunRecord) -> bool:
-    """True when the run never ended and its owner process is known to be gone."""
+def run_is_interrupted(run: records.RunRecord, last_seen_ms: int | None = None,
+                       now_ms: float | None = None) -> bool:
+    """True when the run never ended and its owner process is known to be gone, or its heartbeat is stale.
+
+    Args:
+        last_seen_ms: the newest update time of the run and its executions
+            (`StoreReader.run_activity`); without it only the owner is checked.
+    """
     if run.recorded_status:
         return False
+    from zen_mlmd.tracking.heartbeat import stale_after_ms
     from zen_mlmd.tracking.owner import owner_is_alive
 
-    return owner_is_alive(run.owner) is False
+    alive = owner_is_alive(run.owner)
+    if alive is not None:
+        return not alive
+    stale_after = stale_after_ms(run.owner)
+    if stale_after is None or last_seen_ms is None:
+        return False
+    now = time.time() * 1000.0 if now_ms is None else now_ms
+    return now - last_seen_ms > stale_after
 
 
-def run_status(run: records.RunRecord, step_states: Iterable[str] | None = None) -> str:
+def run_status(run: records.RunRecord, step_states: Iterable[str] | None = None,
+               last_seen_ms: int | None = None) -> str:
     """The status of a run (see the module docstring).
 
     Args:
         step_states: MLMD states of the run's steps; needed only to tell a
             "cached" run (every step CACHED) from a "completed" one. None
             reads the recorded status as it is.
+        last_seen_ms: when the run was last seen (see `run_is_interrupted`).
     """
     if run.recorded_status:
         recorded = _RUN_STATUSES.get(run.recorded_status.lower(), UNKNOWN)
@@ -84,7 +104,7 @@ def run_status(run: records.RunRecord, step_states: Iterable[str] | None = None)
         return recorded
     if not run.owner and step_states is not None:
         return _status_from_steps(list(step_states))
-    return INTERRUPTED if run_is_interrupted(run) else RUNNING
+    return INTERRUPTED if run_is_interrupted(run, last_seen_ms) else RUNNING
 
 
 def _status_from_steps(states: list[str]) -> str:
@@ -101,7 +121,11 @@ def _status_from_steps(states: list[str]) -> str:
 
 
 def needs_step_states(run: records.RunRecord) -> bool:
-    """Whether `run_status` of this run depends on its step states."""
+    """Whether `run_status` of this run depends on its step states (or on when they were last seen)."""
     if not run.recorded_status and not run.owner:
         return True  # written by another tool: the steps tell
+    if not run.recorded_status:
+        from zen_mlmd.tracking.heartbeat import stale_after_ms
+
+        return stale_after_ms(run.owner) is not None  # open, with a heartbeat to check
     return _RUN_STATUSES.get(run.recorded_status.lower()) == COMPLETED

@@ -298,6 +298,8 @@ class MetadataStoreComponent:
         context = getattr(config, "kubernetes_context", None)
         if context is None or getattr(config, "host", None) is not None:
             return None
+        if getattr(self.flavor, "in_pod", lambda: False)():
+            return None  # a pod dials the in-cluster service: never kubectl
         from zen_mlmd.stack.port_forward import DEFAULT_TIMEOUT, PortForward
 
         # kubectl may run an authentication plugin first: never give it less than the default

@@ -20,19 +20,22 @@ it is then written in ONE transaction with the next `start_step` (or alone
 by the run's next other write, at the latest by `finish`), so a run of S
 steps costs S+1 step writes. A run that ends with an exception inside the
 `with` block is recorded as failed; a process that is killed leaves a run
-that readers report as interrupted (see `owner.py`).
+that readers report as interrupted (see `owner.py`). An orchestrator whose
+steps run on other hosts records a heartbeat instead of its own process
+(`Recorder(..., owner=heartbeat_owner(current_owner()))`, and
+`with Heartbeat(step.heartbeat, 30):` around long work; see `heartbeat.py`).
 """
 from __future__ import annotations
 
-import traceback
 from typing import Any, Mapping, Sequence
 
-from zen_mlmd.errors import ConfigError, PublishFailedError, StoreUnavailableError
+from zen_mlmd.errors import PublishFailedError, StoreUnavailableError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.store import MetadataStore
-from zen_mlmd.mlmd.writer import RunHandle, RunWriter, StepHandle
+from zen_mlmd.mlmd.writer import RunHandle, RunWriter
 from zen_mlmd.tracking.names import default_run_name, validate_name
 from zen_mlmd.tracking.owner import current_owner
+from zen_mlmd.tracking.step_recorder import StepRecorder
 
 __all__ = ["Recorder", "RunRecorder", "StepRecorder", "default_run_name", "validate_name"]
 
@@ -51,15 +54,24 @@ class Recorder:
         convention: the `zen_mlmd.mlmd.convention.Convention` to record in
             (`get_convention("kfp")` for Kubeflow Pipelines' schema); native
             by default.
+        owner: who records the runs it starts; by default this process (its
+            host and pid, which a reader on this host checks). An orchestrator
+            whose steps run on other hosts passes
+            `tracking.heartbeat.heartbeat_owner(...)` and has each step call
+            `StepRecorder.heartbeat` during long work.
 
     Raises:
         ConfigError: the convention cannot be written.
     """
 
-    def __init__(self, store: MetadataStore, artifact_store=None, convention=None):
+    def __init__(self, store: MetadataStore, artifact_store=None, convention=None,
+                 owner: Mapping[str, Any] | None = None):
         self.store = store
         self.artifact_store = artifact_store
         self._writer = RunWriter(store, convention)
+        #: Recorded with each run started: this process, unless the caller says
+        #: otherwise (`tracking.heartbeat.heartbeat_owner` for steps run elsewhere).
+        self.owner = dict(owner) if owner is not None else None
 
     @property
     def convention(self):
@@ -82,7 +94,7 @@ class Recorder:
         validate_name("pipeline", pipeline_name)
         run_name = validate_name("run", run_name or default_run_name(pipeline_name))
         handle = self._writer.start_run(
-            pipeline_name, run_name, dict(config or {}), current_owner(), pipeline_properties,
+            pipeline_name, run_name, dict(config or {}), self.owner or current_owner(), pipeline_properties,
         )
         return RunRecorder(self, handle)
 
@@ -152,7 +164,8 @@ class RunRecorder:
             ids, handle = self._writer.publish_and_start(held._handle, outputs, start)
         except StoreUnavailableError:
             raise  # it may have been written: the run will read as interrupted
-        except Exception:
+        except Exception as exc:
+            held.raise_if_published(exc)
             # Nothing was written: find out which of the two writes fails on its own.
             self.flush()
             return StepRecorder(self, self._writer.start_step(self._handle, start))
@@ -164,6 +177,11 @@ class RunRecorder:
     def held_step(self) -> str | None:
         """The step whose publish is held back (see `StepRecorder.publish`), if any."""
         return self._held[0].name if self._held is not None else None
+
+    @property
+    def held_step_cache_key(self) -> str:
+        """The cache key of the step whose publish is held back ("" if none)."""
+        return self._held[0]._handle.step.cache_key if self._held is not None else ""
 
     def flush(self) -> None:
         """Write a held-back publish now, alone (one MLMD write; nothing if none is held).
@@ -180,8 +198,9 @@ class RunRecorder:
             held.output_ids = self._writer.publish_step(held._handle, outputs)
         except StoreUnavailableError:
             raise
-        except Exception as exc:  # nothing was written: the saved outputs go too
-            held.fail(exc)
+        except Exception as exc:
+            held.raise_if_published(exc)
+            held.fail(exc)  # nothing was written: the saved outputs go too
             raise PublishFailedError(held.name, exc) from exc
 
     def step_start(
@@ -250,136 +269,3 @@ class RunRecorder:
         except PublishFailedError:
             if exc_type is None:
                 raise  # else the exception already on its way is the one to see
-
-
-class StepRecorder:
-    """One running step: save its outputs, then publish it or fail it."""
-
-    def __init__(self, run: RunRecorder, handle: StepHandle):
-        self._run = run
-        self._handle = handle
-        self._saved: dict[str, list[records.OutputArtifact]] = {}
-        self.output_ids: dict[str, tuple[int, ...]] = {}
-
-    @property
-    def name(self) -> str:
-        return self._handle.step.name
-
-    @property
-    def execution_id(self) -> int:
-        return self._handle.execution_id
-
-    @property
-    def saved_outputs(self) -> dict[str, list[records.OutputArtifact]]:
-        """Outputs saved so far, by output name."""
-        return self._saved
-
-    def output_uri(self, output_name: str, index: int = 0) -> str:
-        """Where the artifact store keeps this output: `<root>/<pipeline>/<run>/<step>/<output>`."""
-        store = self._require_artifact_store()
-        validate_name("output", output_name)
-        uri = store.uri_for(self._run.pipeline_name, self._run.name, self.name, output_name)
-        return f"{uri}/{index}" if index else uri
-
-    def save_output(self, output_name: str, value: Any, kind=None, materializer=None,
-                    index: int = 0) -> records.OutputArtifact:
-        """Write `value` through its materializer; it is published with the step."""
-        from zen_mlmd.artifacts import write_artifact
-        from zen_mlmd.artifacts.kinds import ArtifactKind
-
-        store = self._require_artifact_store()
-        written = write_artifact(value, self.output_uri(output_name, index), store, materializer)
-        kind_name = ArtifactKind.parse(kind).value if kind is not None else written.kind.value
-        output = records.OutputArtifact(
-            uri=written.uri, kind=kind_name,
-            materializer=written.materializer, data_type=written.data_type,
-            content_hash=written.content_hash, size_bytes=written.size_bytes,
-            # the producer is also in the OUTPUT event, the output name and index in
-            # the artifact's name: kept here so that a cache lookup reads everything
-            # it needs in one call
-            properties={**self._run._recorder.convention.output_metadata(kind_name, value),
-                        "producer_execution_id": self.execution_id,
-                        "cache_key": self._handle.step.cache_key or None},
-        )
-        self._saved.setdefault(output_name, []).append(output)
-        return output
-
-    def publish(
-        self, outputs: Mapping[str, records.OutputArtifact | Sequence[records.OutputArtifact]] | None = None,
-        *, defer: bool = False,
-    ) -> dict[str, tuple]:
-        """Record the step COMPLETE with its outputs LIVE (one MLMD write).
-
-        Args:
-            outputs: outputs an orchestrator wrote itself; by default the ones
-                saved with `save_output`.
-            defer: hold the publish back and write it with the run's next
-                write: in the same transaction as the next `begin_step` /
-                `start_step`, else alone before any other write or by
-                `finish` (`flush` writes it at once). Until then the step
-                reads as RUNNING.
-
-        Returns:
-            The output artifact ids by output name; with `defer`, an
-            `OutputRef` for each (pass them as the next steps' inputs;
-            `output_ids` holds the ids once written).
-        """
-        if outputs is None:
-            grouped = dict(self._saved)
-        else:
-            grouped = {name: ([out] if isinstance(out, records.OutputArtifact) else list(out))
-                       for name, out in outputs.items()}
-        run = self._run
-        if run._held is not None and run._held[0] is not self:
-            run.flush()
-        if not defer:
-            run._held = None
-            self.output_ids = run._writer.publish_step(self._handle, grouped)
-            return self.output_ids
-        for name in grouped:
-            validate_name("output", name)
-        run._held = (self, grouped)
-        return {name: tuple(records.OutputRef(self.execution_id, name, index) for index in range(len(items)))
-                for name, items in grouped.items()}
-
-    def fail(self, error: BaseException | str, error_type: str | None = None,
-             remove_outputs: bool = True) -> None:
-        """Record the step FAILED with the error and its traceback (one write).
-
-        Args:
-            remove_outputs: delete the outputs saved so far from the artifact
-                store (nothing half-written stays behind). Keep them when the
-                failure came from publishing: the publish may have committed.
-        """
-        run = self._run
-        if run._held is not None:
-            if run._held[0] is self:
-                run._held = None  # its publish is not written: the step fails instead
-            else:
-                run.flush()
-        store = run._recorder.artifact_store
-        for outputs in self._saved.values() if remove_outputs else ():
-            for output in outputs:
-                try:
-                    store.delete(output.uri)
-                except Exception:  # a missing file must not hide the step's own error
-                    pass
-        self._saved.clear()
-        trace = ""
-        if isinstance(error, BaseException):
-            error_type = error_type or type(error).__name__
-            message = str(error)
-            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        else:
-            message = error
-        self._run._writer.fail_step(self._handle, error_type or "Error", message, trace)
-        self._run.failed_steps.append(self.name)
-
-    def _require_artifact_store(self):
-        store = self._run._recorder.artifact_store
-        if store is None:
-            raise ConfigError(
-                "artifact_store", None, "this recorder has no artifact store to save outputs in",
-                "pass artifact_store= to Recorder, or publish outputs you wrote yourself",
-            )
-        return store

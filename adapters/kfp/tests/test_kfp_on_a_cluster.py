@@ -1,10 +1,12 @@
-"""A zen_mlmd pipeline run on a Kubeflow cluster in the KFP convention: KFP and zen_mlmd record one run.
+"""Runs recorded on a Kubeflow cluster by earlier versions of zen-mlmd-kfp still read as one run each.
 
-On a cluster KFP's driver creates the run context (named by the run ID)
-and the root DAG before any task runs, and its launcher records every task
-as well, in the same run context. The KFP side here follows KFP's code
-(`kfp_v2_runs`, no cluster can run in the tests); the task's own program
-is zen_mlmd's recording, as `task_entrypoint.run_task` calls it.
+Before each task added its facts to the execution KFP's launcher records
+(`joined`, played end to end in `test_played_cluster`), a task recorded a
+second execution of its own next to KFP's, in KFP's run context and root
+DAG, or recorded the run natively and marked KFP's root DAG. Stores keep
+such runs: here the KFP side follows KFP's code (`kfp_v2_runs`), the task's
+side is what those versions recorded, and readers list each run, and each
+step, once.
 """
 from __future__ import annotations
 
@@ -114,7 +116,7 @@ def test_a_run_recorded_natively_on_a_cluster_is_listed_once(foreign_store, tmp_
     def zen_task(pod_name: str) -> None:  # task_entrypoint.run_task, native convention
         recorder = Recorder(store, artifacts, convention=native)
         run = recording.start_or_attach_run(recorder, "training_pipeline", "nightly-native", {})
-        assert recording.mark_kfp_run(store, RUN_ID, run.name, native.name)
+        mark_kfp_root_dag(raw, RUN_ID, run.name, native.name)
         step = run.start_step("make_numbers", "pkg.make_numbers", properties={"pod_name": pod_name})
         step.save_output("output", [1, 2, 3])
         step.publish()
@@ -126,4 +128,11 @@ def test_a_run_recorded_natively_on_a_cluster_is_listed_once(foreign_store, tmp_
     reader = StoreReader(store)
     assert [(r.name, r.convention) for r in reader.iter_runs()] == [("nightly-native", "native")]
     assert reader.get_run(RUN_ID) is None  # KFP's own record of it is not a second run
-    assert recording.mark_kfp_run(store, "no-such-run", "x", "native") is False  # kfp.local: nothing to mark
+
+
+def mark_kfp_root_dag(raw, run_id: str, run_name: str, convention: str) -> None:
+    """What those versions' first task wrote on KFP's root DAG of a run it recorded natively."""
+    [root] = [e for e in raw.get_executions_by_type("system.DAGExecution") if e.name == f"run/{run_id}"]
+    root.external_id = run_name
+    root.custom_properties["zen_mlmd_recorded_in"].string_value = convention
+    raw.put_executions([root])

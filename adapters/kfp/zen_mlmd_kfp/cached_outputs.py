@@ -47,7 +47,8 @@ def find_cached_outputs(store: Any, cache_key: str) -> CachedOutputs | None:
         described = facts.get(name) if isinstance(facts, dict) else None
         # one put_execution created a list output's artifacts in order: ids ascend with the index
         outputs[name] = tuple(
-            CachedArtifact(a.id, a.uri, str(_fact(described, i).get("materializer") or ""),
+            CachedArtifact(a.id, str(_fact(described, i).get("uri") or a.uri),
+                           str(_fact(described, i).get("materializer") or ""),
                            str(_fact(described, i).get("data_type") or ""),
                            str(_fact(described, i).get("content_hash") or ""))
             for i, a in enumerate(found))

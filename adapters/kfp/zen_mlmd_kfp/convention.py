@@ -41,6 +41,8 @@ from zen_mlmd.mlmd.convention import (
     quote,
 )
 from zen_mlmd_kfp import dag_paths
+from zen_mlmd_kfp.end_run import END_RUN_TASK
+from zen_mlmd_kfp.step_facts import PARAMETERS_PROPERTY, STEP_NAME, facts_of
 from zen_mlmd_kfp.writing import (
     BOOKKEEPING,
     CONTAINER_EXECUTION,
@@ -126,14 +128,24 @@ class KfpConvention(KfpWriting, WritableConvention):
     def is_step_type(self, execution_type_name: str) -> bool:
         return execution_type_name != DAG_EXECUTION
 
+    def is_step(self, execution: pb.Execution, execution_type_name: str) -> bool:
+        """Not a DAG, nor the end task zen_mlmd adds to a cluster run (`end_run`)."""
+        task = execution.custom_properties.get("task_name")
+        return self.is_step_type(execution_type_name) and (task is None or task.string_value != END_RUN_TASK)
+
     def decode_step(self, execution: pb.Execution, type_name: str,
                     events: Sequence[pb.Event]) -> records.StepRecord:
         props = properties_of(execution)
-        parameters = props.pop("inputs", None)
+        # on a cluster, what a task handed KFP's launcher until the run's end task writes it back
+        props.update(facts_of(props))
         state = EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN)
         ours = STEP_TYPE in props
+        parameters = props.pop(PARAMETERS_PROPERTY, None) if PARAMETERS_PROPERTY in props \
+            else props.pop("inputs", None)
+        if ours and state == records.COMPLETE and props.get("cached_execution_id"):
+            state = records.CACHED  # served from zen_mlmd's cache; KFP's launcher said COMPLETE
         # zen_mlmd names its steps itself; KFP's UI joins tasks on `task_name`
-        name = props.get("display_name") if ours else props.get("task_name")
+        name = (props.get(STEP_NAME) or props.get("display_name")) if ours else props.get("task_name")
         mapping = props.pop(INPUTS_PROPERTY, None)
         inputs = ({k: tuple(int(i) for i in v) for k, v in mapping.items()} if isinstance(mapping, dict)
                   else _events_by_key(events, INPUT_EVENTS))
@@ -194,7 +206,9 @@ class KfpConvention(KfpWriting, WritableConvention):
         fact = described[ids.index(artifact.id)]
         kind = str(fact.get("kind") or "")
         return dataclasses.replace(
-            artifact, materializer=str(fact.get("materializer") or ""),
+            # where the contents are, when KFP's launcher recorded another place (`step_facts`)
+            artifact, uri=str(fact.get("uri") or artifact.uri),
+            materializer=str(fact.get("materializer") or ""),
             data_type=str(fact.get("data_type") or ""), content_hash=str(fact.get("content_hash") or ""),
             base_type=(None if kind == "DATA" else kind) if kind else artifact.base_type)
 

@@ -16,7 +16,9 @@ A step is named by its path from the root, `/`-joined: each enclosing DAG's
 `task_name`, an iteration as `<loop>[i]` (the loop DAG itself adds nothing,
 its iterations carry the name), then the step's own name:
 `for-loop-2[1]/train`, `evaluate-pipeline/report`. The UI walks the same
-links (`frontend/src/lib/v2/DynamicFlow.ts`, `getExecutionLayers`).
+links (`frontend/src/lib/v2/DynamicFlow.ts`, `getExecutionLayers`). The
+group zen_mlmd puts a cluster run's steps in (an exit handler displayed as
+`zen-mlmd-run`, see `compiler`) adds nothing either.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ TASK_NAME = "task_name"
 PARENT_DAG_ID = "parent_dag_id"
 ITERATION_INDEX = "iteration_index"
 ITERATION_COUNT = "iteration_count"
+#: The display name of zen_mlmd's exit-handler group (`compiler.RUN_GROUP`).
+RUN_GROUP = "zen-mlmd-run"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class DagRow:
     parent_id: int | None
     iteration_index: int | None
     is_loop: bool
+    #: zen_mlmd's group of a cluster run's steps: not part of their names
+    is_run_group: bool = False
 
 
 def dag_rows(executions: Iterable[pb.Execution]) -> dict[int, DagRow]:
@@ -54,6 +60,8 @@ def dag_rows(executions: Iterable[pb.Execution]) -> dict[int, DagRow]:
             parent_id=_int(props.get(PARENT_DAG_ID)),
             iteration_index=_int(props.get(ITERATION_INDEX)),
             is_loop=ITERATION_COUNT in props,
+            # KFP 2.5 names a DAG's task by its display name, later versions by its key
+            is_run_group=RUN_GROUP in (_string(props, "display_name"), _string(props, TASK_NAME)),
         )
     return rows
 
@@ -68,7 +76,7 @@ def path(name: str, parent_id: int | None, dags: Mapping[int, DagRow]) -> str:
         dag = dags[current]
         if dag.parent_id is None:  # the root DAG
             break
-        if not dag.is_loop:
+        if not dag.is_loop and not dag.is_run_group:
             segments.append(with_index(dag.task_name, dag.iteration_index))
         current = dag.parent_id
     return "/".join(reversed(segments))
@@ -114,6 +122,10 @@ def fetch_ancestors(store: Any, parent_ids: Iterable[int | None]) -> dict[int, p
         parents = {_int(e.custom_properties.get(PARENT_DAG_ID)) for e in found.values()}
         wanted = {i for i in parents if i is not None and i not in found and i not in missing}
     return found
+
+
+def _string(props, key: str) -> str:
+    return props[key].string_value if key in props else ""
 
 
 def _int(value: Any) -> int | None:

@@ -4,9 +4,11 @@
     run = orchestrator.run(iris_training.build(C=0.5))
     print(run.name, run.status, [s.status for s in run.steps])
 
-On a cluster the launcher only submits the compiled package (`submit`);
-the first task starts the zen_mlmd run and the last one ends it, and `run`
-returns a `SubmittedRun`. Locally (`kfp.local`, one subprocess per task) the
+On a cluster the launcher checks the stack (`cluster_checks`), compiles the
+package with what every pod needs (`pod_settings`) and submits it
+(`submit`); KFP's driver creates the run, each task adds zen_mlmd's facts
+to KFP's own record of it (`joined`), the run's end task ends it
+(`end_run`), and `run` returns a `SubmittedRun`. Locally (`kfp.local`, one subprocess per task) the
 launcher starts the run itself, so the run's owner is a live process while
 it runs; afterwards it records every step kfp.local did not reach as
 CANCELED and returns the recorded run, the same view the local orchestrator
@@ -31,9 +33,13 @@ from zen_mlmd.pipelines.pipeline import PipelineGraph
 from zen_mlmd.tracking.recorder import default_run_name, validate_name
 
 from zen_mlmd_kfp.compiler import (
-    RUN_NAME_PARAMETER, compile_pipeline, kfp_pipeline_name, step_ref,
+    RUN_NAME_PARAMETER, CompileOptions, compile_pipeline, kfp_pipeline_name, step_ref,
 )
 from zen_mlmd_kfp.flavor import KubeflowOrchestratorConfig
+from zen_mlmd_kfp.pod_settings import local_settings
+
+#: Schemes KFP accepts for a pipeline root (`backend/src/v2/objectstore/config.go`).
+KFP_ROOT_SCHEMES = ("gs", "s3", "minio")
 
 #: How long the check that task processes can import the pipeline may take.
 IMPORT_CHECK_TIMEOUT = 120.0
@@ -108,12 +114,44 @@ class KubeflowOrchestrator:
         return config
 
     def compile(self, graph: PipelineGraph, package_path: str, pipeline_root: str = "") -> str:
-        """Write the KFP v2 pipeline package (YAML) of `graph`; returns its path."""
-        return compile_pipeline(
-            graph, self.stack, package_path, convention=self.config.convention,
-            image=self.config.image,
+        """Write the KFP v2 pipeline package (YAML) of `graph` for kfp.local; returns its path."""
+        options = CompileOptions(
+            convention=self.config.recording_convention, pods=local_settings(self.config.image),
             run_config=self.run_config(graph, pipeline_root or self.config.pipeline_root or ""),
-        )
+            heartbeat_sec=self.config.heartbeat_sec, stale_after_sec=self.config.stale_after_sec)
+        return compile_pipeline(graph, self.stack, package_path, options)
+
+    def compile_for_cluster(self, graph: PipelineGraph, package_path: str) -> str:
+        """Write the package a KFP cluster runs: checked stack, pinned packages, secret references.
+
+        Raises:
+            ConfigError: the stack has a store the pods cannot reach, a
+                secret given as a literal or a file, or a package to pin is
+                not installed (`cluster_checks`, `pod_settings`).
+        """
+        from zen_mlmd_kfp import cluster_checks, pod_settings
+
+        store_options = cluster_checks.check_stack(self.stack, self.config.secret_name)
+        secret_fields = getattr(self.stack.metadata_store.config, "SECRET_FIELDS", frozenset())
+        modules = sorted({step_ref(inv).partition(":")[0] for inv in graph.invocations.values()})
+        pods = pod_settings.cluster_settings(
+            self.config, self.stack, modules, cluster_checks.secret_references(store_options, secret_fields))
+        options = CompileOptions(
+            convention=self.config.recording_convention, pods=pods,
+            run_config=self.run_config(graph, self.pipeline_root()), cluster=True,
+            pipeline_root=self.pipeline_root(), store_options=store_options,
+            heartbeat_sec=self.config.heartbeat_sec, stale_after_sec=self.config.stale_after_sec)
+        compile_pipeline(graph, self.stack, package_path, options)
+        self._say(f"Compiled {package_path}: {pods.summary()}")
+        return package_path
+
+    def pipeline_root(self) -> str:
+        """KFP's pipeline root for a cluster run: the configured one, else the artifact store's root
+        when KFP can use it (gs://, s3://, minio://), else "" (the cluster's default)."""
+        if self.config.pipeline_root:
+            return self.config.pipeline_root
+        root = self.stack.artifact_store.path
+        return root if root.split("://", 1)[0] in KFP_ROOT_SCHEMES and "://" in root else ""
 
     # -- running -----------------------------------------------------------------------
     def run(self, graph: PipelineGraph, run_name: str | None = None):
@@ -141,19 +179,23 @@ class KubeflowOrchestrator:
         from kfp import components, local
 
         from zen_mlmd.mlmd.convention import get_convention
+        from zen_mlmd.tracking.heartbeat import heartbeat_owner
+        from zen_mlmd.tracking.owner import current_owner
         from zen_mlmd.tracking.recorder import Recorder
 
         run_name = validate_name("run", run_name or default_run_name(graph.name))
         artifact_store = self.stack.artifact_store.open()
         root = self.config.pipeline_root or os.path.join(artifact_store.root, "kfp_local")
-        convention = get_convention(self.config.convention)
+        convention = get_convention(self.config.recording_convention)
         with tempfile.TemporaryDirectory(prefix="zen_mlmd_kfp-") as tmp:
             # Compile and check first: a pipeline that cannot run leaves no trace in the store.
             package = self.compile(graph, os.path.join(tmp, f"{kfp_pipeline_name(graph.name)}.yaml"), root)
             check_importable_by_tasks(graph)
             store = self.stack.metadata_store.open()
             try:  # closed when the run ends (a port-forward stops with it)
-                recorder = Recorder(store, artifact_store, convention=convention)
+                owner = current_owner()  # this process, alive while kfp.local runs the tasks
+                owner.update(heartbeat_owner({}, self.config.heartbeat_sec, self.config.stale_after_sec))
+                recorder = Recorder(store, artifact_store, convention=convention, owner=owner)
                 recorder.start_run(graph.name, run_name, self.run_config(graph, root),
                                    {"source": graph.source})
                 self._say(f"Run {run_name!r} of pipeline {graph.name!r} through kfp.local")
@@ -182,7 +224,7 @@ class KubeflowOrchestrator:
         The zen_mlmd run name is a pipeline argument; every task records into it.
         """
         run_name = validate_name("run", run_name or default_run_name(graph.name))
-        self.compile(graph, package_path)
+        self.compile_for_cluster(graph, package_path)
         client = {"host": self.config.host}
         if self.config.namespace:
             client["namespace"] = self.config.namespace
@@ -196,8 +238,8 @@ class KubeflowOrchestrator:
             arguments["experiment_name"] = self.config.experiment
         if self.config.namespace:
             arguments["namespace"] = self.config.namespace
-        if self.config.pipeline_root:
-            arguments["pipeline_root"] = self.config.pipeline_root
+        if self.pipeline_root():
+            arguments["pipeline_root"] = self.pipeline_root()
         return SubmissionRequest(package_path, run_name, client, arguments)
 
     def submit(self, graph: PipelineGraph, package_path: str | None = None, run_name: str | None = None) -> str:

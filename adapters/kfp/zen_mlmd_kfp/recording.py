@@ -40,7 +40,10 @@ PAGE_SIZE = 100
 def start_or_attach_run(recorder: Recorder, pipeline_name: str, run_name: str,
                         config: Mapping[str, Any], pipeline_properties: Mapping[str, Any] | None = None,
                         ) -> RunRecorder:
-    """The run named `run_name`: started now, or the one another task (or KFP) started."""
+    """The run named `run_name`: started now, or the one another task (or KFP) started.
+
+    A run started (or a KFP root DAG adopted) here records `recorder.owner`.
+    """
     existing = attach_run(recorder, pipeline_name, run_name, wait=False, config=config)
     if existing is not None:
         return existing
@@ -63,7 +66,8 @@ def attach_run(recorder: Recorder, pipeline_name: str, run_name: str, wait: bool
     """
     store, convention = recorder.store, recorder.convention
     for delay in (*_ATTACH_DELAYS, None) if wait else (None,):
-        handle = _handle(store, convention, pipeline_name, run_name, config or {})
+        handle = _handle(store, convention, pipeline_name, run_name, config or {},
+                         recorder.owner or current_owner())
         if handle is not None:
             return RunRecorder(recorder, handle)
         if delay is None:
@@ -88,7 +92,7 @@ def find_run_context(store: MetadataStore, convention, run_name: str, run_id: st
 
 
 def _handle(store: MetadataStore, convention, pipeline_name: str, run_name: str,
-            config: Mapping[str, Any]) -> RunHandle | None:
+            config: Mapping[str, Any], owner: Mapping[str, Any]) -> RunHandle | None:
     run_id = str(dict(config.get("kfp") or {}).get("run_id") or "")
     run_context = find_run_context(store, convention, run_name, run_id)
     pipeline_context = store.get_context_by_type_and_name(
@@ -105,19 +109,19 @@ def _handle(store: MetadataStore, convention, pipeline_name: str, run_name: str,
         if root is None:
             return None
         if not root.external_id:  # KFP's own root DAG, on a cluster: zen_mlmd's run joins it
-            root = _adopt(store, convention, root, pipeline_name, run_name, config)
+            root = _adopt(store, convention, root, pipeline_name, run_name, config, owner)
         handle.root_execution = root
     return handle
 
 
 def _adopt(store: MetadataStore, convention, root: pb.Execution, pipeline_name: str, run_name: str,
-           config: Mapping[str, Any]) -> pb.Execution:
+           config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Execution:
     """KFP's root DAG with zen_mlmd's run name, config and owner (one write).
 
     Raises:
         AlreadyExistsError: another run already has this name.
     """
-    adopted = convention.adopted_root_execution(root, pipeline_name, run_name, config, current_owner())
+    adopted = convention.adopted_root_execution(root, pipeline_name, run_name, config, owner)
     try:
         store.put_execution(adopted, [], [])
     except Exception as exc:
@@ -127,29 +131,6 @@ def _adopt(store: MetadataStore, convention, root: pb.Execution, pipeline_name: 
                 "Fix: choose another run name (run names are unique)") from None
         raise
     return adopted
-
-
-def mark_kfp_run(store: MetadataStore, kfp_run_id: str, run_name: str, convention_name: str) -> bool:
-    """On a cluster, tell KFP's record of a run that zen_mlmd records it as `run_name` in another convention.
-
-    KFP's driver records every run in its own convention; zen_mlmd's tasks
-    record the same run natively. Marking KFP's root DAG (once, by the first
-    task) lets readers list the run once. Returns whether KFP's root DAG
-    exists (not under kfp.local, which records nothing in MLMD). One read.
-    """
-    from zen_mlmd.mlmd.convention import get_convention
-
-    kfp = get_convention("kfp")
-    root = store.get_execution_by_type_and_name(kfp.root_execution_type, ROOT_DAG_PREFIX + kfp_run_id)
-    if root is None:
-        return False
-    if not root.external_id:
-        try:
-            store.put_execution(kfp.mirrored_root_execution(root, run_name, convention_name), [], [])
-        except Exception as exc:
-            if not is_already_exists(exc):  # another task marked it first
-                raise
-    return True
 
 
 def run_has_ended(store: MetadataStore, run_name: str, convention) -> bool:
@@ -178,7 +159,7 @@ def finish_if_last(run: RunRecorder, convention, step_names: set[str]) -> bool:
     states = {}
     for execution in executions:
         props = execution.custom_properties
-        if not convention.is_step_type(types[execution.type_id].name):
+        if not convention.is_step(execution, types[execution.type_id].name):
             continue
         if convention.name == "kfp":
             name = props.get("display_name") if STEP_TYPE in props else None

@@ -1,85 +1,72 @@
-"""What runs inside every KFP task: one zen_mlmd step, recorded like the local orchestrator does.
+"""What runs inside every KFP task: one zen_mlmd step, through the step runner the local orchestrator uses.
 
 `run_task` is called by the generated component function (see `compiler`)
-inside kfp's executor, with the task spec, the run name and the task's KFP
-input and output artifacts. It
+inside kfp's executor, with the task spec, the run name, what the upstream
+tasks published (their `zen_mlmd` outputs) and the task's KFP input and
+output artifacts. It
 
-1. opens the stack's metadata and artifact stores named in the spec;
-2. starts the zen_mlmd run, or attaches to it when the launcher or another
-   task started it;
-3. computes the step's cache key exactly as the local orchestrator does
-   (`zen_mlmd.tracking.step_cache`: code fingerprint, parameters, the cache
-   keys of the producers of its inputs, declared outputs, artifact store
-   root); an uncacheable step says why and runs;
-4. on a cache hit (outputs verified in the artifact store) records the step
-   CACHED and does not call the step;
-   otherwise records it RUNNING, runs it, saves its outputs through their
-   materializers into the artifact store and records it COMPLETE (FAILED,
-   with the run ended as failed, when it raises);
-5. describes each output in its KFP output artifact's metadata (artifact
-   id, URI, materializer, producer's cache key) for the downstream tasks,
-   and logs metric values on KFP `Metrics` outputs for the KFP UI;
-6. ends the run when its step is the last of the run to end.
+1. opens the stack's metadata and artifact stores named in the spec (a
+   `kubeflow` store inside a pod dials the in-cluster service first);
+2. joins the run: on a cluster, the execution KFP's driver created for this
+   task, in KFP's run context and under its root DAG (`joined`): the task
+   adds zen_mlmd's facts to it, never a second record; elsewhere
+   (`kfp.local`, a KFP that records nothing in MLMD) it starts the run or
+   attaches to it and records its step itself;
+3. runs the step with `zen_mlmd.pipelines.step_runner.StepRunner`: the same
+   fingerprint, verified cache lookup, run, save and publish as the local
+   orchestrator, with a heartbeat during long steps;
+4. hands each output to KFP: the URI of its contents (when they lie under
+   KFP's pipeline root, KFP records the artifact there), a metrics output's
+   numbers for KFP's UI, and the task's `zen_mlmd` output: the step's facts
+   and where its outputs are, for the downstream tasks and the run's end task;
+5. off a cluster, ends the run when its step is the last of the run to end.
+
+A step that raises is recorded FAILED and the exception propagates, so that
+KFP marks the task failed and runs none of its dependents.
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
 import os
 import socket
-import sys
 from typing import Any, Mapping
 
-from zen_mlmd.errors import ConfigError, MaterializerError
-from zen_mlmd.tracking.caching import output_identity
-from zen_mlmd.tracking.step_cache import MISS_REASON_PROPERTY, look_up, step_key
+from zen_mlmd.errors import ConfigError
+from zen_mlmd.pipelines.step_runner import StepCall, StepInput, StepOutcome, StepRunner
 
+from zen_mlmd_kfp import names
+from zen_mlmd_kfp.step_facts import STEP_NAME
 from zen_mlmd_kfp.task_spec import TaskSpec
 
-#: Key of the zen_mlmd description in a KFP artifact's metadata.
-METADATA_KEY = "zen_mlmd"
+#: Keys of each output's description in the `zen_mlmd_outputs` a task hands downstream.
+_DESCRIPTION = ("uri", "materializer", "data_type", "content_hash", "identity")
 
 
-@dataclasses.dataclass(frozen=True)
-class UpstreamArtifact:
-    """A step input as the producing task described it."""
-
-    artifact_id: int
-    uri: str
-    materializer: str
-    data_type: str
-    producer_cache_key: str
-    output_name: str
-    #: how consumers' cache keys name this output (`caching.output_identity`)
-    identity: str
-    #: the recorded content hash, checked before the input is loaded
-    content_hash: str = ""
-
-
-def run_task(task_json: str, run_name: str, kfp_job: str,
-             inputs: Mapping[str, Any], outputs: Mapping[str, Any], kfp_run_id: str = "") -> None:
+def run_task(task_json: str, run_name: str, kfp_job: str, inputs: Mapping[str, Any],
+             outputs: Mapping[str, Any], kfp_run_id: str = "",
+             upstream: Mapping[str, Any] | None = None) -> tuple[dict]:
     """Run and record one step in a KFP task (see the module docstring).
 
     Args:
         task_json: the `TaskSpec` the compiler wrote for this task.
         run_name: the zen_mlmd run name; "" names the run after the KFP job.
         kfp_job: the KFP job (pipeline run resource) name.
+        inputs: KFP input artifacts by KFP input name.
+        outputs: KFP output artifacts by KFP output name.
         kfp_run_id: the KFP run ID; in the `kfp` convention the run's
             context is named by it (`kfp.local` makes up ids of its own, but
             there the launcher has started the run already, found by name).
-        inputs: KFP input artifacts by KFP input name.
-        outputs: KFP output artifacts by KFP output name.
+        upstream: the `zen_mlmd` output of each upstream task, by the task
+            parameter that carries it.
+
+    Returns:
+        The task's `zen_mlmd` output (a one-field tuple, as KFP's executor
+        takes a NamedTuple return).
 
     Raises:
-        Exception: whatever the step raised, once the failure is recorded, so
-            that KFP marks the task failed and runs none of its dependents.
+        Exception: whatever the step raised, once the failure is recorded.
     """
-    from zen_mlmd.mlmd.convention import get_convention
     from zen_mlmd.stack.components import ArtifactStoreComponent, MetadataStoreComponent
-    from zen_mlmd.tracking.recorder import Recorder
-
-    from zen_mlmd_kfp import recording
 
     spec = TaskSpec.from_json(task_json)
     run_name = run_name or kfp_job
@@ -90,76 +77,40 @@ def run_task(task_json: str, run_name: str, kfp_job: str,
     with store:  # closed when the task ends, failed or not (a port-forward stops with it)
         artifact_store = ArtifactStoreComponent(
             stores.artifact_store_name, stores.artifact_store_path, stores.artifact_store_trusted).open()
-        convention = get_convention(spec.convention)
-        recorder = Recorder(store, artifact_store, convention=convention)
-        kfp = {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}
-        if kfp_run_id:
-            kfp["run_id"] = kfp_run_id
-        config = {**spec.run_config, "kfp": kfp}
-        run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
-                                            {"source": spec.pipeline_source})
-        if kfp_run_id and convention.name != "kfp":
-            recording.mark_kfp_run(store, kfp_run_id, run.name, convention.name)  # listed once
+        return _run_task(spec, step, store, artifact_store, run_name, kfp_job, kfp_run_id, upstream or {},
+                         outputs)
 
-        upstream = _upstream(spec, inputs)
-        identities = {name: [a.identity for a in arts] for name, arts in upstream.items()}
-        declared = {o.name: _materializer_name(o.materializer) for o in step.outputs}
-        key = step_key(step.func, spec.parameters, identities, declared, artifact_store.root)
-        properties = {"pod_name": socket.gethostname(), "image": spec.image or None,
-                      "kfp_job": kfp_job or None, **key.properties()}
-        names = set(spec.step_names)
 
-        cached = None
-        if spec.enable_cache and not key.cacheable:
-            _say(key.console_line(spec.step_name))
-        elif spec.enable_cache:
-            decision = look_up(store, artifact_store, key.value, {o.name for o in step.outputs},
-                               convention)
-            cached = decision.hit
-            if decision.rejected:
-                _say(f"step {spec.step_name}: cached outputs not reused: {decision.rejected}")
-                if cached is None:
-                    properties[MISS_REASON_PROPERTY] = decision.rejected
-        start = run.step_start(
-            spec.step_name, step.type_name, spec.parameters,
-            {name: [a.artifact_id for a in arts] for name, arts in upstream.items()},
-            key.fingerprint.value, key.value, key.key.parts, properties=properties,
-        )
-        if cached is not None:
-            run.record_cached_step(
-                start, cached.execution_id,
-                {name: [a.id for a in arts] for name, arts in cached.outputs.items()})
-            for name, arts in cached.outputs.items():
-                a = arts[0]
-                _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
-                    a.id, a.uri, a.materializer, a.data_type, key.value, name,
-                    output_identity(key.value, name), a.content_hash), None)
-            _say(f"step {spec.step_name}: cached (outputs of execution {cached.execution_id})")
-            recording.finish_if_last(run, convention, names)
-            return
+def _run_task(spec: TaskSpec, step, store, artifact_store, run_name: str, kfp_job: str, kfp_run_id: str,
+              upstream: Mapping[str, Any], outputs: Mapping[str, Any]) -> tuple[dict]:
+    from zen_mlmd.mlmd.convention import get_convention
 
-        step_recorder = run.begin_step(start)
-        try:
-            values = _call(step, spec, upstream, artifact_store)
-            saved = {}
-            for output_spec, value in zip(step.outputs, values):
-                written = step_recorder.save_output(output_spec.name, value, kind=output_spec.kind,
-                                                    materializer=output_spec.materializer)
-                saved[output_spec.name] = (written, value)
-            ids = step_recorder.publish({name: written for name, (written, _) in saved.items()})
-        except Exception as exc:
-            step_recorder.fail(exc)
-            run.finish("failed")
-            raise
-        # not cached, so maybe not deterministic: consumers name its outputs by content
-        by_content = step.enable_cache is False or not key.cacheable
-        for name, (written, value) in saved.items():
-            identity = output_identity(key.value, name, written.content_hash if by_content else None)
-            _describe_output(outputs[spec.kfp_outputs[name]], UpstreamArtifact(
-                ids[name][0], written.uri, written.materializer, written.data_type, key.value, name,
-                identity, written.content_hash), value)
-        _say(f"step {spec.step_name}: completed")
-        recording.finish_if_last(run, convention, names)
+    convention = get_convention(spec.convention)
+    run, joined = _join_run(spec, store, artifact_store, convention, run_name, kfp_job, kfp_run_id)
+    call = StepCall(
+        spec.step_name, step, spec.parameters, _upstream(spec, upstream),
+        frozenset(spec.list_inputs), use_cache=spec.enable_cache,
+        properties={} if joined else {"pod_name": os.environ.get("KFP_POD_NAME") or socket.gethostname(),
+                                      "image": spec.image or None, "kfp_job": kfp_job or None})
+    runner = StepRunner(run, artifact_store, convention, heartbeat_sec=spec.heartbeat_sec, say=_say)
+    outcome = runner.run_step(call)
+    if outcome.status == "failed":
+        if not joined:
+            run.finish("failed")  # the run's end task (a cluster) says failed too
+        raise outcome.error
+    run_root = ""  # the run's own pipeline root, where KFP records an output at the URI given
+    if spec.pipeline_root and kfp_run_id:
+        run_root = names.run_pipeline_root(spec.pipeline_root, names.k8s_name(spec.pipeline_name), kfp_run_id)
+    for name, items in outcome.outputs.items():
+        _hand_to_kfp(outputs[spec.kfp_outputs[name]], items[0], outcome.values.get(name), run_root)
+    facts = _facts(run, joined, spec, step, outcome)
+    if not joined and not spec.end_run_task:
+        from zen_mlmd_kfp import recording
+
+        recording.finish_if_last(run, convention, set(spec.step_names))
+    writes = sum(n for name, n in store.calls.items() if name.startswith("Put") and not name.endswith("Type"))
+    _say(f"step {spec.step_name}: {store.total_calls} MLMD calls, {writes} record writes")
+    return (facts,)
 
 
 def import_step(ref: str):
@@ -183,83 +134,104 @@ def import_step(ref: str):
     return target
 
 
-def _upstream(spec: TaskSpec, inputs: Mapping[str, Any]) -> dict[str, list[UpstreamArtifact]]:
-    found: dict[str, list[tuple[int, UpstreamArtifact]]] = {}
+def _join_run(spec: TaskSpec, store, artifact_store, convention, run_name: str, kfp_job: str,
+              kfp_run_id: str):
+    """(the run to record into, whether KFP's launcher records this task's execution)."""
+    from zen_mlmd.tracking.heartbeat import heartbeat_owner
+    from zen_mlmd.tracking.owner import current_owner
+    from zen_mlmd.tracking.recorder import Recorder
+
+    from zen_mlmd_kfp import joined, recording
+
+    kfp = {**dict(spec.run_config.get("kfp") or {}), "job": kfp_job}
+    if kfp_run_id:
+        kfp["run_id"] = kfp_run_id
+    config = {**spec.run_config, "kfp": kfp}
+    owner = None
+    if spec.heartbeat_sec:  # the run's steps run in pods: no process of theirs outlives its step
+        owner = heartbeat_owner(current_owner(), spec.heartbeat_sec, spec.stale_after_sec)
+    recorder = Recorder(store, artifact_store, convention=convention, owner=owner)
+    execution = joined.find_task_execution(store, kfp_run_id) if convention.name == "kfp" else None
+    run = recording.start_or_attach_run(recorder, spec.pipeline_name, run_name, config,
+                                        {"source": spec.pipeline_source})
+    if execution is not None:
+        place = (convention.pipeline_context_name(spec.pipeline_name), kfp_run_id)
+        return joined.JoinedRun(run, execution, artifact_store, *place), True
+    return run, False
+
+
+def _upstream(spec: TaskSpec, published: Mapping[str, Any]) -> dict[str, list[StepInput]]:
+    """The step's inputs, as the tasks that produced them described them in their `zen_mlmd` output."""
+    from zen_mlmd_kfp.writing import OUTPUTS_PROPERTY
+
+    found: dict[str, list[tuple[int, StepInput]]] = {}
     for kfp_input, (name, index) in spec.kfp_inputs.items():
-        described = (inputs[kfp_input].metadata or {}).get(METADATA_KEY) or _pointer(inputs[kfp_input])
-        if not described:
+        producer, output = spec.input_sources[kfp_input]
+        facts = published.get(spec.upstream_parameters.get(producer, ""))
+        described = ((facts or {}).get(OUTPUTS_PROPERTY) or {}).get(output) if isinstance(facts, Mapping) else None
+        if not described or any(key not in described[0] for key in _DESCRIPTION):
             raise ConfigError(
-                f"{spec.step_name}.{name}", kfp_input, "the input artifact was not produced by a zen_mlmd task",
-                "connect zen_mlmd steps only to outputs of zen_mlmd steps",
-            )
-        found.setdefault(name, []).append((index, UpstreamArtifact(
-            int(described["artifact_id"]), described["uri"], described["materializer"],
-            described["data_type"], described["cache_key"], described["output"],
-            described.get("identity") or output_identity(described["cache_key"], described["output"]),
-            str(described.get("content_hash") or ""))))
-    return {name: [a for _, a in sorted(items, key=lambda item: item[0])] for name, items in found.items()}
+                f"{spec.step_name}.{name}", kfp_input,
+                f"the task of step {producer!r} did not describe its output {output!r}",
+                "connect zen_mlmd steps only to outputs of zen_mlmd steps, compiled by the same zen-mlmd-kfp")
+        item = described[0]
+        artifact_id = item.get("artifact_id")
+        found.setdefault(name, []).append((index, StepInput(
+            int(artifact_id) if artifact_id is not None else None, str(item["uri"]),
+            str(item["materializer"]), str(item["data_type"]), str(item["content_hash"] or ""),
+            str(item["identity"]))))
+    return {name: [i for _, i in sorted(items, key=lambda pair: pair[0])] for name, items in found.items()}
 
 
-def _call(step, spec: TaskSpec, upstream: Mapping[str, list[UpstreamArtifact]], artifact_store) -> tuple:
-    from zen_mlmd.artifacts import read_artifact
+def _facts(run, joined: bool, spec: TaskSpec, step, outcome: StepOutcome) -> dict[str, Any]:
+    """The task's `zen_mlmd` output: the step's facts, each output described for the tasks downstream."""
+    from zen_mlmd_kfp.writing import OUTPUTS_PROPERTY, RUN_NAME, STEP_TYPE
 
-    kwargs: dict[str, Any] = dict(spec.parameters)
-    for name, arts in upstream.items():
-        loaded = [read_artifact(a.uri, artifact_store, a.materializer, a.data_type,
-                                content_hash=a.content_hash) for a in arts]
-        kwargs[name] = tuple(loaded) if name in spec.list_inputs else loaded[0]
-    result = step.func(**kwargs)
-    if len(step.outputs) == 1:
-        return (result,)
-    if not isinstance(result, tuple) or len(result) != len(step.outputs):
-        raise MaterializerError(
-            f"step {spec.step_name!r} declares {len(step.outputs)} outputs "
-            f"({', '.join(o.name for o in step.outputs)}) but returned {type(result).__name__}. "
-            "Fix: return a tuple with one value per declared output"
-        )
-    return result
-
-
-def _describe_output(kfp_output, artifact: UpstreamArtifact, value: Any) -> None:
-    description = {
-        "artifact_id": artifact.artifact_id, "uri": artifact.uri, "materializer": artifact.materializer,
-        "data_type": artifact.data_type, "cache_key": artifact.producer_cache_key,
-        "output": artifact.output_name, "identity": artifact.identity,
-        "content_hash": artifact.content_hash,
-    }
-    if hasattr(kfp_output, "log_metric"):
-        # KFP's UI shows every property of a Metrics artifact as a metric: its
-        # metadata holds the numbers only; consumers read the pointer file
-        if isinstance(value, Mapping):
-            for name, number in value.items():
-                if isinstance(number, (int, float)) and not isinstance(number, bool):
-                    kfp_output.log_metric(str(name), number)
-    else:
-        kfp_output.metadata[METADATA_KEY] = description
-    # KFP uploads whatever is at the output's path: a pointer to the contents
-    # in the zen_mlmd artifact store.
-    os.makedirs(os.path.dirname(kfp_output.path) or ".", exist_ok=True)
-    with open(kfp_output.path, "w", encoding="utf-8") as pointer:
-        json.dump(description, pointer)
+    facts = dict(run.facts) if joined else {
+        STEP_NAME: spec.step_name, "display_name": spec.step_name, RUN_NAME: run.name,
+        STEP_TYPE: step.type_name,
+        "cache_fingerprint": outcome.key.value or None, "code_fingerprint": outcome.key.fingerprint.value}
+    if outcome.original_execution_id is not None:
+        facts["cached_execution_id"] = str(outcome.original_execution_id)
+    facts[OUTPUTS_PROPERTY] = {
+        name: [{"kind": o.kind.upper(), "materializer": o.materializer, "data_type": o.data_type,
+                "content_hash": o.content_hash, "size_bytes": o.size_bytes, "uri": o.uri,
+                "identity": o.identity, **({"artifact_id": o.ref} if isinstance(o.ref, int) else {})}
+               for o in items]
+        for name, items in outcome.outputs.items()}
+    return _without_none(facts)
 
 
-def _pointer(kfp_input) -> dict | None:
-    """The description a producing task wrote into its output's file (`_describe_output`)."""
-    try:
-        with open(kfp_input.path, encoding="utf-8") as pointer:
-            described = json.load(pointer)
-    except (OSError, ValueError, TypeError):
-        return None
-    return described if isinstance(described, dict) and "artifact_id" in described else None
+def _without_none(value: Any) -> Any:
+    """JSON without nulls: KFP's executor refuses None in an output parameter."""
+    if isinstance(value, Mapping):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_without_none(v) for v in value if v is not None]
+    return value
 
 
-def _materializer_name(materializer) -> str:
-    if materializer is None:
-        return "auto"
-    if isinstance(materializer, str):
-        return materializer
-    return getattr(materializer, "name", None) or getattr(materializer, "__name__", repr(materializer))
+def _hand_to_kfp(kfp_output, output, value: Any, run_root: str) -> None:
+    """What KFP records of one output: the URI of its contents and, for metrics, their numbers.
+
+    KFP's launcher records an output at the URI the task gives it (kubeflow/
+    pipelines `launcher_v2.go` `mergeRuntimeArtifacts`), but only under the
+    run's pipeline root, `<root>/<pipeline>/<run id>` (the bucket and prefix
+    it checks, `objectstore.Config.KeyFromURI`); elsewhere it keeps its own
+    place and the step's facts say where the contents are (`step_facts`).
+    Nothing is written at the output's local path: the contents are in the
+    zen_mlmd artifact store already.
+    """
+    if run_root and output.uri.startswith(run_root.rstrip("/") + "/"):
+        kfp_output.uri = output.uri
+    if hasattr(kfp_output, "log_metric") and isinstance(value, Mapping):
+        # KFP's UI shows every property of a Metrics artifact as a metric: numbers only
+        for name, number in value.items():
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                kfp_output.log_metric(str(name), number)
 
 
 def _say(text: str) -> None:
-    print(f"[zen_mlmd] {text}", file=sys.stderr, flush=True)
+    import sys
+
+    print(f"[zen_mlmd] {text.strip()}", file=sys.stderr, flush=True)

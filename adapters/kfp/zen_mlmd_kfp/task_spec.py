@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from zen_mlmd.errors import ConfigError
 from zen_mlmd.secrets import is_reference
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,16 @@ class TaskSpec:
     Attributes:
         step_ref: ``module:attribute`` of the `@step` object.
         kfp_inputs: KFP input name -> (step input name, index in a list input).
+        input_sources: KFP input name -> (producing step, its output name).
+        upstream_parameters: producing step -> the task parameter that
+            carries its `zen_mlmd` output (what it published).
         list_inputs: step inputs that take a list of artifacts.
         kfp_outputs: step output name -> KFP output name.
         step_names: every step of the pipeline (the last one to end ends the run).
+        pipeline_root: KFP's pipeline root on a cluster: an output whose
+            contents lie under it is recorded by KFP at their own URI.
+        end_run_task: the run's end task (a cluster) ends the run, not its last step.
+        heartbeat_sec, stale_after_sec: see `zen_mlmd.tracking.heartbeat`.
     """
 
     pipeline_name: str
@@ -57,6 +64,12 @@ class TaskSpec:
     image: str = ""
     run_config: Mapping[str, Any] = field(default_factory=dict)
     pipeline_source: str = ""
+    input_sources: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    upstream_parameters: Mapping[str, str] = field(default_factory=dict)
+    pipeline_root: str = ""
+    end_run_task: bool = False
+    heartbeat_sec: float | None = None
+    stale_after_sec: float | None = None
     version: int = SPEC_VERSION
 
     def to_json(self) -> str:
@@ -66,20 +79,58 @@ class TaskSpec:
     def from_json(cls, text: str) -> "TaskSpec":
         """Raises ConfigError for a spec written by another version of this adapter."""
         data = json.loads(text)
-        if data.get("version") != SPEC_VERSION:
-            raise ConfigError(
-                "task spec version", data.get("version"), f"this zen-mlmd-kfp reads version {SPEC_VERSION}",
-                "recompile the pipeline with the zen-mlmd-kfp installed in the task image",
-            )
+        _check_version(data)
         data["stores"] = StoreSpec(**data["stores"])
         data["kfp_inputs"] = {k: (v[0], int(v[1])) for k, v in data["kfp_inputs"].items()}
+        data["input_sources"] = {k: (v[0], v[1]) for k, v in data.get("input_sources", {}).items()}
         data["list_inputs"] = tuple(data["list_inputs"])
         data["step_names"] = tuple(data["step_names"])
         return cls(**data)
 
 
-def store_spec(stack) -> StoreSpec:
+@dataclass(frozen=True)
+class EndRunSpec:
+    """What the run's end task needs (a cluster run; see `zen_mlmd_kfp.end_run`)."""
+
+    pipeline_name: str
+    convention: str
+    stores: StoreSpec
+    step_names: tuple[str, ...]
+    #: step name -> its execution type (the step function's import path)
+    step_types: Mapping[str, str] = field(default_factory=dict)
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    pipeline_source: str = ""
+    heartbeat_sec: float | None = None
+    stale_after_sec: float | None = None
+    version: int = SPEC_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "EndRunSpec":
+        """Raises ConfigError for a spec written by another version of this adapter."""
+        data = json.loads(text)
+        _check_version(data)
+        data["stores"] = StoreSpec(**data["stores"])
+        data["step_names"] = tuple(data["step_names"])
+        return cls(**data)
+
+
+def _check_version(data: Mapping[str, Any]) -> None:
+    if data.get("version") != SPEC_VERSION:
+        raise ConfigError(
+            "task spec version", data.get("version"), f"this zen-mlmd-kfp reads version {SPEC_VERSION}",
+            "recompile the pipeline with the zen-mlmd-kfp installed in the task image",
+        )
+
+
+def store_spec(stack, options: Mapping[str, Any] | None = None) -> StoreSpec:
     """The stores of `stack` for a task spec.
+
+    Args:
+        options: the metadata store's options as the tasks get them
+            (`cluster_checks.check_stack`); default: as registered.
 
     Raises:
         ConfigError: a secret option is a literal; it would be written into the
@@ -94,6 +145,7 @@ def store_spec(stack) -> StoreSpec:
                 "a literal secret would be written into the compiled pipeline",
                 "store it as a reference: `${ENV_VAR}` (set in the task's pod) or file:/path",
             )
-    return StoreSpec(component.name, component.flavor_name, dict(component.options),
+    return StoreSpec(component.name, component.flavor_name,
+                     dict(options if options is not None else component.options),
                      stack.artifact_store.name, stack.artifact_store.path,
                      stack.artifact_store.trusted)

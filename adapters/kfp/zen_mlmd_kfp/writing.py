@@ -51,7 +51,8 @@ INPUTS_PROPERTY = "zen_mlmd_inputs"
 STEP_TYPE = "step_type"
 #: Execution property: zen_mlmd's run name (on the root DAG and every step).
 RUN_NAME = "run_name"
-#: Root DAG property: the convention zen_mlmd recorded this KFP run in, when not `kfp`.
+#: Root DAG property: the convention zen_mlmd recorded this KFP run in, when not `kfp`
+#: (earlier versions recorded cluster runs natively and marked KFP's root DAG so).
 RECORDED_IN = "zen_mlmd_recorded_in"
 #: Output properties that are zen_mlmd's bookkeeping (the recorder's), never metadata.
 BOOKKEEPING = frozenset({
@@ -131,17 +132,6 @@ class KfpWriting:
         set_execution_properties(adopted.custom_properties, {RUN_NAME: run_name, "pipeline_name": pipeline_name})
         set_properties(adopted.custom_properties, {"config": dict(config), "owner": dict(owner)})
         return adopted
-
-    def mirrored_root_execution(self, execution: pb.Execution, run_name: str, convention: str) -> pb.Execution:
-        """KFP's root DAG of a run zen_mlmd records in another `convention`: that run's name and convention.
-
-        Readers then list the run once, under the convention zen_mlmd recorded it in.
-        """
-        mirrored = pb.Execution()
-        mirrored.CopyFrom(execution)
-        mirrored.external_id = run_name
-        set_execution_properties(mirrored.custom_properties, {RECORDED_IN: convention})
-        return mirrored
 
     def ended_root_execution(self, execution: pb.Execution, status: str, end_ms: int) -> pb.Execution:
         ended = pb.Execution()
