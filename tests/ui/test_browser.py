@@ -75,7 +75,9 @@ def test_runs_to_a_run_to_a_step_to_an_artifact_and_its_lineage(native_runs, chr
         hops = driver.find_element(By.NAME, "hops")
         hops.clear()
         hops.send_keys("1")
+        previous = driver.find_element(By.ID, "lineage")
         driver.find_element(By.CSS_SELECTOR, "#lineage-card button[type=submit]").click()
+        WebDriverWait(driver, WAIT).until(ready.staleness_of(previous))  # the new page, not the old graph
         wait_for_graph(driver, "lineage")
         assert len(graph_nodes(driver, "lineage")) < len(nodes)
 
