@@ -123,6 +123,6 @@ def resolve_reference(value: str | None, field: str) -> str | None:
         raise ConfigError(field, SECRET_MASK,
                           "must be a ${ENV_VAR} or file:/path reference, not the secret itself "
                           "(a literal would be kept in shell history and shown by ps)",
-                          f"export the secret and pass '${{NAME}}', or write it to a file readable "
-                          f"only by you and pass file:/path/to/it")
+                          "export the secret and pass '${NAME}', or write it to a file readable "
+                          "only by you and pass file:/path/to/it")
     return resolve_secret(value, field)

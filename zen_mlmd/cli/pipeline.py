@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from zen_mlmd.cli import output
-from zen_mlmd.cli.run import format_time, iso, listing_session, read_session, store_option
+from zen_mlmd.cli.run import format_time, iso, listing_session, store_option
 
 
 @click.group("pipeline")
