@@ -326,3 +326,37 @@ def test_compare_reads_numpy_metrics_without_trust(tmp_path):
     row = compare_runs(["scored-np-1"], store=ReadSession(stack.store)).to_records()[0]
     assert row["score.metrics.accuracy"] == 0.75 and type(row["score.metrics.accuracy"]) is np.float64
     assert row["score.metrics.n"] == 4 and type(row["score.metrics.n"]) is np.int64
+
+
+def test_writing_through_a_symlink_that_leaves_the_store_is_refused(tmp_path):
+    """One full check of the artifact's directory guards every file written under it."""
+    store = ArtifactStore(str(tmp_path / "root"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "root" / "pipe" / "run").mkdir(parents=True)
+    os.symlink(outside, tmp_path / "root" / "pipe" / "run" / "step")  # planted by someone else
+    with pytest.raises(ArtifactTrustError, match="symbolic link"):
+        write_artifact({"a": 1}, store.uri_for("pipe", "run", "step", "out"), store)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_materializer_writing_beside_its_directory_is_refused(tmp_path):
+    from zen_mlmd.artifacts.materializers import Materializer
+
+    class Sneaky(Materializer):
+        name = "tests.sneaky"
+        types = (dict,)
+
+        def save(self, obj, uri, store):
+            with store.open(f"{uri}/../other/data.bin", "wb") as f:
+                f.write(b"x")
+
+        def load(self, uri, store):  # pragma: no cover - never read back
+            raise AssertionError
+
+    store = ArtifactStore(str(tmp_path / "root"))
+    uri = store.uri_for("pipe", "run", "step", "out")
+    with pytest.raises(MaterializerError, match="outside its artifact directory"):
+        write_artifact({"a": 1}, uri, store, Sneaky())
+    assert not (tmp_path / "root" / "pipe" / "run" / "step" / "other").exists()
+    assert not store.exists(uri)  # nothing half-written stays

@@ -93,9 +93,13 @@ class HashingStore(ArtifactStore):
     """
 
     def __init__(self, store: ArtifactStore, artifact_uri: str):
-        store.filesystem  # create it once, so the view shares it
+        if not store.is_local:
+            store.filesystem  # create it once, so the view shares it
         self.__dict__.update(store.__dict__)
-        self._artifact_path = self._path(artifact_uri).rstrip("/")
+        # The one full check (confinement, symbolic links) of this artifact's
+        # directory; the files under it are then checked as strings only.
+        self._artifact_path = ArtifactStore._path(self, artifact_uri).rstrip("/")
+        self._artifact_uri = artifact_uri.rstrip("/")
         self.writers: dict[str, HashingWriter] = {}
         self.rehash: set[str] = set()
         self._handles: list[IO] = []
@@ -130,6 +134,20 @@ class HashingStore(ArtifactStore):
         # The outermost handle: closing a text wrapper flushes its own buffer first.
         for handle in self._handles:
             handle.close()
+
+    def _path(self, uri: str) -> str:
+        """`ArtifactStore._path`, without a second symbolic-link walk inside the artifact's directory.
+
+        The directory itself was checked when the view was made, and it is
+        made new for this write: a link inside it could only have been put
+        there by the materializer writing it.
+        """
+        if uri == self._artifact_uri:
+            return self._artifact_path
+        rest = uri[len(self._artifact_uri) + 1:] if uri.startswith(self._artifact_uri + "/") else None
+        if rest and "\\" not in rest and all(part not in ("", ".", "..") for part in rest.split("/")):
+            return f"{self._artifact_path}/{rest}"
+        return super()._path(uri)
 
     def _relative(self, uri: str) -> str:
         path = self._path(uri)

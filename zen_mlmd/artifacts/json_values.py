@@ -73,17 +73,25 @@ def is_json_native(obj: object, _depth: int = 0) -> bool:
     return False
 
 
-def encode(obj: Any) -> Any:
-    """The JSON-ready form of a JSON-native object (see the module docstring)."""
+def encode(obj: Any, _depth: int = 0) -> Any:
+    """The JSON-ready form of a JSON-native object (see the module docstring).
+
+    Raises:
+        TypeError: `obj` is not JSON-native (see `is_json_native`).
+    """
+    if _depth > 500:
+        raise TypeError("nested more than 500 levels deep")
     kind = type(obj)
     if kind in _SCALARS:
         return obj
     if kind is list:
-        return [encode(item) for item in obj]
+        return [encode(item, _depth + 1) for item in obj]
     if kind is tuple:
-        return {_TUPLE: [encode(item) for item in obj]}
+        return {_TUPLE: [encode(item, _depth + 1) for item in obj]}
     if kind is dict:
-        encoded = {key: encode(value) for key, value in obj.items()}
+        if any(type(key) is not str for key in obj):
+            raise TypeError("a dict key is not a str")
+        encoded = {key: encode(value, _depth + 1) for key, value in obj.items()}
         if any(key.startswith("$") for key in obj):
             return {_DICT: encoded}
         return encoded
@@ -115,14 +123,16 @@ def decode(data: Any) -> Any:
 
 def dumps(obj: Any) -> str:
     """JSON text for a JSON-native object; raises TypeError for anything else."""
-    if not is_json_native(obj):
+    try:
+        encoded = encode(obj)
+    except TypeError as exc:
         kind = type(obj)
         raise TypeError(
             f"{kind.__module__}.{kind.__qualname__} (or something inside it) is not "
-            "JSON-native: only None, bool, int, float, str, NumPy bool/int/float "
+            f"JSON-native ({exc}): only None, bool, int, float, str, NumPy bool/int/float "
             "scalars, list, tuple and dicts with str keys are"
-        )
-    return json.dumps(encode(obj), ensure_ascii=False, allow_nan=True)
+        ) from None
+    return json.dumps(encoded, ensure_ascii=False, allow_nan=True)
 
 
 def loads(text: str) -> Any:

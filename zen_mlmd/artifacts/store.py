@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import stat
 import threading
 from typing import IO, Any, Mapping, Optional
 
@@ -24,6 +25,7 @@ from zen_mlmd.errors import ArtifactTrustError, ConfigError
 
 _PROTOCOL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://")
 _LOCAL_PROTOCOLS = ("file", "local")
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 def _split_protocol(url: str) -> tuple[Optional[str], str]:
@@ -70,6 +72,7 @@ class ArtifactStore:
         self.trusted = bool(trusted)
         self._fs = None
         self._fs_lock = threading.Lock()
+        self._real_root: Optional[str] = None
 
     @property
     def root(self) -> str:
@@ -138,7 +141,10 @@ class ArtifactStore:
 
     def exists(self, uri: str) -> bool:
         """True if a file or directory exists at `uri`."""
-        return self.filesystem.exists(self._path(uri))
+        path = self._path(uri)
+        # A local store calls the OS itself: fsspec's local layer adds
+        # nothing here but cost on every recorded output.
+        return os.path.exists(path) if self.is_local else self.filesystem.exists(path)
 
     def open(self, uri: str, mode: str = "rb", **kwargs: Any) -> IO:
         """Opens the file at `uri`; text modes default to UTF-8.
@@ -148,13 +154,26 @@ class ArtifactStore:
         path = self._path(uri)
         if "b" not in mode:
             kwargs.setdefault("encoding", "utf-8")
-        if any(flag in mode for flag in "wax"):
+        writing = any(flag in mode for flag in "wax")
+        if self.is_local:
+            try:
+                return open(path, mode, **kwargs)
+            except FileNotFoundError:
+                if not writing:
+                    raise
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return open(path, mode, **kwargs)
+        if writing:
             self.filesystem.makedirs(self.filesystem._parent(path), exist_ok=True)
         return self.filesystem.open(path, mode, **kwargs)
 
     def makedirs(self, uri: str) -> None:
         """Creates the directory at `uri` and its parents; no error if it exists."""
-        self.filesystem.makedirs(self._path(uri), exist_ok=True)
+        path = self._path(uri)
+        if self.is_local:
+            os.makedirs(path, exist_ok=True)
+        else:
+            self.filesystem.makedirs(path, exist_ok=True)
 
     def delete(self, uri: str) -> None:
         """Deletes the file or directory tree at `uri`; no error if it is missing."""
@@ -239,8 +258,12 @@ class ArtifactStore:
             path = os.path.abspath(rest)
             if not _within(path, self._root):
                 return f"it is outside the artifact store at {self._root}"
+            if not _link_below(self._root, path):
+                return None
             real = os.path.realpath(path)
-            if not _within(real, os.path.realpath(self._root)):
+            if self._real_root is None:  # the root's own links are the user's choice: resolved once
+                self._real_root = os.path.realpath(self._root)
+            if not _within(real, self._real_root):
                 return (f"it leads through a symbolic link to {real}, outside the artifact "
                         f"store at {self._root}")
             return None
@@ -265,6 +288,7 @@ class ArtifactStore:
 
     def __setstate__(self, state):
         state.setdefault("trusted", False)
+        state.setdefault("_real_root", None)
         self.__dict__.update(state)
         self._fs_lock = threading.Lock()
 
@@ -283,6 +307,24 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root if root.endswith("/") else root + "/")
 
 
+def _link_below(root: str, path: str) -> bool:
+    """True if a directory or file on the way from `root` down to `path` is a symbolic link.
+
+    `path` is normalised and lies under `root`. Only the parts below the root
+    are looked at (a few `lstat`s, cheaper than resolving the whole path on
+    every write); the walk stops where the path does not exist yet.
+    """
+    current = root.rstrip("/")
+    for part in path[len(current) + 1:].split("/") if path != current else ():
+        current = f"{current}/{part}"
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return True
+        except OSError:  # missing (or unreadable): nothing further down exists to follow
+            return False
+    return False
+
+
 def _check_part(field: str, value: object) -> None:
     problem = ""
     if not isinstance(value, str) or not value:
@@ -291,7 +333,7 @@ def _check_part(field: str, value: object) -> None:
         problem = "must not contain '/' or '\\'"
     elif ".." in value or value == ".":
         problem = "must not be '.' or contain '..'"
-    elif any(ord(ch) < 32 for ch in value):
+    elif _CONTROL.search(value):
         problem = "must not contain control characters"
     if problem:
         raise ConfigError(

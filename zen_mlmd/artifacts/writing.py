@@ -67,22 +67,22 @@ def write_artifact(
     data_type = data_type_of(obj)
     chosen = _resolve(materializer) if materializer is not None else materializer_for(obj)
     declared_kind = ArtifactKind.parse(kind) if kind is not None else None
-    if store.exists(uri):
+    view = hashing.HashingStore(store, uri)  # refuses a uri outside the store
+    if view.exists(uri):
         if not overwrite:
             raise MaterializerError(
                 f"an artifact already exists at {uri}; artifacts are immutable: use a "
                 "new run name, or pass overwrite=True to replace it"
             )
-        store.delete(uri)
-    store.makedirs(uri)
-    view = hashing.HashingStore(store, uri)
+        view.delete(uri)
+    view.makedirs(uri)
     try:
         chosen.save(obj, uri, view)
         view.close_all()
     except BaseException as error:
         with contextlib.suppress(Exception):
             view.close_all()
-        store.delete(uri)
+        view.delete(uri)
         if not isinstance(error, Exception):
             raise  # KeyboardInterrupt and friends: cleaned up, not translated
         raise MaterializerError(
