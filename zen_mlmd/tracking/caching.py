@@ -37,8 +37,9 @@ KEY_PARTS = ("code", "parameters", "inputs", "outputs", "artifact_store")
 #: Bumped whenever how keys or code fingerprints are computed changes, so that
 #: entries written under the old rules are not matched (they miss once) and
 #: the miss is explained as an upgrade. 2: fingerprints read closures,
-#: defaults, globals, class attributes and package versions.
-KEY_VERSION = 2
+#: defaults, globals, class attributes and package versions. 3: class attributes
+#: holding code, objects behind library methods and pandas object cells are hashed.
+KEY_VERSION = 3
 #: How many reasons `explain_miss` lists for a changed fingerprint.
 MAX_CODE_REASONS = 8
 

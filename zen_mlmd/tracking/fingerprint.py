@@ -246,10 +246,8 @@ class _Walk(Identities):
         self._entry(label, b"\n".join(parts), "code")
         name = label[len("class "):]
         for attr, value in attributes:
-            if is_code(value):
-                self.reference(value)
-            else:
-                self._value("class attribute", f"{self._short(name)}.{attr}", value)
+            # code too: `ACT = math.sqrt` or `P = partial(f, k=1)` is as much a read as `K = 3`
+            self._value("class attribute", f"{self._short(name)}.{attr}", value)
         for item in getattr(cls, "__dataclass_fields__", {}).values():
             factory = getattr(item, "default_factory", dataclasses.MISSING)
             if factory is not dataclasses.MISSING:
