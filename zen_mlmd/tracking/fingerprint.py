@@ -43,6 +43,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from zen_mlmd.secrets import is_secret_key
 from zen_mlmd.tracking import code_origin
 from zen_mlmd.tracking.canonical import Encoder, Unfingerprintable, type_name
 from zen_mlmd.tracking.code_identity import (
@@ -330,7 +331,9 @@ class _Walk(Identities):
         if is_binding(value):
             self._entry(label, digest)  # the code itself is followed under its own label
         else:
-            self._entry(label, digest, "value", lambda: preview(value))
+            # a value read under a secret-looking name is shown masked; the key still covers it
+            secret = is_secret_key(name.partition(" of ")[0].rsplit(".", 1)[-1])
+            self._entry(label, digest, "value", lambda: preview(value, secret))
 
     def _uncacheable(self, kind: str, name: str, exc: Unfingerprintable) -> None:
         if len(self.reasons) >= MAX_REASONS:

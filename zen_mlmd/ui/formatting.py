@@ -12,24 +12,10 @@ import math
 import re
 from typing import Any, Mapping
 
+from zen_mlmd.secrets import is_secret_key
+
 MASK = "••••••"
-#: Words of a key (split at `_`, `-`, `.` and camelCase) whose values are never shown.
-_SECRET_WORDS = frozenset({"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey",
-                           "credential", "credentials", "authorization"})
-_SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
-                           ("client", "secret"), ("auth", "token")})
-#: A last word saying the key only names where a secret lives (KFP's `secretName`).
-_NAMING_WORDS = frozenset({"name", "ref", "reference", "env", "file", "path"})
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
-
-
-def is_secret_key(key: object) -> bool:
-    """Whether a value stored under `key` is masked (`db_password`, `apiKey`, `HF_TOKEN`, ...)."""
-    words = [w.lower() for w in _WORD.findall(str(key))]
-    if not words or words[-1] in _NAMING_WORDS:
-        return False
-    return bool(_SECRET_WORDS.intersection(words)) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
 
 
 def masked(value: Any, key: object = "") -> Any:
