@@ -13,8 +13,12 @@ within the user's own code (`code_origin`):
   as a whole (passed around, or a function calling ``globals()``/``eval``)
   is read whole;
 * the classes reached: bases, metaclass, methods, properties and class-level
-  values; ``functools.partial`` objects (function and arguments), bound
-  methods (function and the object), lambdas, decorated functions.
+  values, code among them (``ACT = math.sqrt``, ``P = partial(f, k=1)``);
+  ``functools.partial`` objects (function and arguments), bound methods
+  (function and the object, encoded like any value: a client session's
+  method is uncacheable; a library's module-level functions that are methods
+  of a hidden instance, ``random.choice``, are named), lambdas, decorated
+  functions.
 
 Values are encoded canonically (`canonical`): plain data, dataclasses, enums,
 numpy arrays and pandas objects by content. Code that is not the user's is
@@ -24,7 +28,8 @@ Python version is part of the key), zen_mlmd's by its version. A logger
 (`logging.Logger`) is ignored: it only carries output. Any other object
 (a ``requests.Session``, an open file, an instance of a plain class) cannot
 be fingerprinted: the step is then *uncacheable*, with a reason naming the
-value and where it was read.
+value and where it was read. What the walk shows of a value (its preview)
+is masked when it is read under a secret-looking name; the digest covers it.
 
 What the code reads from outside Python (files, environment variables, the
 network, the clock) is not seen: pass it as a parameter, or mark the step
