@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from zen_mlmd.errors import ConfigError, PublishWrittenError
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.writer import StepHandle
+from zen_mlmd.mlmd.handles import StepHandle
 from zen_mlmd.tracking.names import validate_name
 
 if TYPE_CHECKING:
