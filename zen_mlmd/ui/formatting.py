@@ -31,6 +31,87 @@ def masked(value: Any, key: object = "") -> Any:
     return value
 
 
+def masked_text(text: str) -> str:
+    """Free text naming values (a cache decision's reasons) with the values of secrets hidden.
+
+    The reasons say what changed with its old and new values, each after
+    its name: ``parameters changed (api_token: 'a' -> 'b', rows: 1 -> 2)``,
+    ``global API_KEY changed: 'a' -> 'b'``, ``global CONFIG changed:
+    password 'a' -> 'b'``. The text is cut into changes at ``, `` outside
+    quoted strings; in a change that names something secret-looking
+    (`is_secret_key`), whatever follows the name is masked, and so is every
+    following piece that does not start with a name of its own (the rest of
+    an unquoted value holding ``, ``). Passwords in URLs are masked as by
+    `masked`.
+    """
+    shown: list[str] = []
+    hidden: list[str] | None = None  # the masked text of the secret being read, if any
+    for change in _changes(masked(str(text))):
+        name = next((m for m in _NAME.finditer(change) if is_secret_key(m.group())), None)
+        if name is None and hidden is not None and not _NAMED_CHANGE.match(change):
+            hidden.append(change)  # the rest of a secret's value
+            continue
+        if hidden is not None:
+            shown[-1] += _closers("".join(hidden))
+            hidden = None
+        if name is None:
+            shown.append(change)
+            continue
+        rest = change[name.end():]
+        kept = _AFTER_NAME.match(rest).group()
+        if not rest[len(kept):]:
+            shown.append(change)  # names a secret, shows no value
+            continue
+        shown.append(change[:name.end()] + kept + MASK)
+        hidden = [rest[len(kept):]]
+    if hidden is not None:
+        shown[-1] += _closers("".join(hidden))
+    return ", ".join(shown)
+
+
+def _closers(hidden: str) -> str:
+    """The brackets closed in `hidden` that were opened before it, so that the text stays balanced."""
+    depth, closers = 0, ""
+    for char in hidden:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth:
+                depth -= 1
+            else:
+                closers += char
+    return closers
+
+
+#: A name, wherever it stands (quoted dict keys too); dotted names are cut at dots.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+#: What stays between a secret's name and its masked value: a closing quote, "changed", ":", "(".
+_AFTER_NAME = re.compile(r"['\"]?(?: changed)?:?\s*\(?")
+#: A change that starts with a name (``rows: 1 -> 2``, ``depth 3 -> 4``), not a value's rest.
+_NAMED_CHANGE = re.compile(r"[A-Za-z_][\w.\-\[\]]*:? ")
+
+
+def _changes(text: str) -> list[str]:
+    """`text` cut at each ``, `` that is not inside a quoted string."""
+    parts, start, quote, i = [], 0, "", 0
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"" and (i == 0 or text[i - 1] in " ([{:,"):
+            quote = char
+        elif text.startswith(", ", i):
+            parts.append(text[start:i])
+            start = i + 2
+            i += 1
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
 def time(value: _dt.datetime | None) -> str:
     """A UTC time as ``2024-05-01 12:03:04``; "-" for none."""
     if value is None:
