@@ -10,25 +10,17 @@ import datetime as _dt
 import json
 import math
 import re
-from typing import Any, Mapping
+from typing import Any
 
+from zen_mlmd import secrets
 from zen_mlmd.secrets import is_secret_key
 
 MASK = "••••••"
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
 
 
 def masked(value: Any, key: object = "") -> Any:
     """`value` with secrets masked: values under secret-looking keys, passwords inside URLs."""
-    if key and is_secret_key(key) and value not in (None, "", {}, []):
-        return MASK
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
-    if isinstance(value, Mapping):
-        return {k: masked(v, k) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [masked(v) for v in value]
-    return value
+    return secrets.masked(value, key, MASK)
 
 
 def masked_text(text: str) -> str:
