@@ -116,8 +116,9 @@ class MaterializerRegistry:
                     if materializer.can_save(obj):
                         return materializer
         raise MaterializerError(
-            f"no materializer can write an object of type {data_type_of(obj)}; "
-            "register one with zen_mlmd.artifacts.register_materializer"
+            f"no materializer can write an object of type {data_type_of(obj)}. Fix: register "
+            "one with `zen_mlmd.artifacts.register_materializer(MyMaterializer, "
+            f"for_types=({type(obj).__name__},))`"
         )
 
     def get(self, name: str) -> Materializer:
