@@ -169,11 +169,16 @@ def test_reading_a_corrupt_artifact_raises_materializer_error(store):
 
 # --- registry --------------------------------------------------------------
 
-def test_unknown_materializer_name_lists_the_registered_ones():
+def test_unknown_materializer_name_says_how_to_list_the_registered_ones():
+    from zen_mlmd.artifacts.registry import default_registry
+
     with pytest.raises(UnknownNameError) as caught:
         get_materializer("no.such.thing")
-    for name in ("builtins.json", "builtins.str", "numpy.ndarray", "pandas.DataFrame", "pickle"):
-        assert name in str(caught.value)
+    assert str(caught.value).endswith(
+        "Fix: install the package that registers it (a plugin); "
+        "`zen_mlmd.artifacts.registry.default_registry.names()` lists the registered ones")
+    for name in ("builtins.json", "builtins.str", "numpy.ndarray", "numpy.npz", "pandas.DataFrame", "pickle"):
+        assert name in default_registry.names()
     with pytest.raises(UnknownNameError, match="did you mean 'builtins.json'"):
         get_materializer("builtins.jsn")
 
@@ -214,6 +219,26 @@ def test_custom_materializer_overrides_builtin_for_the_same_type_by_name_string(
     assert registry.materializer_for({"a": 1}).name == "tests.my_dict"
     assert registry.materializer_for(Tagged()).name == "tests.my_dict"  # via the MRO
     assert registry.materializer_for([1]).name == "builtins.json"
+
+
+def test_several_materializers_for_one_type_are_tried_in_order_until_one_can_save():
+    class SmallDictMaterializer(TaggedMaterializer):
+        name = "tests.small_dict"
+
+        def can_save(self, obj):
+            return len(obj) == 1
+
+    registry = MaterializerRegistry(entry_point_group=None)
+    arrays, numbers, sets = {"X": np.zeros(2), "y": np.ones(2)}, {"a": 1, "b": 2}, {"a": {1}, "b": {2}}
+    # built-ins in their listed order: JSON, then .npz, then (via `object`) pickle
+    assert [registry.materializer_for(v).name for v in (numbers, arrays, sets)] == [
+        "builtins.json", "numpy.npz", "pickle"]
+    registry.register(SmallDictMaterializer, for_types=(dict,))
+    assert registry.materializer_for({"a": 1}).name == "tests.small_dict"  # the user's first
+    assert [registry.materializer_for(v).name for v in (numbers, arrays, sets)] == [
+        "builtins.json", "numpy.npz", "pickle"]  # what it cannot save still finds its built-in
+    registry.register(SmallDictMaterializer, for_types=(dict,))  # registering again adds nothing
+    assert registry._by_type["custom"]["builtins.dict"] == (SmallDictMaterializer,)
 
 
 def test_globally_registered_materializer_writes_and_reads(store):

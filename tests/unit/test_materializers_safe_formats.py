@@ -146,3 +146,135 @@ def test_estimators_holding_other_objects_are_pickled(store, extra):
     written, back = roundtrip(model, store)
     assert written.materializer == "pickle"
     assert back.extra == extra
+
+
+# --- several arrays: numpy.npz ---------------------------------------------------------------
+def _assert_same_arrays(back, expected):
+    assert type(back) is type(expected)
+    pairs = zip(back.items(), expected.items()) if isinstance(expected, dict) else \
+        zip(enumerate(back), enumerate(expected))
+    assert len(back) == len(expected)
+    for (key, array), (expected_key, expected_array) in pairs:
+        assert key == expected_key
+        assert type(array) is np.ndarray
+        assert (array.dtype, array.shape) == (expected_array.dtype, expected_array.shape)
+        assert array.flags.f_contiguous == expected_array.flags.f_contiguous
+        np.testing.assert_array_equal(array, expected_array, strict=True)
+
+
+ARRAYS = {
+    "X": np.arange(12, dtype="float32").reshape(3, 4),
+    "y": np.array([1, 0, 1], dtype="uint8"),
+    "scalar": np.array(np.pi),
+    "empty": np.zeros((0, 3), dtype="int64"),
+    "fortran": np.asfortranarray(np.arange(6, dtype=">i4").reshape(2, 3)),
+    "strings": np.array(["a", "ü", ""]),
+    "when": np.array(["2020-01-01T00:00:01"], dtype="datetime64[s]"),
+    "records": np.array([(1, 2.5)], dtype=[("i", "i2"), ("f", "f8")]),
+    "nan": np.array([np.nan, -np.inf, 0.0]),
+}
+
+
+@pytest.mark.parametrize("arrays", [
+    ARRAYS,
+    # keys np.savez would take as its own arguments, or read back as another member
+    {"file": np.ones(2), "allow_pickle": np.zeros(1), "a.npy": np.array([3]), "a": np.array([4]),
+     "": np.array([5]), "dir/name with spaces": np.array([6])},
+    dict(reversed(list(ARRAYS.items()))),  # key order kept, not sorted
+], ids=["dtypes-shapes", "awkward-keys", "order"])
+def test_a_dict_of_arrays_is_written_as_npz_and_reads_back_exactly_without_pickle(store, arrays, no_pickle):
+    written, back = roundtrip(arrays, store, trusted=False)
+    assert (written.materializer, written.data_type, written.kind.value) == ("numpy.npz", "builtins.dict", "DATASET")
+    assert store.list_files(written.uri) == ["data.npz"]
+    _assert_same_arrays(back, arrays)
+
+
+@pytest.mark.parametrize("container", [tuple, list])
+def test_a_tuple_or_list_of_arrays_reads_back_as_the_same_container(store, container, no_pickle):
+    arrays = container([ARRAYS["X"], ARRAYS["y"]] + [np.full(1, i) for i in range(11)])  # arr_10 after arr_9
+    written, back = roundtrip(arrays, store, trusted=False)
+    assert written.materializer == "numpy.npz" and store.list_files(written.uri) == ["data.npz"]
+    _assert_same_arrays(back, arrays)
+
+
+def test_equal_arrays_give_equal_bytes_and_content_hashes(store):
+    first = write_artifact(ARRAYS, artifact_uri(store), store)
+    second = write_artifact(dict(ARRAYS), artifact_uri(store), store)
+    assert first.content_hash == second.content_hash
+
+
+@pytest.mark.parametrize("value, materializer", [
+    ({"ok": np.arange(2), "objects": np.array([1, "a"], dtype=object)}, "pickle"),
+    ((np.arange(2), np.array([None], dtype=object)), "pickle"),
+    ({"X": np.arange(2), "n": 3}, "pickle"),  # not only arrays
+    ({1: np.arange(2)}, "pickle"),  # a key that is not a str
+    (collections.OrderedDict(X=np.arange(2)), "pickle"),  # would come back a plain dict
+    ({"X": np.ma.masked_array([1, 2], mask=[0, 1])}, "pickle"),  # a subclass loses its mask
+    ({}, "builtins.json"),
+    ((), "builtins.json"),
+    ({"a": 1, "b": [2.5]}, "builtins.json"),
+])
+def test_what_npz_cannot_hold_exactly_goes_to_json_or_pickle(store, value, materializer):
+    written, back = roundtrip(value, store)
+    assert written.materializer == materializer
+    assert type(back) is type(value) and len(back) == len(value)
+
+
+def test_a_tampered_npz_fails_the_hash_check_and_loads_nothing(store):
+    from zen_mlmd.artifacts import read_artifact
+    from zen_mlmd.errors import ArtifactIntegrityError
+
+    written = write_artifact(ARRAYS, artifact_uri(store), store)
+    path = f"{written.uri}/data.npz"
+    with store.open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[-200] ^= 0xFF
+    with store.open(path, "wb") as f:
+        f.write(bytes(data))
+    with pytest.raises(ArtifactIntegrityError, match="do not match the content hash"):
+        read_artifact(written.uri, store, written.materializer, written.data_type,
+                      content_hash=written.content_hash)
+
+
+class _Payload:
+    """Unpickling it would create a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_forged_npz_holding_a_pickle_is_refused_and_runs_nothing(tmp_path):
+    """A writer of the store crafts data.npz with an object array and records its true hash."""
+    import io
+    import zipfile
+
+    from zen_mlmd.artifacts import ArtifactStore, hashing, read_artifact
+    from zen_mlmd.errors import MaterializerError
+
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    marker = tmp_path / "marker"
+    uri = artifact_uri(store)
+    store.makedirs(uri)
+    payload = io.BytesIO()
+    np.save(payload, np.array([_Payload(marker)], dtype=object), allow_pickle=True)
+    with store.open(f"{uri}/data.npz", "wb") as f, zipfile.ZipFile(f, "w") as archive:
+        archive.writestr("X.npy", payload.getvalue())
+    with pytest.raises(MaterializerError, match="numpy.npz.*Object arrays cannot be loaded"):
+        read_artifact(uri, store, "numpy.npz", "builtins.dict", content_hash=hashing.content_hash(uri, store))
+    assert not marker.exists()
+
+
+def test_saving_containers_without_arrays_never_imports_numpy(tmp_path):
+    import subprocess
+
+    code = ("import sys\n"
+            "from zen_mlmd.artifacts import ArtifactStore, write_artifact\n"
+            f"store = ArtifactStore({str(tmp_path)!r})\n"
+            "for i, value in enumerate([{'a': 1}, (1, 'x'), [{}], {}]):\n"
+            "    write_artifact(value, store.uri_for('p', 'r', 's', str(i)), store)\n"
+            "print('numpy' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

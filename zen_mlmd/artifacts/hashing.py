@@ -154,6 +154,7 @@ class HashingStore(ArtifactStore):
         if not path.startswith(self._artifact_path + "/"):
             raise MaterializerError(
                 f"a materializer tried to write {uri}, outside its artifact "
-                f"directory {self._artifact_path}; write only inside the uri it is given"
+                f"directory {self._artifact_path}. Fix: in the materializer's save(), write "
+                "only inside the uri it is given"
             )
         return path[len(self._artifact_path) + 1:]

@@ -1,7 +1,8 @@
 """Materializers for numpy arrays, pandas DataFrames/Series and scikit-learn models.
 
-All of them load without running code: NumPy's ``.npy`` without pickles,
-Parquet or a JSON document for pandas, skops for scikit-learn.
+All of them load without running code: NumPy's ``.npy`` (one array) and
+``.npz`` (a dict, tuple or list of arrays) without pickles, Parquet or a JSON
+document for pandas, skops for scikit-learn.
 
 This module imports neither numpy, pandas, pyarrow nor skops at import time:
 the registry matches types by name, and the libraries are imported inside
@@ -48,6 +49,70 @@ class NumpyMaterializer(Materializer):
 
         with store.open(f"{uri}/{self.file_name}", "rb") as f:
             return np.load(f, allow_pickle=False)
+
+
+def _is_plain_array(value: object) -> bool:
+    """A numpy.ndarray (not a subclass) whose dtype holds no Python objects.
+
+    Checked by type name first, so that a container of other values never
+    imports numpy.
+    """
+    kind = type(value)
+    if kind.__module__ != "numpy" or kind.__qualname__ != "ndarray":
+        return False
+    return not value.dtype.hasobject
+
+
+class NumpyArchiveMaterializer(Materializer):
+    """Several numpy arrays as ``data.npz``: a dict with str keys, a tuple or a list.
+
+    ``{"X": X, "y": y}`` comes back as a dict with the same keys in the same
+    order; a tuple as a tuple and a list as a list (the recorded data type
+    says which), every array with its dtype, shape and memory order. Loading
+    never unpickles (``allow_pickle=False``). A container that is empty, a
+    subclass (OrderedDict, a namedtuple), or holds anything but plain arrays
+    without object dtypes is not written here: JSON or pickle takes it.
+    """
+
+    writes_through_store = True
+    safe_to_load = True
+    name = "numpy.npz"
+    default_kind = ArtifactKind.DATASET
+    for_types = (dict, tuple, list)
+    file_name = "data.npz"
+
+    def can_save(self, obj: object) -> bool:
+        if type(obj) is dict:
+            return bool(obj) and all(type(key) is str for key in obj) and \
+                all(_is_plain_array(value) for value in obj.values())
+        return type(obj) in (tuple, list) and bool(obj) and all(_is_plain_array(v) for v in obj)
+
+    def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
+        import zipfile
+
+        import numpy as np
+
+        members = obj.items() if type(obj) is dict else (
+            (f"arr_{index}", array) for index, array in enumerate(obj))
+        # What np.savez writes, without its keyword arguments (`file`,
+        # `allow_pickle`) shadowing keys of the same name; a member without a
+        # date_time gets 1980-01-01, so equal arrays give equal bytes and hashes.
+        with store.open(f"{uri}/{self.file_name}", "wb") as f, \
+                zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for key, array in members:
+                with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+
+    def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
+        import numpy as np
+
+        with store.open(f"{uri}/{self.file_name}", "rb") as f, np.load(f, allow_pickle=False) as archive:
+            # always by member name: `archive["a.npy"]` would otherwise find key "a"
+            arrays = {key: archive[key + ".npy"] for key in archive.files}
+        if data_type == "builtins.dict":
+            return arrays
+        ordered = [arrays[f"arr_{index}"] for index in range(len(arrays))]
+        return tuple(ordered) if data_type == "builtins.tuple" else ordered
 
 
 class _PandasMaterializer(Materializer):

@@ -59,7 +59,8 @@ def read_artifact(uri: str, store: ArtifactStore, materializer_name: str, data_t
     if not store.exists(uri):
         raise MaterializerError(
             f"the artifact at {uri} was deleted from the artifact store (or the store "
-            "moved); re-run the step that produced it to recreate it"
+            "moved). Fix: re-run the step that produced it, with the cache off, to recreate "
+            "it; if the store moved, point the artifact store's root at its new place"
         )
     files = _read_files(uri, store)
     found = hashing.combine((name, hashlib.sha256(data).hexdigest()) for name, data in files.items())
@@ -92,7 +93,9 @@ def read_artifact(uri: str, store: ArtifactStore, materializer_name: str, data_t
     except Exception as error:
         raise MaterializerError(
             f"materializer {materializer_name!r} could not read the artifact at {uri} "
-            f"(type {data_type}): {type(error).__name__}: {error}"
+            f"(type {data_type}): {type(error).__name__}: {error}. Fix: read it with the "
+            "library versions that wrote it (and the plugin that registers that materializer), "
+            "or re-run the step that produced it to write it again"
         ) from error
 
 
@@ -114,7 +117,9 @@ def _read_files(uri: str, store: ArtifactStore) -> dict[str, bytes]:
         if not name or name.startswith("/") or ".." in name.split("/"):
             raise MaterializerError(
                 f"the artifact at {uri} is not an artifact directory (found {name!r}); "
-                "an artifact URI names the directory its materializer wrote")
+                "an artifact URI names the directory its materializer wrote. Fix: read the "
+                "artifact through its record (`zen-mlmd artifact describe ID` shows its URI), "
+                "not a file inside it")
         with store.open(f"{uri.rstrip('/')}/{name}", "rb") as handle:
             files[name] = handle.read()
     return files
@@ -140,7 +145,8 @@ class VerifiedArtifact(ArtifactStore):
         if any(flag in mode for flag in "wax+"):
             raise MaterializerError(
                 f"a materializer tried to open {uri} with mode {mode!r} while loading; "
-                "loading is read-only")
+                "loading is read-only. Fix: open the artifact's files with mode 'rb' or 'r' "
+                "in the materializer's load()")
         relative = self._relative(uri)
         if relative not in self._files:
             raise FileNotFoundError(f"{uri} is not a file of the artifact")
@@ -168,10 +174,12 @@ class VerifiedArtifact(ArtifactStore):
                    if not relative or name.startswith(relative + "/"))
 
     def makedirs(self, uri: str) -> None:
-        raise MaterializerError("loading is read-only: a materializer cannot create directories")
+        raise MaterializerError("loading is read-only: a materializer cannot create directories. "
+                                "Fix: create nothing in the materializer's load(); only read")
 
     def delete(self, uri: str) -> None:
-        raise MaterializerError("loading is read-only: a materializer cannot delete files")
+        raise MaterializerError("loading is read-only: a materializer cannot delete files. "
+                                "Fix: delete nothing in the materializer's load(); only read")
 
     def _relative(self, uri: str) -> str:
         path = self._path(uri).rstrip("/")

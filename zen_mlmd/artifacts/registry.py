@@ -4,7 +4,10 @@ Types are matched by ``"module.QualName"`` strings, so that numpy and pandas
 materializers are registered without importing numpy or pandas. For an
 object, the classes of its MRO are tried from the most specific; at each
 class, materializers registered by the user win over plugins, which win over
-built-ins; a candidate that answers `can_save(obj)` False is passed over.
+built-ins; within a layer the latest registration for a type comes first
+(built-ins in `BUILTIN_MATERIALIZERS` order), and a candidate that answers
+`can_save(obj)` False is passed over for the next one (so a dict of arrays
+goes past JSON to ``.npz``, and a dict of sets on to pickle).
 `object` maps to the pickle fallback.
 
 Plugins register through the entry-point group ``zen_mlmd.materializers``:
@@ -27,6 +30,7 @@ from zen_mlmd.artifacts.materializers import (
     type_names_of,
 )
 from zen_mlmd.artifacts.materializers_ml import (
+    NumpyArchiveMaterializer,
     NumpyMaterializer,
     PandasDataFrameMaterializer,
     PandasSeriesMaterializer,
@@ -40,6 +44,7 @@ BUILTIN_MATERIALIZERS = (
     TextMaterializer,
     BytesMaterializer,
     NumpyMaterializer,
+    NumpyArchiveMaterializer,
     PandasDataFrameMaterializer,
     PandasSeriesMaterializer,
     SklearnSkopsMaterializer,
@@ -80,19 +85,21 @@ class MaterializerRegistry:
         builtins: Iterable[type[Materializer]] = BUILTIN_MATERIALIZERS,
         entry_point_group: Optional[str] = ENTRY_POINT_GROUP,
     ):
-        self._by_type: dict[str, dict[str, type[Materializer]]] = {
+        # layer -> type name -> candidates, tried in order
+        self._by_type: dict[str, dict[str, tuple[type[Materializer], ...]]] = {
             _CUSTOM: {}, _PLUGIN: {}, _BUILTIN: {}}
         self._by_name: dict[str, type[Materializer]] = {}
         self._instances: dict[type[Materializer], Materializer] = {}
         self._lock = threading.RLock()
         self._entry_point_group = entry_point_group
         self._plugins_loaded = entry_point_group is None
-        for cls in builtins:
+        for cls in reversed(tuple(builtins)):  # each goes first: the first listed is tried first
             self._register(cls, (), _BUILTIN)
 
     def register(self, materializer_cls: type[Materializer],
                  for_types: Iterable[TypeSpec] = ()) -> None:
-        """Registers a materializer for types; it overrides built-ins and plugins.
+        """Registers a materializer for types; it comes before built-ins, plugins and
+        earlier registrations for them (which still take what it cannot save).
 
         Args:
             materializer_cls: a concrete `Materializer` subclass with a unique `name`.
@@ -110,26 +117,30 @@ class MaterializerRegistry:
         self._load_plugins()
         for type_name in type_names_of(obj):
             for layer in (_CUSTOM, _PLUGIN, _BUILTIN):
-                cls = self._by_type[layer].get(type_name)
-                if cls is not None:
+                for cls in self._by_type[layer].get(type_name, ()):
                     materializer = self._instance(cls)
                     if materializer.can_save(obj):
                         return materializer
         raise MaterializerError(
-            f"no materializer can write an object of type {data_type_of(obj)}; "
-            "register one with zen_mlmd.artifacts.register_materializer"
+            f"no materializer can write an object of type {data_type_of(obj)}. Fix: register "
+            "one with `zen_mlmd.artifacts.register_materializer(MyMaterializer, "
+            f"for_types=({type(obj).__name__},))`"
         )
 
     def get(self, name: str) -> Materializer:
         """The materializer called `name` (the name stored with an artifact).
 
         Raises:
-            UnknownNameError: no such materializer; the message lists the registered ones.
+            UnknownNameError: no such materializer; the message names close
+                ones and says how to list them all.
         """
         self._load_plugins()
         cls = self._by_name.get(name)
         if cls is None:
-            raise UnknownNameError("materializer", name, self._by_name)
+            raise UnknownNameError(
+                "materializer", name, self._by_name,
+                fix="install the package that registers it (a plugin); "
+                    "`zen_mlmd.artifacts.registry.default_registry.names()` lists the registered ones")
         return self._instance(cls)
 
     def names(self) -> list[str]:
@@ -170,7 +181,9 @@ class MaterializerRegistry:
             self._by_name[name] = cls
             self._instances.pop(taken, None)
             for type_name in type_names:
-                self._by_type[layer][type_name] = cls
+                others = self._by_type[layer].get(type_name, ())
+                # a new tuple, not a changed one: a lookup in another thread sees either
+                self._by_type[layer][type_name] = (cls, *(c for c in others if c.name != name))
 
     def _instance(self, cls: type[Materializer]) -> Materializer:
         materializer = self._instances.get(cls)

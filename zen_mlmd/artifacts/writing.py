@@ -71,7 +71,7 @@ def write_artifact(
     if view.exists(uri):
         if not overwrite:
             raise MaterializerError(
-                f"an artifact already exists at {uri}; artifacts are immutable: use a "
+                f"an artifact already exists at {uri}; artifacts are immutable. Fix: use a "
                 "new run name, or pass overwrite=True to replace it"
             )
         view.delete(uri)
@@ -88,7 +88,8 @@ def write_artifact(
         raise MaterializerError(
             f"materializer {chosen.name!r} could not write an output of type "
             f"{data_type} to {uri}: {type(error).__name__}: {error}. Nothing was kept "
-            "at that uri; register a materializer for this type or make it picklable"
+            "at that uri. Fix: register a materializer for this type "
+            "(`zen_mlmd.artifacts.register_materializer`), or make it picklable"
         ) from error
     file_hashes, size = _hash_written(view, uri, store, listed=not chosen.writes_through_store)
     return WrittenArtifact(
@@ -110,7 +111,8 @@ def _resolve(spec: MaterializerSpec) -> Materializer:
         return spec()
     raise MaterializerError(
         f"materializer={spec!r} is neither a Materializer, a Materializer class nor "
-        "a registered materializer name"
+        "a registered materializer name. Fix: pass a Materializer instance or subclass, or "
+        "a name listed by `zen_mlmd.artifacts.registry.default_registry.names()`"
     )
 
 

@@ -63,11 +63,14 @@ def remote_delete(store: "MetadataStore", names: Sequence[str], *, keep_artifact
             if code == grpc.StatusCode.INVALID_ARGUMENT:
                 raise ConfigError("run", ", ".join(names), error.details() or "refused",
                                   "list runs with `zen-mlmd run list`") from None
-            if code == grpc.StatusCode.PERMISSION_DENIED:  # the server's message has its Fix
-                raise ReadOnlyStoreError(f"{store.store_name}: nothing was deleted: "
-                                         f"{error.details()}") from None
+            if code == grpc.StatusCode.PERMISSION_DENIED:  # our server's message has its own Fix
+                raise ReadOnlyStoreError(_refused(
+                    store, error, "Fix: delete through a server started without --read-only, "
+                    "or ask its operator to delete the runs")) from None
             if code == grpc.StatusCode.UNAUTHENTICATED:
-                raise StoreError(f"{store.store_name}: nothing was deleted: {error.details()}") from None
+                raise StoreError(_refused(
+                    store, error, "Fix: give the store the server's token: `zen-mlmd "
+                    f"metadata-store update {store.store_name} --token REF`")) from None
             if code == grpc.StatusCode.UNAVAILABLE:
                 raise StoreUnavailableError(
                     f"{store.store_name}: {METHOD} failed: the server did not answer: "
@@ -80,3 +83,9 @@ def remote_delete(store: "MetadataStore", names: Sequence[str], *, keep_artifact
         artifacts={int(k): v for k, v in answer["artifacts"].items()},
         kept_artifacts={int(k): v for k, v in answer["kept_artifacts"].items()},
         contexts=tuple(answer["contexts"]))
+
+
+def _refused(store: "MetadataStore", error, fix: str) -> str:
+    """The message of a refused deletion: the server's reason, and `fix` unless it gave one."""
+    details = error.details() or "refused"
+    return f"{store.store_name}: nothing was deleted: {details}" + ("" if "Fix:" in details else f". {fix}")

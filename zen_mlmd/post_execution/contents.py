@@ -85,7 +85,9 @@ def list_artifact_files(artifact: "Artifact", max_files: int = MAX_FILES) -> tup
         raise
     except (OSError, ValueError, ZenMLMDError) as error:
         raise ContentsUnavailableError(f"the files of artifact #{artifact.id} at {uri} cannot be "
-                                       f"read: {error}", "unreadable") from None
+                                       f"read: {error}. Fix: check that the artifact store is "
+                                       "reachable and that you may read it (its credentials)",
+                                       "unreadable") from None
 
 
 def read_artifact_file(artifact: "Artifact", path: str, max_bytes: int) -> FileHead:
@@ -98,17 +100,21 @@ def read_artifact_file(artifact: "Artifact", path: str, max_bytes: int) -> FileH
     files, _ = list_artifact_files(artifact, max_files=10_000)
     known = {f.path: f for f in files}
     if path not in known:
-        raise ContentsUnavailableError(f"artifact #{artifact.id} has no file {path!r}", "missing")
+        raise ContentsUnavailableError(f"artifact #{artifact.id} has no file {path!r}. Fix: pick "
+                                       "one of the files its page lists", "missing")
     store = _store_for(artifact)
     uri = artifact.uri.rstrip("/") + (f"/{path}" if path else "")
     try:
         with store.open(uri, "rb") as f:
             data = f.read(max_bytes + 1)
     except FileNotFoundError:
-        raise ContentsUnavailableError(f"file {path!r} of artifact #{artifact.id} is gone", "missing") from None
+        raise ContentsUnavailableError(f"file {path!r} of artifact #{artifact.id} is gone (deleted, or "
+                                       "the artifact store moved). Fix: re-run the step that "
+                                       "produced it", "missing") from None
     except (OSError, ValueError, ZenMLMDError) as error:
-        raise ContentsUnavailableError(f"file {path!r} of artifact #{artifact.id} cannot be read: {error}",
-                                       "unreadable") from None
+        raise ContentsUnavailableError(f"file {path!r} of artifact #{artifact.id} cannot be read: {error}. "
+                                       "Fix: check that the artifact store is reachable and that you "
+                                       "may read it (its credentials)", "unreadable") from None
     return FileHead(path, known[path].size, data[:max_bytes], len(data) > max_bytes)
 
 
@@ -122,7 +128,9 @@ def _store_for(artifact: "Artifact") -> "ArtifactStore":
     from zen_mlmd.errors import ArtifactTrustError
 
     if not artifact.uri:
-        raise ContentsUnavailableError(f"artifact #{artifact.id} records no URI", "missing")
+        raise ContentsUnavailableError(f"artifact #{artifact.id} records no URI, so it has no files to "
+                                       "show. Fix: re-run the step that produced it to record them",
+                                       "missing")
     try:
         return artifact._index.session.artifact_store_for(artifact.uri)
     except ArtifactTrustError as error:

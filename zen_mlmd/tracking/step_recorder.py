@@ -56,7 +56,9 @@ class StepRecorder:
         except Exception as exc:
             raise PublishWrittenError(
                 f"step {self.name!r}: its publish failed ({type(error).__name__}: {error}) and the store "
-                f"cannot say whether it was written ({exc}); its outputs are kept") from error
+                f"cannot say whether it was written ({exc}); its outputs are kept. Fix: once the "
+                "store answers, read the run back (`zen-mlmd run describe RUN`) before recording "
+                "more") from error
         if state == records.COMPLETE:
             raise PublishWrittenError(
                 f"step {self.name!r}: its publish was written, but the store's answer was lost "

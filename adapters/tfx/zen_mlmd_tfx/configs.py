@@ -135,8 +135,9 @@ def connection_config_for(store_name_or_stack: Any = None, *, preflight: bool = 
     if preflight or component.flavor.preflight_required(component.config):
         report = component.preflight()
         if not report.ok:
-            fix = f". Fix: {report.fix}" if report.fix else ""
-            raise PreflightError(f"metadata store {component.name!r} ({report.target}): {report.problem}{fix}")
+            fix = report.fix or f"run `zen-mlmd metadata-store check {component.name}` for the cause"
+            raise PreflightError(f"metadata store {component.name!r} ({report.target}): {report.problem}. "
+                                 f"Fix: {fix}")
     return component.connection_config()
 
 
