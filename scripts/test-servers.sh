@@ -307,7 +307,8 @@ start_postgres() {
     fi
     head -n 1 "$root/data/postmaster.pid" >"$STATE/postgres.pid"
     if ! as_pg "$bindir/psql" -h "$root" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
-        -c "CREATE ROLE zen LOGIN CREATEDB PASSWORD '$PG_PASSWORD'" >"$root/setup.log" 2>&1; then
+        -c "CREATE ROLE zen LOGIN CREATEDB PASSWORD '$PG_PASSWORD'" \
+        -c "GRANT pg_signal_backend TO zen" >"$root/setup.log" 2>&1; then
         show_log "$root/setup.log"
         die "could not create the PostgreSQL test user"
     fi

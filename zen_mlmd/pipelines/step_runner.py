@@ -116,6 +116,7 @@ class StepOutcome:
         error: what the step raised (status "failed").
         original_execution_id: the execution whose outputs a cached step reuses.
         execution_id: the step's own execution, where the recorder knows it.
+        heartbeats: how many heartbeats the step wrote while its function ran.
     """
 
     status: str
@@ -125,6 +126,7 @@ class StepOutcome:
     error: BaseException | None = None
     original_execution_id: int | None = None
     execution_id: int | None = None
+    heartbeats: int = 0
 
 
 class StepRunner:
@@ -238,8 +240,9 @@ class StepRunner:
                 f"interrupted. {exc}") from exc
         publishing = False
         values: dict[str, Any] = {}
+        heartbeat = Heartbeat(recorder.heartbeat, self.heartbeat_sec)
         try:
-            with Heartbeat(recorder.heartbeat, self.heartbeat_sec):
+            with heartbeat:
                 returned = self._call(call)
                 for spec, value in zip(step.outputs, returned):
                     values[spec.name] = value
@@ -265,7 +268,8 @@ class StepRunner:
                      f"{type(exc).__name__}: {exc}")
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SystemExit: the run ends as failed
-            return StepOutcome(FAILED, key, error=exc, execution_id=recorder.execution_id)
+            return StepOutcome(FAILED, key, error=exc, execution_id=recorder.execution_id,
+                               heartbeats=heartbeat.beats)
         # Not cached, so maybe not deterministic: consumers name its outputs by content.
         by_content = step.enable_cache is False or not key.cacheable
         outputs = {}
@@ -278,7 +282,8 @@ class StepRunner:
                            out.kind, out.size_bytes, written_here=True)
                 for ref, out in zip(refs, saved)]
         self.say(f"  step {call.name}: completed in {time.perf_counter() - started:.2f}s")
-        return StepOutcome(COMPLETED, key, outputs, values, execution_id=recorder.execution_id)
+        return StepOutcome(COMPLETED, key, outputs, values, execution_id=recorder.execution_id,
+                           heartbeats=heartbeat.beats)
 
     def _call(self, call: StepCall) -> tuple:
         from zen_mlmd.artifacts import read_artifact

@@ -147,8 +147,9 @@ def test_a_task_records_its_step_in_a_few_calls(first_run):
     counts = {}
     for key in ("make-numbers", "summarize", "report"):
         [line] = [line for line in played_run.logs[key].splitlines() if "MLMD calls" in line]
-        calls, writes = re.search(r"(\d+) MLMD calls, (\d+) record writes", line).groups()
-        counts[key] = (int(calls), int(writes))
+        calls, writes, beats = re.search(r"(\d+) MLMD calls, (\d+) record writes, (\d+) heartbeats",
+                                         line).groups()
+        counts[key] = (int(calls) - int(beats), int(writes))  # a slow machine may add heartbeats
     assert counts["make-numbers"][1] == 2 and counts["summarize"][1] == counts["report"][1] == 1, counts
     # measured: 9, 8 and 8 calls (the first task registers the run's types)
     assert all(calls <= 10 for calls, _ in counts.values()), counts
