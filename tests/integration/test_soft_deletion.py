@@ -175,3 +175,29 @@ def test_an_execution_a_live_run_also_holds_keeps_its_outputs(plain_grpc, tmp_pa
     raw.put_attributions_and_associations(
         [], [pb.Association(execution_id=gone_executions[0], context_id=live.id)])
     assert soft_deleted_executions(store, gone_executions) == set(gone_executions[1:])
+
+
+def test_run_describe_shows_a_soft_deleted_run_as_deleted_and_listings_hide_it(plain_grpc, tmp_path):
+    import json
+    import re
+
+    config, port = plain_grpc
+    store = MetadataStore(config, store_name="kubeflow")
+    training.run(stack=LocalTestStack(store, tmp_path / "artifacts"), quiet=True, run_name="described")
+    runner = CliRunner()
+    registered = runner.invoke(cli, ["metadata-store", "register", "kf", "-f", "kubeflow",
+                                     "--host", "127.0.0.1", "--port", str(port)])
+    assert registered.exit_code == 0, registered.output
+    before = runner.invoke(cli, ["run", "describe", "described", "--store", "kf"])
+    assert before.exit_code == 0 and "deleted" not in before.output, before.output
+    assert runner.invoke(cli, ["run", "delete", "described", "--store", "kf", "--yes"]).exit_code == 0
+
+    listed = runner.invoke(cli, ["run", "list", "--store", "kf"])
+    assert listed.exit_code == 0 and "described" not in listed.output, listed.output
+    shown = runner.invoke(cli, ["run", "describe", "described", "--store", "kf"])
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"deleted at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(soft delete; rows remain\)",
+                     shown.output), shown.output
+    as_json = json.loads(runner.invoke(cli, ["run", "describe", "described", "--store", "kf",
+                                             "--json"]).output)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", as_json["deleted_at"])
