@@ -64,6 +64,11 @@ def test_gc_dry_run_changes_no_byte_then_the_real_run_does_what_it_said(run, rec
     stray = artifacts / "training" / "gc-c" / "leftover" / "junk.bin"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"x" * 100)
+    import gc
+    # the recording's MLMD connection is released by the garbage collector (MetadataStore.close
+    # runs callbacks only); its last close checkpoints the write-ahead log into the file, which
+    # must happen before the digest, not during the dry run
+    gc.collect()
     before_db, before_files = file_digest(db_path), tree_digest(artifacts)
 
     dry = run("gc", "--keep-last", "1", "--dry-run", "--json")

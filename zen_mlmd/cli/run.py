@@ -1,4 +1,7 @@
-"""`zen-mlmd run ...`: list, describe, compare and rerun recorded runs."""
+"""`zen-mlmd run ...`: list, describe, compare, rerun and delete recorded runs.
+
+`run delete` lives in `zen_mlmd/cli/run_delete.py` and is attached below.
+"""
 from __future__ import annotations
 
 import datetime as _dt
@@ -102,7 +105,7 @@ def run_dict(run, with_steps: bool = False) -> dict[str, Any]:
 
 @click.group("run")
 def run() -> None:
-    """List, describe and compare recorded runs; rerun one."""
+    """List, describe and compare recorded runs; rerun or delete them."""
 
 
 @run.command("list")
