@@ -3,9 +3,9 @@
 Shared by tests/unit/test_fingerprint_properties.py (fingerprints) and
 tests/integration/test_cache_properties.py (runs through the orchestrator).
 The step, made by a factory, reads a closure variable, a module global, a
-class attribute, a helper's positional and keyword defaults, a global of
-another user module through ``module.NAME``, a ``functools.partial``'s
-argument and a lambda's default; it logs on the ``zen_mlmd_tests.executed``
+class attribute (plain data, and another holding code), a helper's positional
+and keyword defaults, a global of another user module through
+``module.NAME``, a ``functools.partial``'s argument and a lambda's default; it logs on the ``zen_mlmd_tests.executed``
 logger when it runs.
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Point:
 
 class Settings:
     VALUE = None
+    CODE = None
 
 
 def helper(x, d=None, *, k=None):
@@ -53,7 +54,8 @@ LAMBDA = lambda v, w=None: (v, w)
 def make(captured):
     def step_fn(x: int):
         LOG.info("reader")
-        return repr((helper(x), captured, Settings.VALUE, {other}.VALUE, PARTIAL(1), LAMBDA(1)))
+        return repr((helper(x), captured, Settings.VALUE, Settings.CODE, {other}.VALUE, PARTIAL(1),
+                     LAMBDA(1)))
     return step_fn
 '''
 
@@ -61,6 +63,9 @@ OTHER = "VALUE = None\n"
 
 SLOTS = ("closure", "global", "class attribute", "default", "keyword default",
          "other module global", "partial argument", "lambda default")
+#: A class attribute holding code (a builtin, a library function, a partial, a user
+#: function or class), filled from `Program.code` rather than plain data.
+CODE_SLOT = "code class attribute"
 
 
 class Program:
@@ -71,12 +76,13 @@ class Program:
         self.other = load(directory, other, OTHER)
         self.module = load(directory, unique("props"), MODULE.format(other=other))
         # built once: strategies over these classes have large reprs
-        self.leaves, self.data = leaves(self), plain_data(self)
+        self.leaves, self.data, self.code = leaves(self), plain_data(self), code_values(self)
 
     def set(self, values: dict):
         m = self.module
         m.CONFIG = values["global"]
         m.Settings.VALUE = values["class attribute"]
+        m.Settings.CODE = values.get(CODE_SLOT)
         m.helper.__defaults__ = (values["default"],)
         m.helper.__kwdefaults__ = {"k": values["keyword default"]}
         self.other.VALUE = values["other module global"]
@@ -94,6 +100,26 @@ def leaves(program: Program):
                | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8)
                | st.binary(max_size=8) | st.sampled_from([m.Level.LOW, m.Level.HIGH]))
     return scalars
+
+
+def code_values(program: Program):
+    import math
+    import statistics
+
+    m = program.module
+    named = st.sampled_from([math.sqrt, math.exp, statistics.mean, statistics.median, m.helper,
+                             m.Point, m.Level])
+    partials = st.builds(lambda k: m.functools.partial(m.helper, k=k), st.integers(-3, 3) | st.text(max_size=2))
+    return named | partials
+
+
+def code_identity(value):
+    """What tells two code values apart, independently of the encoder."""
+    import functools
+
+    if isinstance(value, functools.partial):
+        return ("partial", id(value.func), repr(value.args), repr(sorted(value.keywords.items())))
+    return ("code", id(value))
 
 
 def plain_data(program: Program):

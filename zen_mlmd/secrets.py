@@ -12,15 +12,67 @@ secret; `resolve_secret` turns a reference into the value only where the
 value is used (building the MLMD connection proto, a preflight check).
 A literal that itself starts with ``file:`` or ``${`` cannot be written
 inline: put it in a file and use ``file:``.
+
+Values that are not configs (parameters, the globals a step reads, properties
+other tools wrote) are masked by name: `is_secret_key` says whether a name
+looks like it holds a secret, `masked` replaces such values in nested data.
 """
 from __future__ import annotations
 
 import os
 import re
+from typing import Any, Mapping
 
 from zen_mlmd.errors import ConfigError
 
 SECRET_MASK = "********"
+#: Words of a key (split at `_`, `-`, `.` and camelCase) whose values are never shown.
+_SECRET_WORDS = frozenset({"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey",
+                           "credential", "credentials", "authorization"})
+_SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
+                           ("client", "secret"), ("auth", "token")})
+#: A last word saying the key only names where a secret lives (KFP's `secretName`).
+_NAMING_WORDS = frozenset({"name", "ref", "reference", "env", "file", "path"})
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@",
+                           re.I)
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a value stored under `key` is masked (`db_password`, `apiKey`, `HF_TOKEN`, ...)."""
+    words = [w.lower() for w in _WORD.findall(str(key))]
+    if not words or words[-1] in _NAMING_WORDS:
+        return False
+    return bool(_SECRET_WORDS.intersection(words)) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+
+
+def masked_text(text: str, mask: Any = SECRET_MASK) -> str:
+    """`text` with the passwords of URLs in it (``scheme://user:password@host``) masked.
+
+    Args:
+        mask: the replacement, or a callable making it from the password.
+    """
+    return _URL_PASSWORD.sub(
+        lambda m: f"{m['scheme']}{m['user']}:{mask(m['password']) if callable(mask) else mask}@", text)
+
+
+def masked(value: Any, key: object = "", mask: Any = SECRET_MASK) -> Any:
+    """`value` (JSON-like data) with values under secret-looking keys and URL passwords masked.
+
+    Args:
+        key: the name `value` is stored under: a secret-looking one masks it whole.
+        mask: what replaces a secret, or a callable making it from the secret
+            (to record *that* a secret changed without recording it).
+    """
+    if key and is_secret_key(key) and value not in (None, "", {}, []):
+        return mask(value) if callable(mask) else mask
+    if isinstance(value, str):
+        return masked_text(value, mask)
+    if isinstance(value, Mapping):
+        return {k: masked(v, k, mask) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v, "", mask) for v in value]
+    return value
 
 FILE_PREFIX = "file:"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -59,3 +59,36 @@ def test_compare_costs_a_fixed_number_of_calls_per_run(native_runs):
     # the pipeline, the listing, then each of the 3 charted runs read once (the compared ones among them)
     assert calls["GetExecutionsByContext"] == 3, calls
     assert sum(calls.values()) <= 30, calls
+
+
+def test_a_diverged_metric_is_left_out_of_the_chart_and_said_so(metadata_store, backend, tmp_path):
+    import time
+
+    from ui_helpers import register_store, ui_client
+    from zen_mlmd.artifacts import ArtifactStore
+    from zen_mlmd.tracking.recorder import Recorder
+
+    root = tmp_path / "artifacts"
+    recorder = Recorder(metadata_store, ArtifactStore(str(root)))
+    # oldest first: the chart's first point is NaN, a later one infinite
+    losses = {"fit-nan": float("nan"), "fit-1": 0.5, "fit-inf": float("inf"), "fit-2": 0.25}
+    for name, loss in losses.items():
+        with recorder.start_run("fit", name) as run:
+            step = run.start_step("train", "tests.train")
+            step.publish({"scores": [step.save_output("scores", {"loss": loss}, kind="metrics")]})
+        time.sleep(0.01)  # distinct start times
+    client, _ = ui_client(register_store(backend, "diverged", root))
+    response = client.get("/compare", params={"pipeline": "fit", "runs": ["fit-nan", "fit-1"],
+                                              "metric": "train.scores.loss"})
+    assert response.status_code == 200
+    chart = response.text[response.text.index('id="metric-chart"'):]
+    points = dict(re.findall(r'class="point" data-run="([^"]+)" data-value="([^"]+)"', chart))
+    assert points == {"fit-1": "0.5", "fit-2": "0.25"}
+    svg = chart[chart.index("<svg"):chart.index("</svg>")]
+    assert "nan" not in svg.lower() and "inf" not in svg.lower()
+    note = re.search(r'id="chart-left-out">(.*?)</p>', chart, re.S).group(1)
+    assert "2 values are not finite and left out of the chart" in note
+    assert '<a href="/runs/fit-nan">fit-nan</a> (nan)' in note and '<a href="/runs/fit-inf">fit-inf</a> (inf)' in note
+    # the table still shows them as recorded
+    table = response.text[response.text.index('id="compare-table"'):]
+    assert re.search(r'data-row="train.scores.loss">.*?<td>nan</td>', table, re.S)

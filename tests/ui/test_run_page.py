@@ -65,18 +65,79 @@ def test_a_running_run_polls_its_statuses(metadata_store, backend, tmp_path):
     first = run.start_step("first", "tests.first")
     first.publish({})
     second = run.start_step("second", "tests.second")
-    client, _ = ui_client(register_store(backend, "live"))
+    client, opener = ui_client(register_store(backend, "live"))
     html = client.get("/runs/live-1").text
     assert 'data-poll="3000"' in html and 'data-status-url="/api/runs/live-1"' in html
-    state = client.get("/api/runs/live-1").json()
+    response, calls = count_calls(client, opener, "/api/runs/live-1")
+    state = response.json()
     assert state["status"] == "running"
+    # what the page asks every 3 s: the run, its steps and their events, whatever its size
+    assert sum(calls.values()) <= 4 and calls["GetExecutionsByContext"] == 1, calls
     assert sorted(state["steps"].values()) == ["completed", "running"]
     assert client.get("/api/runs/live-1").headers["cache-control"] == "no-store"
     second.publish({})
     run.finish()
-    state = client.get("/api/runs/live-1").json()
+    response, finished_calls = count_calls(client, opener, "/api/runs/live-1")
+    state = response.json()
     assert state["status"] == "completed" and set(state["steps"].values()) == {"completed"}
+    assert finished_calls == calls
     assert "data-poll" not in client.get("/runs/live-1").text
+
+
+#: Records a run on the backend given as JSON, publishes one step, starts a second and waits to be killed.
+KILLED_CHILD = """
+import json, sys, time
+from pathlib import Path
+from backends import BackendSpec, connection_config
+from zen_mlmd.mlmd.store import MetadataStore
+from zen_mlmd.tracking.recorder import Recorder
+
+spec = BackendSpec(**json.loads(sys.argv[1]))
+run = Recorder(MetadataStore(connection_config(spec))).start_run("killed", "killed-1")
+run.start_step("first", "tests.first").publish({})
+run.start_step("second", "tests.second")
+Path(sys.argv[2]).write_text("started")
+time.sleep(120)
+"""
+
+
+def test_a_run_whose_process_was_killed_shows_as_interrupted(metadata_store, backend, tmp_path):
+    import dataclasses
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from ui_helpers import register_store, ui_client
+
+    tests = Path(__file__).resolve().parents[1]
+    started = tmp_path / "started"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, json.dumps(dataclasses.asdict(backend)), str(started)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60  # a bound on waiting for the child, not a timing assertion
+        while not started.exists():
+            assert child.poll() is None, child.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the child never started its second step"
+            time.sleep(0.05)
+        client, _ = ui_client(register_store(backend, "killed"))
+        assert client.get("/api/runs/killed-1").json()["status"] == "running"  # alive: still running
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    html = client.get("/runs/killed-1").text
+    assert re.search(r'<h1>[^\n]*data-status="interrupted">interrupted</span></h1>', html), html[:3000]
+    assert "data-poll" not in html  # nothing will change any more
+    steps = {e["data"]["name"]: e["data"]["status"] for e in dag_elements(html) if e["data"].get("kind") == "step"}
+    assert steps == {"first": "completed", "second": "interrupted"}
+    state = client.get("/api/runs/killed-1").json()
+    assert state["status"] == "interrupted" and sorted(state["steps"].values()) == ["completed", "interrupted"]
+    runs = client.get("/runs", params={"status": "interrupted"}).text
+    assert 'href="/runs/killed-1"' in runs
 
 
 def test_an_unknown_run_or_step_is_a_404_page_that_says_so(native_runs):

@@ -84,3 +84,26 @@ def test_an_empty_store_says_there_are_no_runs(metadata_store, backend, tmp_path
     response = client.get("/runs")
     assert response.status_code == 200
     assert "No runs are recorded in this store yet" in response.text
+
+
+def test_the_name_search_takes_percent_underscore_and_backslash_as_written(metadata_store, backend):
+    from ui_helpers import register_store, ui_client
+    from zen_mlmd.tracking.recorder import Recorder
+
+    names = ["exp_1", "expA1", "exp.1", "Exp_2"]
+    for name in names:
+        with Recorder(metadata_store).start_run("search", name) as run:
+            run.start_step("only", "tests.only").publish({})
+    client, _ = ui_client(register_store(backend, "search"))
+
+    def found(text: str) -> set[str]:
+        html = client.get("/runs", params={"q": text}).text
+        return {name for name in names if f'data-run="{name}"' in html}
+
+    assert found("exp_1") == {"exp_1"}  # `_` is not "any character"
+    assert found("_") == {"exp_1", "Exp_2"}
+    assert found("EXP_") == {"exp_1", "Exp_2"}  # case aside, as before
+    assert found("%") == set() and found("p%1") == set()  # nor `%` "anything"
+    assert found("p\\") == set()
+    assert "No run matches these filters" in client.get("/runs", params={"q": "%"}).text
+    assert found("expa") == {"expA1"}  # a search without them is MLMD's LIKE alone

@@ -1,12 +1,28 @@
 """The web view is safe: read-only, loopback by default, no secrets shown, clear errors when the store is down."""
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
 
 from ui_fixtures import UI_BACKENDS
-from ui_helpers import ui_client
+from ui_helpers import register_store, ui_client
+from zen_mlmd.pipelines.pipeline import pipeline
+from zen_mlmd.pipelines.step import step
+
+#: Read by `fetch` as a global: its old and new values would be named by a cache miss.
+SERVICE_API_KEY = "global-key-one-7f3a"
+
+
+@step
+def fetch(api_token: str = "", rows: int = 1) -> int:
+    return rows + len(SERVICE_API_KEY) * 0
+
+
+@pipeline
+def fetching(api_token: str = "", rows: int = 1):
+    fetch(api_token=api_token, rows=rows)
 
 
 @pytest.mark.parametrize("backend", UI_BACKENDS, indirect=True)
@@ -75,3 +91,48 @@ def test_recorded_text_is_escaped(metadata_store, backend):
         html = client.get(page).text
         assert "<script>alert" not in html and "<img src=x" not in html, page
     assert "&lt;img src=x onerror=alert(2)&gt;" in client.get("/runs/xss-1?step=inject").text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_cache_decision_never_shows_a_changed_secret(metadata_store, backend, tmp_path, monkeypatch):
+    from post_execution_helpers import LocalTestStack
+
+    stack = LocalTestStack(metadata_store, tmp_path / "artifacts")
+    fetching.run(stack=stack, quiet=True, run_name="fetch-1", api_token="first-s3cr3t-value", rows=1)
+    monkeypatch.setitem(globals(), "SERVICE_API_KEY", "global-key-two-9c2e")
+    fetching.run(stack=stack, quiet=True, run_name="fetch-2", api_token="second-s3cr3t-value", rows=2)
+    client, _ = ui_client(register_store(backend, "secrets", tmp_path / "artifacts"))
+    html = client.get("/runs/fetch-2", params={"step": "fetch"}).text
+    execution_id = re.search(r'data-execution-id="(\d+)" data-step="fetch"', html).group(1)
+    fragment = client.get(f"/steps/{execution_id}", params={"run": "fetch-2"}).text
+    for page in (html, fragment):
+        cache = page[page.index('<section class="cache">'):]
+        cache = cache[:cache.index("</section>")]
+        assert "cache-miss" in cache
+        for secret in ("first-s3cr3t-value", "second-s3cr3t-value", "global-key-one-7f3a", "global-key-two-9c2e"):
+            assert secret not in page
+        # what changed is still said: the secrets by name only, the other values in full
+        assert "api_token: ••••••" in cache and "rows: 1 -&gt; 2" in cache
+        assert "SERVICE_API_KEY changed: ••••••" in cache
+
+
+@pytest.mark.parametrize("reason, expected", [
+    ("parameters changed (api_token: 'a, b: c' -> 'd', rows: 1 -> 2)",
+     "parameters changed (api_token: ••••••, rows: 1 -> 2)"),
+    ("parameters changed (apiKey: [1, 2] -> [3, 4], sizes: [1, 2] -> [3])",
+     "parameters changed (apiKey: ••••••, sizes: [1, 2] -> [3])"),
+    ("parameters changed (cfg: {'db_password': 'zz'} -> {'db_password': 'yy'})",
+     "parameters changed (cfg: {'db_password': ••••••})"),
+    ("global CONFIG changed: depth 3 -> 4, password 'x' -> 'y'",
+     "global CONFIG changed: depth 3 -> 4, password ••••••"),
+    ("the step now reads global HF_TOKEN ('hf_abc')", "the step now reads global HF_TOKEN (••••••)"),
+    ("the artifact store changed (s3://me:pw@bucket -> /tmp/x)",
+     "the artifact store changed (s3://me:••••••@bucket -> /tmp/x)"),
+    ("parameters changed (token_file: 'a' -> 'b')", "parameters changed (token_file: 'a' -> 'b')"),
+    ("the cache key is unchanged: the outputs were missing or caching was off",
+     "the cache key is unchanged: the outputs were missing or caching was off"),
+])
+def test_masked_reasons_say_what_changed_but_not_a_secrets_value(reason, expected):
+    from zen_mlmd.ui.formatting import masked_text
+
+    assert masked_text(reason) == expected

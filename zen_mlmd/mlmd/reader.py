@@ -136,7 +136,9 @@ class StoreReader:
 
         Args:
             name_contains: only runs whose context name contains this text
-                (MLMD's `LIKE`: case-insensitive on SQLite and MySQL).
+                (MLMD's `LIKE`: case-insensitive on SQLite and MySQL; `%` and
+                `_` are wildcards, and so is a backslash here: callers that
+                want the text as written filter again, as `list_runs` does).
             after: continue after the run this cursor came with: the first
                 page is one MLMD call however deep into the store it starts.
         """
@@ -182,7 +184,9 @@ class StoreReader:
             if name_contains or (after is not None and listing == after.listing):
                 query = f"({query})"
             if name_contains:
-                query += f" AND name LIKE {_quote('%' + name_contains + '%')}"
+                # a backslash escapes in some databases' LIKE and not in others: `_`
+                # (any one character) keeps every run whose name holds the text
+                query += f" AND name LIKE {_quote('%' + name_contains.replace(chr(92), '_') + '%')}"
             if after is not None and listing == after.listing:
                 # MLMD orders by create time, then id, both descending
                 query += (f" AND (create_time_since_epoch < {after.created_ms} OR "

@@ -3,8 +3,8 @@
 `list_runs` returns one page of runs, newest first, filtered by pipeline,
 status and name, and a cursor to the next (older) page. Its work is bounded
 whatever the store's size: the listing starts at the cursor (one MLMD call
-per 100 runs looked at), a status filter looks at no more than `max_scanned`
-runs per page (and says so when it stopped there), and the step states that
+per 100 runs looked at), a status filter (or a name holding `%` or `_`)
+looks at no more than `max_scanned` runs per page (and says so when it stopped there), and the step states that
 some statuses need are fetched once per 100 runs, never per run.
 """
 from __future__ import annotations
@@ -29,6 +29,8 @@ MAX_LIMIT = PAGE_SIZE
 #: Most runs one filtered page looks at before it stops and offers to go on.
 MAX_SCANNED = 500
 _CURSOR = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+#: What MLMD's LIKE does not take as written: its wildcards, and the escape character of some databases.
+_LIKE_SPECIAL = "%_\\"
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,13 @@ def list_runs(
         pipeline: only runs of this pipeline.
         statuses: only runs with one of these statuses ("running",
             "completed", "failed", "interrupted", "cached"); empty for all.
-        name_contains: only runs whose name contains this text.
+        name_contains: only runs whose name contains this text as written
+            (`%` and `_` are plain characters; case as the database's LIKE
+            treats it: ignored on SQLite and MySQL).
         cursor: the `next_cursor` of the previous page; None starts at the newest run.
         limit: runs per page, 1 to 100.
-        max_scanned: with a status filter, stop after looking at this many runs.
+        max_scanned: with a status filter, or a name holding `%`, `_` or
+            `\\`, stop after looking at this many runs.
 
     Raises:
         ConfigError: a bad status, cursor or limit.
@@ -79,11 +84,21 @@ def list_runs(
     if not 1 <= int(limit) <= MAX_LIMIT:
         raise ConfigError("limit", limit, f"must be between 1 and {MAX_LIMIT}", "ask for fewer runs per page")
     session = open_session(store)
-    listing = session.reader.iter_run_listing(pipeline, name_contains=name_contains.strip(),
+    name_contains = name_contains.strip()
+    listing = session.reader.iter_run_listing(pipeline, name_contains=name_contains,
                                               after=parse_cursor(cursor))
-    if not wanted:
+    # MLMD's LIKE reads `%` and `_` as wildcards, so the listing holds every run
+    # the text names and maybe more: those are kept out here, at a bounded cost
+    named = _named(name_contains) if any(c in name_contains for c in _LIKE_SPECIAL) else None
+    if not wanted and named is None:
         return _unfiltered_page(session, listing, int(limit))
-    return _filtered_page(session, listing, wanted, int(limit), max(int(max_scanned), int(limit)))
+    return _filtered_page(session, listing, wanted, int(limit), max(int(max_scanned), int(limit)), named)
+
+
+def _named(text: str):
+    """Whether a run's name holds `text` as written; case is left to the listing's LIKE."""
+    folded = text.casefold()
+    return lambda run: folded in run.name.casefold()
 
 
 def _unfiltered_page(session: ReadSession, listing, limit: int) -> RunPage:
@@ -96,7 +111,8 @@ def _unfiltered_page(session: ReadSession, listing, limit: int) -> RunPage:
 
 
 def _filtered_page(session: ReadSession, listing, wanted: frozenset[str], limit: int,
-                   max_scanned: int) -> RunPage:
+                   max_scanned: int, named=None) -> RunPage:
+    """The runs with a status in `wanted` (any when empty) whose records pass `named` (if given)."""
     matched: list[tuple["RunCursor", Run]] = []
     scanned = 0
     last: "RunCursor | None" = None
@@ -105,15 +121,16 @@ def _filtered_page(session: ReadSession, listing, wanted: frozenset[str], limit:
         if not batch:
             return RunPage(tuple(run for _, run in matched[:limit]), _after(matched, limit), scanned)
         # step states only for the runs whose status depends on them and could match
-        needing = [run for _, run in batch if _status.needs_step_states(run) and _could_match(run, wanted)]
+        candidates = [run for _, run in batch if (named is None or named(run)) and _could_match(run, wanted)]
+        needing = [run for run in candidates if wanted and _status.needs_step_states(run)]
         states = _StepStates(session, needing)
         for place, record in batch:
             scanned += 1
             last = place
-            if not _could_match(record, wanted):
+            if (named is not None and not named(record)) or not _could_match(record, wanted):
                 continue
             run = Run(session, record, states=states)
-            if run.status in wanted:
+            if not wanted or run.status in wanted:
                 matched.append((place, run))
                 if len(matched) > limit:
                     break
@@ -129,7 +146,9 @@ def _after(matched: list, limit: int) -> str | None:
 
 
 def _could_match(run: "records.RunRecord", wanted: frozenset[str]) -> bool:
-    """Whether the run's status may be among `wanted`, judged without its steps."""
+    """Whether the run's status may be among `wanted` (any when empty), judged without its steps."""
+    if not wanted:
+        return True
     if not _status.needs_step_states(run):
         return _status.run_status(run) in wanted
     if run.recorded_status:  # recorded as completed: "completed" or "cached"

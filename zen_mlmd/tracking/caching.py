@@ -23,22 +23,31 @@ The parts are recorded with the execution so that a miss can be explained
 fingerprint read (per function, value and package, a short digest and a
 preview), which says *which* closure, default or global changed. The
 summary explains; it is not hashed (``code`` covers all of it).
+
+Secrets are never recorded in the parts nor shown in an explanation: the
+recorded ``parameters`` hold, for a parameter with a secret-looking name (or
+a URL's password), ``********`` and a short digest, so that a change still
+shows; previews of values read under such names are masked (`value_preview`).
+The key itself is computed from the real values.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from zen_mlmd.tracking.value_preview import describe_change
+from zen_mlmd.secrets import SECRET_MASK, is_secret_key, masked, masked_text
+from zen_mlmd.tracking.value_preview import MORE, describe_change, mask_preview, masked_paths
 
 KEY_PARTS = ("code", "parameters", "inputs", "outputs", "artifact_store")
 #: Bumped whenever how keys or code fingerprints are computed changes, so that
 #: entries written under the old rules are not matched (they miss once) and
 #: the miss is explained as an upgrade. 2: fingerprints read closures,
-#: defaults, globals, class attributes and package versions.
-KEY_VERSION = 2
+#: defaults, globals, class attributes and package versions. 3: class attributes
+#: holding code, objects behind library methods and pandas object cells are hashed.
+KEY_VERSION = 3
 #: How many reasons `explain_miss` lists for a changed fingerprint.
 MAX_CODE_REASONS = 8
 
@@ -80,6 +89,7 @@ def compute_cache_key(
         "artifact_store": artifact_store,
     }
     digest = hashlib.sha256(canonical_json(parts).encode()).hexdigest()
+    parts["parameters"] = canonical_json(masked(dict(parameters), mask=_secret_marker))  # as recorded
     if code_parts:
         parts["code_parts"] = dict(code_parts)
     return CacheKey(digest, parts)
@@ -115,7 +125,8 @@ def explain_miss(current: Mapping[str, Any], previous: Mapping[str, Any] | None)
             old = json.loads(before) if isinstance(before, str) else (before or {})
             new = json.loads(now) if isinstance(now, str) else (now or {})
             names = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in names)
+            details = ", ".join(f"{k}: {masked(old.get(k), k)!r} -> {masked(new.get(k), k)!r}"
+                                for k in names)
             changed.append(f"parameters changed ({details})")
         elif part == "inputs":
             old, new = before or {}, now or {}
@@ -126,7 +137,7 @@ def explain_miss(current: Mapping[str, Any], previous: Mapping[str, Any] | None)
         elif part == "outputs":
             changed.append(f"outputs or materializers changed ({before} -> {now})")
         else:
-            changed.append(f"the artifact store changed ({before} -> {now})")
+            changed.append(masked_text(f"the artifact store changed ({before} -> {now})"))
     return changed or ["the cache key is unchanged: the outputs were missing or caching was off"]
 
 
@@ -159,18 +170,36 @@ def _describe_read(label: str, old: Mapping[str, Any] | None, new: Mapping[str, 
                 f"{(new or {}).get('shown', 'absent')}")
     if old is None:
         return f"the step now reads {label}" + (
-            f" ({_shown_text(new)})" if kind == "value" else "")
+            f" ({_shown_text(label, new)})" if kind == "value" else "")
     if new is None:
         return f"the step no longer reads {label}"
     if kind == "code":
         return f"the code of {label} changed"
-    details = describe_change(old.get("shown"), new.get("shown"))
-    return f"{label} changed: {details}" if details else \
-        f"{label} changed (digest {old.get('digest')} -> {new.get('digest')})"
+    # previews recorded by older versions may hold secrets: masked here too
+    before, after = (mask_preview(e.get("shown") or {}, _secret_label(label)) for e in (old, new))
+    details = describe_change(before, after)
+    if details:
+        return f"{label} changed: {details}"
+    hidden = masked_paths(after)
+    if len(hidden) == 1 and MORE not in after:
+        return f"{label} changed: {hidden[0] + ' ' if hidden[0] else ''}{SECRET_MASK} -> {SECRET_MASK}"
+    if hidden:
+        return f"{label} changed: one of its secret values ({', '.join(p or 'value' for p in hidden)})"
+    return f"{label} changed (digest {old.get('digest')} -> {new.get('digest')})"
 
 
-def _shown_text(entry: Mapping[str, Any] | None) -> str:
-    shown = (entry or {}).get("shown") or {}
+def _secret_marker(secret: Any) -> str:
+    """What the recorded parts hold for a secret: a mask and a short digest, so a change shows."""
+    return f"{SECRET_MASK}sha256:{hashlib.sha256(canonical_json(secret).encode()).hexdigest()[:12]}"
+
+
+def _secret_label(label: str) -> bool:
+    """Whether a read (``global API_TOKEN``, ``default password of mod.f``) names a secret."""
+    return is_secret_key(re.split(r"[ .]", label.partition(" of ")[0])[-1])
+
+
+def _shown_text(label: str, entry: Mapping[str, Any] | None) -> str:
+    shown = mask_preview((entry or {}).get("shown") or {}, _secret_label(label))
     if isinstance(shown, Mapping) and set(shown) == {""}:
         return str(shown[""])
     return ", ".join(f"{k} {v}" for k, v in list(shown.items())[:5]) if isinstance(shown, Mapping) else str(shown)

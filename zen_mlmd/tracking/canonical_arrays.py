@@ -2,7 +2,10 @@
 
 Called by `canonical.Encoder` only for objects whose type lives in numpy or
 pandas, so both are found in `sys.modules` (already imported by whoever made
-the object), never imported here.
+the object), never imported here. Numeric cells are hashed in bulk
+(`pandas.util.hash_pandas_object`); object cells (and categories that are
+objects) are encoded one by one by the canonical encoder, which refuses an
+object it does not know, since pandas would hash their ``str()``.
 """
 from __future__ import annotations
 
@@ -77,6 +80,14 @@ def _index(encoder, pd, index, out: bytearray, path: str, active: list) -> None:
 
 
 def _values(encoder, pd, obj, out: bytearray, path: str, active: list) -> None:
+    if isinstance(obj, pd.DataFrame) and any(_holds_objects(pd, d) for d in obj.dtypes):
+        for i in range(obj.shape[1]):  # by position: column names may repeat
+            _values(encoder, pd, obj.iloc[:, i], out, f"{path}[{obj.columns[i]!r}]", active)
+        return
+    if not isinstance(obj, pd.DataFrame) and _holds_objects(pd, obj.dtype):
+        # hash_pandas_object would hash str(cell): two objects with the same text would agree
+        encoder._encode(list(obj), out, path, active)
+        return
     try:
         hashed = pd.util.hash_pandas_object(obj, index=False) if not isinstance(obj, pd.Index) \
             else pd.util.hash_pandas_object(obj)
@@ -85,3 +96,10 @@ def _values(encoder, pd, obj, out: bytearray, path: str, active: list) -> None:
         encoder._encode(values, out, path, active)
         return
     out += b"%d:" % len(hashed) + hashlib.sha256(hashed.to_numpy().tobytes()).digest()
+
+
+def _holds_objects(pd, dtype) -> bool:
+    """Object cells, or categories that are (the values of a categorical)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return dtype.categories.dtype == object
+    return dtype == object

@@ -6,10 +6,13 @@ modules are scheduled to be followed (`_follow`, implemented by the
 fingerprint walk) and named by their label; installed code is named with its
 distribution's version (and the version is recorded), Python's own by its
 name, zen_mlmd's by its version. A bound method names its function and
-encodes the object it is bound to when that object is state the method
-reads (a dict's ``get``, a user object's method); a ``functools.partial``
-names its function and encodes its arguments. None means "not code I know":
-the encoder then refuses the value.
+encodes the object it is bound to, which is state the method reads (a dict's
+``get``, a user object's method, a library object's method: an object that is
+not plain data, such as a client session, is refused); only a library's
+module-level functions that are methods of a hidden instance
+(``random.choice``, ``numpy.random.normal``) are named instead. A
+``functools.partial`` names its function and encodes its arguments. None
+means "not code I know": the encoder then refuses the value.
 """
 from __future__ import annotations
 
@@ -118,14 +121,16 @@ class Identities:
             return self._builtin_name(method)
         origin = code_origin.file_origin(func.__code__.co_filename) \
             if isinstance(func, types.FunctionType) else code_origin.module_origin(type(owner).__module__)
-        if isinstance(owner, type) or origin == code_origin.USER or type(owner).__module__ == "builtins":
-            # the object is state the method reads: CONFIG.get, a user object's method
-            target = self._require(func) if func is not None else self._builtin_name(method)
-            return b"method " + target + b" of " + self.encoder.encode(owner)
-        # a bound method of a library object (random.choice, numpy.random.normal): the
-        # library's own state is not followed, as for its module-level functions
-        return self._named_text(f"{type_name(owner)}.{method.__name__}", origin,
-                                code_origin.package_of(type(owner).__module__))
+        if origin != code_origin.USER and _module_level(method):
+            # a library's module-level function that is a method of a hidden instance
+            # (random.choice, numpy.random.normal): named, as its other functions are
+            return self._named_text(f"{type_name(owner)}.{method.__name__}", origin,
+                                    code_origin.package_of(type(owner).__module__))
+        # the object is state the method reads (CONFIG.get, a user object's method, an
+        # OrderedDict's get): encoded, so an object that is not plain data (a client
+        # session's open) makes the read unfingerprintable
+        target = self._require(func) if func is not None else self._builtin_name(method)
+        return b"method " + target + b" of " + self.encoder.encode(owner)
 
     def _builtin_name(self, func) -> bytes:
         module = getattr(func, "__module__", None) or getattr(getattr(func, "__self__", None),
@@ -164,6 +169,16 @@ class Identities:
             return None
         return self._named_text(f"{module}.{name}", code_origin.module_origin(module),
                                 code_origin.package_of(module))
+
+
+def _module_level(method) -> bool:
+    """Whether a bound method is what its library's module holds under its name."""
+    name = getattr(method, "__name__", None)
+    for module in (getattr(method, "__module__", None), type(method.__self__).__module__):
+        if isinstance(module, str) and isinstance(name, str) \
+                and getattr(sys.modules.get(module), name, None) is method:
+            return True
+    return False
 
 
 def import_origin(name: str) -> str:

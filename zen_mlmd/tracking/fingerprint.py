@@ -13,8 +13,12 @@ within the user's own code (`code_origin`):
   as a whole (passed around, or a function calling ``globals()``/``eval``)
   is read whole;
 * the classes reached: bases, metaclass, methods, properties and class-level
-  values; ``functools.partial`` objects (function and arguments), bound
-  methods (function and the object), lambdas, decorated functions.
+  values, code among them (``ACT = math.sqrt``, ``P = partial(f, k=1)``);
+  ``functools.partial`` objects (function and arguments), bound methods
+  (function and the object, encoded like any value: a client session's
+  method is uncacheable; a library's module-level functions that are methods
+  of a hidden instance, ``random.choice``, are named), lambdas, decorated
+  functions.
 
 Values are encoded canonically (`canonical`): plain data, dataclasses, enums,
 numpy arrays and pandas objects by content. Code that is not the user's is
@@ -24,7 +28,8 @@ Python version is part of the key), zen_mlmd's by its version. A logger
 (`logging.Logger`) is ignored: it only carries output. Any other object
 (a ``requests.Session``, an open file, an instance of a plain class) cannot
 be fingerprinted: the step is then *uncacheable*, with a reason naming the
-value and where it was read.
+value and where it was read. What the walk shows of a value (its preview)
+is masked when it is read under a secret-looking name; the digest covers it.
 
 What the code reads from outside Python (files, environment variables, the
 network, the clock) is not seen: pass it as a parameter, or mark the step
@@ -43,6 +48,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from zen_mlmd.secrets import is_secret_key
 from zen_mlmd.tracking import code_origin
 from zen_mlmd.tracking.canonical import Encoder, Unfingerprintable, type_name
 from zen_mlmd.tracking.code_identity import (
@@ -246,10 +252,8 @@ class _Walk(Identities):
         self._entry(label, b"\n".join(parts), "code")
         name = label[len("class "):]
         for attr, value in attributes:
-            if is_code(value):
-                self.reference(value)
-            else:
-                self._value("class attribute", f"{self._short(name)}.{attr}", value)
+            # code too: `ACT = math.sqrt` or `P = partial(f, k=1)` is as much a read as `K = 3`
+            self._value("class attribute", f"{self._short(name)}.{attr}", value)
         for item in getattr(cls, "__dataclass_fields__", {}).values():
             factory = getattr(item, "default_factory", dataclasses.MISSING)
             if factory is not dataclasses.MISSING:
@@ -332,7 +336,9 @@ class _Walk(Identities):
         if is_binding(value):
             self._entry(label, digest)  # the code itself is followed under its own label
         else:
-            self._entry(label, digest, "value", lambda: preview(value))
+            # a value read under a secret-looking name is shown masked; the key still covers it
+            secret = is_secret_key(name.partition(" of ")[0].rsplit(".", 1)[-1])
+            self._entry(label, digest, "value", lambda: preview(value, secret))
 
     def _uncacheable(self, kind: str, name: str, exc: Unfingerprintable) -> None:
         if len(self.reasons) >= MAX_REASONS:

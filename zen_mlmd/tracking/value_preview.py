@@ -9,6 +9,12 @@ so that a recorded cache key stays small and `cache explain` can say
 ``global CONFIG changed: threshold 0.5 -> 0.7``. A value that is not a
 container previews under the empty path. Previews only explain; the key is
 computed from the full canonical encoding.
+
+Secrets are never previewed: a value read under a secret-looking name
+(`zen_mlmd.secrets.is_secret_key`: ``API_TOKEN``, a ``password`` key or
+field) shows as ``********``, and so does the password of a URL. That the
+value changed still shows, through the read's digest (`mask_preview` applies
+the same rule to previews recorded before it existed).
 """
 from __future__ import annotations
 
@@ -16,16 +22,41 @@ import dataclasses
 import functools
 from typing import Any, Mapping
 
+from zen_mlmd.secrets import SECRET_MASK, is_secret_key, masked_text
+
 MAX_LEAVES = 12
 MAX_TEXT = 60
 MORE = "..."  # the key that says leaves were left out
 
 
-def preview(value: Any) -> dict[str, str]:
-    """The preview of `value` (see the module docstring)."""
+def preview(value: Any, secret: bool = False) -> dict[str, str]:
+    """The preview of `value` (see the module docstring).
+
+    Args:
+        secret: the value is read under a secret-looking name: masked whole.
+    """
+    if secret:
+        return {"": SECRET_MASK}
     leaves: dict[str, str] = {}
     _walk(value, "", leaves, set())
     return leaves
+
+
+def mask_preview(shown: Any, secret: bool = False) -> Any:
+    """A recorded preview with its secrets masked, as `preview` masks them now."""
+    if not isinstance(shown, Mapping):
+        return SECRET_MASK if secret else masked_text(str(shown))
+    return {path: SECRET_MASK if (secret and path != MORE) or _secret_path(path) else masked_text(str(text))
+            for path, text in shown.items()}
+
+
+def masked_paths(shown: Mapping[str, str] | None) -> list[str]:
+    """The paths of a preview whose values are masked."""
+    return [path for path, text in (shown or {}).items() if text == SECRET_MASK]
+
+
+def _secret_path(path: str) -> bool:
+    return any(is_secret_key(step) for step in path.replace("[", ".").split(".") if step)
 
 
 def _walk(value: Any, path: str, leaves: dict[str, str], active: set[int]) -> None:
@@ -38,8 +69,11 @@ def _walk(value: Any, path: str, leaves: dict[str, str], active: set[int]) -> No
         return
     active.add(id(value))
     for step, item in items:
-        _walk(item, f"{path}.{step}" if path and not step.startswith("[") else f"{path}{step}",
-              leaves, active)
+        where = f"{path}.{step}" if path and not step.startswith("[") else f"{path}{step}"
+        if is_secret_key(step) and not (item is None or (isinstance(item, str) and not item)):
+            leaves[where] = SECRET_MASK
+        else:
+            _walk(item, where, leaves, active)
         if MORE in leaves:
             break
     active.discard(id(value))
@@ -74,7 +108,7 @@ def short(value: Any) -> str:
             text = repr(value)
         except Exception:  # a broken __repr__ must not break the fingerprint
             text = f"<{type(value).__qualname__}>"
-    text = " ".join(text.split())
+    text = masked_text(" ".join(text.split()))
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 3] + "..."
 
 

@@ -23,11 +23,17 @@ class Point:
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high]."""
+    """Round tick values covering [low, high] (both finite).
+
+    A span too wide or too narrow for a float to step through (near the
+    float limits) gets the two ends as ticks.
+    """
     if high == low:
         span = abs(high) or 1.0
         low, high = low - span / 2, high + span / 2
     raw = (high - low) / max(count - 1, 1)
+    if not math.isfinite(raw) or raw <= 0:
+        return [low, high]
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     start = math.floor(low / step) * step
@@ -42,8 +48,12 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def line_chart(points: Sequence[Point], metric: str) -> str:
-    """An SVG chart of `points` (oldest left); each point links to its run and says its value."""
-    points = sorted(points, key=lambda p: p.time)
+    """An SVG chart of `points` (oldest left); each point links to its run and says its value.
+
+    Points whose value is NaN or infinite have no place on an axis: they are
+    left out (callers say how many, see `finite`); "" when no point is left.
+    """
+    points = sorted(finite(points), key=lambda p: p.time)
     if not points:
         return ""
     values = [p.value for p in points]
@@ -83,6 +93,11 @@ def line_chart(points: Sequence[Point], metric: str) -> str:
                      f'data-value="{point.value!r}"><title>{escape(title)}</title></circle></a>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def finite(points: Sequence[Point]) -> list[Point]:
+    """The points whose value can be drawn (not NaN, not infinite)."""
+    return [p for p in points if math.isfinite(p.value)]
 
 
 def _number(value: float) -> str:

@@ -9,6 +9,7 @@ compared or charted run (a fixed number of calls each).
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 from typing import Any
 
@@ -92,15 +93,26 @@ def _row(name: str, values: list[Any], kind: str) -> dict[str, Any]:
 
 
 def _chart(runs: list[Run], metric: str, highlighted: set[str]) -> dict[str, Any]:
+    """The chart of `metric` over `runs`; runs whose value is NaN or infinite (a diverged loss)
+    are left out of the drawing and named under it."""
     points, metrics = [], set()
     for run in runs:
         values = run_metrics(run)
         metrics.update(values)
         if metric in values and run.start_time is not None:
-            points.append(charts.Point(run.start_time, float(values[metric]), run.name, run_url(run.name),
+            points.append(charts.Point(run.start_time, _as_float(values[metric]), run.name, run_url(run.name),
                                        run.name in highlighted))
-    return {"svg": charts.line_chart(points, metric), "points": len(points), "runs": len(runs),
-            "metrics": sorted(metrics)}
+    drawn = charts.finite(points)
+    left_out = [{"run": p.run, "url": p.url, "value": p.value} for p in points if not math.isfinite(p.value)]
+    return {"svg": charts.line_chart(drawn, metric), "points": len(drawn), "runs": len(runs),
+            "metrics": sorted(metrics), "left_out": left_out}
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond a float's range
+        return math.copysign(math.inf, value)
 
 
 def run_metrics(run: Run) -> dict[str, float]:

@@ -12,24 +12,10 @@ import math
 import re
 from typing import Any, Mapping
 
+from zen_mlmd.secrets import is_secret_key
+
 MASK = "••••••"
-#: Words of a key (split at `_`, `-`, `.` and camelCase) whose values are never shown.
-_SECRET_WORDS = frozenset({"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey",
-                           "credential", "credentials", "authorization"})
-_SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
-                           ("client", "secret"), ("auth", "token")})
-#: A last word saying the key only names where a secret lives (KFP's `secretName`).
-_NAMING_WORDS = frozenset({"name", "ref", "reference", "env", "file", "path"})
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@", re.I)
-
-
-def is_secret_key(key: object) -> bool:
-    """Whether a value stored under `key` is masked (`db_password`, `apiKey`, `HF_TOKEN`, ...)."""
-    words = [w.lower() for w in _WORD.findall(str(key))]
-    if not words or words[-1] in _NAMING_WORDS:
-        return False
-    return bool(_SECRET_WORDS.intersection(words)) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
 
 
 def masked(value: Any, key: object = "") -> Any:
@@ -43,6 +29,87 @@ def masked(value: Any, key: object = "") -> Any:
     if isinstance(value, (list, tuple)):
         return [masked(v) for v in value]
     return value
+
+
+def masked_text(text: str) -> str:
+    """Free text naming values (a cache decision's reasons) with the values of secrets hidden.
+
+    The reasons say what changed with its old and new values, each after
+    its name: ``parameters changed (api_token: 'a' -> 'b', rows: 1 -> 2)``,
+    ``global API_KEY changed: 'a' -> 'b'``, ``global CONFIG changed:
+    password 'a' -> 'b'``. The text is cut into changes at ``, `` outside
+    quoted strings; in a change that names something secret-looking
+    (`is_secret_key`), whatever follows the name is masked, and so is every
+    following piece that does not start with a name of its own (the rest of
+    an unquoted value holding ``, ``). Passwords in URLs are masked as by
+    `masked`.
+    """
+    shown: list[str] = []
+    hidden: list[str] | None = None  # the masked text of the secret being read, if any
+    for change in _changes(masked(str(text))):
+        name = next((m for m in _NAME.finditer(change) if is_secret_key(m.group())), None)
+        if name is None and hidden is not None and not _NAMED_CHANGE.match(change):
+            hidden.append(change)  # the rest of a secret's value
+            continue
+        if hidden is not None:
+            shown[-1] += _closers("".join(hidden))
+            hidden = None
+        if name is None:
+            shown.append(change)
+            continue
+        rest = change[name.end():]
+        kept = _AFTER_NAME.match(rest).group()
+        if not rest[len(kept):]:
+            shown.append(change)  # names a secret, shows no value
+            continue
+        shown.append(change[:name.end()] + kept + MASK)
+        hidden = [rest[len(kept):]]
+    if hidden is not None:
+        shown[-1] += _closers("".join(hidden))
+    return ", ".join(shown)
+
+
+def _closers(hidden: str) -> str:
+    """The brackets closed in `hidden` that were opened before it, so that the text stays balanced."""
+    depth, closers = 0, ""
+    for char in hidden:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth:
+                depth -= 1
+            else:
+                closers += char
+    return closers
+
+
+#: A name, wherever it stands (quoted dict keys too); dotted names are cut at dots.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+#: What stays between a secret's name and its masked value: a closing quote, "changed", ":", "(".
+_AFTER_NAME = re.compile(r"['\"]?(?: changed)?:?\s*\(?")
+#: A change that starts with a name (``rows: 1 -> 2``, ``depth 3 -> 4``), not a value's rest.
+_NAMED_CHANGE = re.compile(r"[A-Za-z_][\w.\-\[\]]*:? ")
+
+
+def _changes(text: str) -> list[str]:
+    """`text` cut at each ``, `` that is not inside a quoted string."""
+    parts, start, quote, i = [], 0, "", 0
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"" and (i == 0 or text[i - 1] in " ([{:,"):
+            quote = char
+        elif text.startswith(", ", i):
+            parts.append(text[start:i])
+            start = i + 2
+            i += 1
+        i += 1
+    parts.append(text[start:])
+    return parts
 
 
 def time(value: _dt.datetime | None) -> str:

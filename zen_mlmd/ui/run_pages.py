@@ -25,13 +25,12 @@ from zen_mlmd.post_execution.runs import Run
 from zen_mlmd.post_execution.session import ReadSession
 from zen_mlmd.post_execution.views import Step
 from zen_mlmd.ui import graph
-from zen_mlmd.ui.formatting import masked
+from zen_mlmd.ui.formatting import masked, masked_text
 
 PAGE_SIZES = (25, 50, 100)
 #: Step properties shown elsewhere on the page, or too long to be read there.
 _HIDDEN_PROPERTIES = frozenset({"cache_key_parts", "error_traceback", "run_name", "inputs", "outputs",
                                 "display_name", "task_name", "step_name"})
-#: How the conventions' writers are named on the pages.
 
 
 def routes(state) -> list[Route]:
@@ -183,9 +182,13 @@ def _step_context(run: Run, step: Step) -> dict[str, Any]:
 
 
 def _explanation(run: Run, step: Step) -> dict[str, Any]:
-    """The cache decision of a step, and why (`zen_mlmd.tracking.explain`)."""
+    """The cache decision of a step, and why (`zen_mlmd.tracking.explain`).
+
+    The reasons show the old and new values of what changed: masked as the
+    parameter table beside them is.
+    """
     explained = run.explain_cache(step)
-    return {"status": explained.status, "reasons": list(explained.reasons),
+    return {"status": explained.status, "reasons": [masked_text(reason) for reason in explained.reasons],
             "compared_with": explained.compared_with}
 
 
