@@ -58,6 +58,12 @@ def test_openlineage_events_validate_pair_up_and_are_deterministic(run, recorded
     for event in events:
         event_schema.validate(event)
         parent_schema.validate(event["run"]["facets"]["parent"])
+    # the events name the very schemas they were validated against
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "openlineage"
+    event_id = json.loads((fixtures / "OpenLineage.json").read_text())["$id"]
+    parent_id = json.loads((fixtures / "ParentRunFacet.json").read_text())["$id"]
+    assert {e["schemaURL"].split("#")[0] for e in events} == {event_id}
+    assert {e["run"]["facets"]["parent"]["_schemaURL"].split("#")[0] for e in events} == {parent_id}
     by_run: dict[str, list[str]] = {}
     for event in events:
         by_run.setdefault(event["run"]["runId"], []).append(event["eventType"])

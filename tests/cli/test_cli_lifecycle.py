@@ -64,6 +64,11 @@ def test_gc_dry_run_changes_no_byte_then_the_real_run_does_what_it_said(run, rec
     stray = artifacts / "training" / "gc-c" / "leftover" / "junk.bin"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"x" * 100)
+    import gc
+    # the recording's MLMD connection is released by the garbage collector (MetadataStore.close
+    # runs callbacks only); its last close checkpoints the write-ahead log into the file, which
+    # must happen before the digest, not during the dry run
+    gc.collect()
     before_db, before_files = file_digest(db_path), tree_digest(artifacts)
 
     dry = run("gc", "--keep-last", "1", "--dry-run", "--json")
@@ -135,3 +140,75 @@ def test_a_store_that_cannot_be_reached_is_refused_clearly(run, tmp_path):
         assert "down" in message and "Fix:" in message, message
         assert "password" not in message.replace("--password", "")
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def output_files(artifacts: Path, run_name: str) -> list[Path]:
+    return [p for p in (artifacts / "training" / run_name).rglob("*") if p.is_file()]
+
+
+def test_run_delete_dry_run_reports_and_changes_nothing(run, recorded):
+    import gc
+    db_path, artifacts = recorded
+    gc.collect()  # the recording's connection closes now, not during the dry run (see above)
+    before_db, before_files = file_digest(db_path), tree_digest(artifacts)
+
+    planned = json.loads(run("run", "delete", "gc-c", "--dry-run", "--json").stdout)
+
+    assert planned["dry_run"] and planned["runs"] == ["gc-c"]
+    assert planned["executions"] == 2 and len(planned["artifacts"]) == 2 and planned["kept"] == []
+    assert file_digest(db_path) == before_db and tree_digest(artifacts) == before_files
+    assert "gc-c" in run_names(run)
+    done = json.loads(run("run", "delete", "gc-c", "--yes", "--json").stdout)
+    assert done["artifacts"] == planned["artifacts"] and not done["dry_run"]
+
+
+def test_run_delete_keep_artifacts_keeps_every_artifact_and_file(run, recorded):
+    from ml_metadata.metadata_store import metadata_store as mlmd
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    db_path, artifacts = recorded
+    files = output_files(artifacts, "gc-c")
+    assert files
+
+    done = json.loads(run("run", "delete", "gc-c", "--keep-artifacts", "--yes", "--json").stdout)
+
+    assert done["artifacts"] == [] and len(done["kept"]) == 2
+    assert {k["reason"] for k in done["kept"]} == {"--keep-artifacts"}
+    assert "gc-c" not in run_names(run) and done["executions"] == 2
+    assert all(p.exists() for p in files)
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(db_path)
+    config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READONLY
+    kept = mlmd.MetadataStore(config).get_artifacts_by_id([k["id"] for k in done["kept"]])
+    assert len(kept) == 2 and {a.state for a in kept} == {pb.Artifact.LIVE}
+
+
+@step
+def flaky_rows(rows: list):
+    raise ValueError("bad rows")
+
+
+@pipeline
+def checking(n: int = 4):
+    flaky_rows(make_rows(n=n))
+
+
+def test_gc_selects_by_pipeline_and_status(run, recorded):
+    from zen_mlmd.errors import StepFailedError
+
+    with pytest.raises(StepFailedError):
+        checking.run(quiet=True, run_name="check-1", n=9)
+    by_pipeline = json.loads(run("gc", "--pipeline", "checking", "--dry-run", "--json").stdout)
+    assert by_pipeline["runs"] == ["check-1"]
+    failed = json.loads(run("gc", "--status", "failed", "--dry-run", "--json").stdout)
+    assert failed["runs"] == ["check-1"]
+    both = json.loads(run("gc", "--pipeline", "training", "--status", "failed", "--dry-run",
+                          "--json").stdout)
+    assert both["runs"] == []  # every condition must hold
+    completed = json.loads(run("gc", "--pipeline", "training", "--status", "completed",
+                               "--dry-run", "--json").stdout)
+    assert sorted(completed["runs"]) == ["gc-a", "gc-c"]  # gc-b is "cached"
+    unknown = run("gc", "--pipeline", "no-such", "--dry-run", expect=2)
+    assert "no-such" in error_of(unknown) and "Fix:" in error_of(unknown)
+    json.loads(run("gc", "--status", "failed", "--yes", "--json").stdout)
+    assert sorted(run_names(run)) == ["gc-a", "gc-b", "gc-c"]

@@ -117,3 +117,87 @@ def test_the_servers_delete_extension_leaves_no_stale_reads_on_a_wal_sqlite_file
     reopened = mlmd.MetadataStore(database)  # the file alone, after the server closed it
     assert {c.name for c in reopened.get_contexts_by_type("pipeline_run")} == {"wal-2", "wal-3"}
     assert integrity(path) == "ok"
+
+
+def test_outputs_two_runs_shared_are_retired_with_the_second_soft_delete(plain_grpc, tmp_path):
+    """Run 2 reused run 1's outputs through the cache: they go (DELETED, files removed) with the later delete."""
+    from pathlib import Path
+
+    config, port = plain_grpc
+    store = MetadataStore(config, store_name="kubeflow")
+    stack = LocalTestStack(store, tmp_path / "artifacts")
+    training.run(stack=stack, quiet=True, run_name="shared-1")
+    training.run(stack=stack, quiet=True, run_name="shared-2")  # every step from shared-1's cache
+    training.run(stack=stack, quiet=True, run_name="other", n=7)
+    shared = {a for s in run_data(store, "shared-1").steps for ids in s.outputs.values() for a in ids}
+    assert shared == {a for s in run_data(store, "shared-2").steps for ids in s.outputs.values() for a in ids}
+    raw = mlmd.MetadataStore(config)
+    uris = {a.id: a.uri for a in raw.get_artifacts_by_id(sorted(shared))}
+    assert all(Path(uri).exists() for uri in uris.values())
+
+    first = delete_runs(store, ["shared-1"], artifact_stores=[stack.artifacts])
+    assert first.artifacts == () and {a.id for a in first.kept} == shared
+    assert {a.state for a in raw.get_artifacts_by_id(sorted(shared))} == {pb.Artifact.LIVE}
+
+    store.reset_counts()
+    dry = delete_runs(store, ["shared-2"], artifact_stores=[stack.artifacts], dry_run=True)
+    assert {a.id for a in dry.artifacts} == shared and dry.kept == ()
+    # the earlier soft delete costs a fixed number of calls, not one per execution or artifact
+    assert store.calls["GetContexts"] == 1 and store.calls["GetExecutions"] <= 2, store.calls
+
+    second = delete_runs(store, ["shared-2"], artifact_stores=[stack.artifacts])
+    assert second.soft and {a.id for a in second.artifacts} == shared and second.kept == ()
+    assert {a.state for a in raw.get_artifacts_by_id(sorted(shared))} == {pb.Artifact.DELETED}
+    assert not any(Path(uri).exists() for uri in uris.values())  # as for a run's own outputs
+    # the run nobody deleted keeps its outputs
+    own = {a for s in run_data(store, "other").steps for ids in s.outputs.values() for a in ids}
+    assert {a.state for a in raw.get_artifacts_by_id(sorted(own))} == {pb.Artifact.LIVE}
+    assert [r.name for r in get_runs(store=store)] == ["other"]
+
+
+def test_an_execution_a_live_run_also_holds_keeps_its_outputs(plain_grpc, tmp_path):
+    """The filter asks for executions whose every run is soft-deleted: a second, live run context keeps them."""
+    from zen_mlmd.mlmd.deletion import soft_deleted_executions
+
+    config, port = plain_grpc
+    store = MetadataStore(config, store_name="kubeflow")
+    training.run(stack=LocalTestStack(store, tmp_path / "artifacts"), quiet=True, run_name="gone")
+    training.run(stack=LocalTestStack(store, tmp_path / "artifacts"), quiet=True, run_name="live", n=8)
+    raw = mlmd.MetadataStore(config)
+    gone = raw.get_context_by_type_and_name("pipeline_run", "gone")
+    live = raw.get_context_by_type_and_name("pipeline_run", "live")
+    gone_executions = sorted(e.id for e in raw.get_executions_by_context(gone.id))
+    assert soft_deleted_executions(store, gone_executions) == set()  # nothing soft-deleted yet
+
+    delete_runs(store, ["gone"])
+    assert soft_deleted_executions(store, gone_executions) == set(gone_executions)
+    # one of them is also associated with the live run: it is not gone
+    raw.put_attributions_and_associations(
+        [], [pb.Association(execution_id=gone_executions[0], context_id=live.id)])
+    assert soft_deleted_executions(store, gone_executions) == set(gone_executions[1:])
+
+
+def test_run_describe_shows_a_soft_deleted_run_as_deleted_and_listings_hide_it(plain_grpc, tmp_path):
+    import json
+    import re
+
+    config, port = plain_grpc
+    store = MetadataStore(config, store_name="kubeflow")
+    training.run(stack=LocalTestStack(store, tmp_path / "artifacts"), quiet=True, run_name="described")
+    runner = CliRunner()
+    registered = runner.invoke(cli, ["metadata-store", "register", "kf", "-f", "kubeflow",
+                                     "--host", "127.0.0.1", "--port", str(port)])
+    assert registered.exit_code == 0, registered.output
+    before = runner.invoke(cli, ["run", "describe", "described", "--store", "kf"])
+    assert before.exit_code == 0 and "deleted" not in before.output, before.output
+    assert runner.invoke(cli, ["run", "delete", "described", "--store", "kf", "--yes"]).exit_code == 0
+
+    listed = runner.invoke(cli, ["run", "list", "--store", "kf"])
+    assert listed.exit_code == 0 and "described" not in listed.output, listed.output
+    shown = runner.invoke(cli, ["run", "describe", "described", "--store", "kf"])
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"deleted at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(soft delete; rows remain\)",
+                     shown.output), shown.output
+    as_json = json.loads(runner.invoke(cli, ["run", "describe", "described", "--store", "kf",
+                                             "--json"]).output)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", as_json["deleted_at"])

@@ -73,7 +73,7 @@ def register(name: str, flavor: str, options: dict) -> None:
     StackRegistry().register_metadata_store(name, flavor, options)
 
 
-def read_everything(store_name: str) -> dict:
+def read_everything(store_name: str, sampled=SAMPLED_RUNS) -> dict:
     """What users read: the run list, every run described, every artifact's lineage.
 
     `run list` goes through the CLI; describing 200 runs and drawing ~600
@@ -106,7 +106,7 @@ def read_everything(store_name: str) -> dict:
                    for i in artifact_ids}
     finally:
         session.store.close()
-    for name in SAMPLED_RUNS:
+    for name in sampled:
         run = call("run", "describe", name)
         assert run == described[name]
         for step in run["steps"]:

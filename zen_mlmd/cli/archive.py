@@ -1,6 +1,7 @@
 """`zen-mlmd export` and `zen-mlmd import`: a store as a JSONL archive or OpenLineage events."""
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 
 import click
@@ -30,8 +31,36 @@ def _open(store_name: str | None, read_only: bool):
     return component.open(read_only=read_only)
 
 
-def _progress(label: str):
-    return click.progressbar(length=0, label=label, show_pos=True, file=click.get_text_stream("stderr"))
+def _progress(label: str, length: int = 0):
+    return click.progressbar(length=length, label=label, show_pos=True, file=click.get_text_stream("stderr"))
+
+
+#: The batches a records bar counts: nodes, whose number is known up front for a run selection.
+NODE_BATCHES = ("contexts", "artifacts", "executions")
+
+
+@contextlib.contextmanager
+def records_progress(label: str, length: int | None = None):
+    """A bar over the contexts, artifacts and executions written: (set_total, advance).
+
+    With a total (`length`, or `set_total(n)` before the first batch) it shows
+    how far it is; without one (the whole store: MLMD has no count RPC) it counts.
+    """
+    with _progress(label, length or 0) as bar:
+        known = [length is not None]
+
+        def set_total(total: int | None) -> None:
+            if total is not None:
+                bar.length, known[0] = total, True
+
+        def advance(what: str, count: int) -> None:
+            if what not in NODE_BATCHES:
+                return
+            if not known[0]:
+                bar.length = (bar.length or 0) + count
+            bar.update(count)
+
+        yield set_total, advance
 
 
 @click.command("export")
@@ -63,23 +92,19 @@ def export_command(fmt: str, output_path: str | None, url: str | None, namespace
 
             since_ms = int(since_time.timestamp() * 1000) if since_time else None
             selection = select_runs(store, pipeline_name, since_ms)
-            with _progress("Exporting records") as bar:
-                def advance(what: str, count: int) -> None:
-                    bar.length = (bar.length or 0) + count
-                    bar.update(count)
-
-                counts = export_archive(store, output_path, selection, progress=advance)
+            with records_progress("Exporting records") as (set_total, advance):
+                counts = export_archive(store, output_path, selection, progress=advance, total=set_total)
             output.success(f"Wrote {output_path}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
             return
         from zen_mlmd.lifecycle.openlineage import export_events
 
-        with _progress("Exporting events") as bar:
-            def count_event(done: int) -> None:
-                bar.length = done
-                bar.update(1)
+        with _progress("Exporting runs' events") as bar:
+            def run_done(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
 
             sent = export_events(store, output_path=output_path, url=url, namespace=namespace,
-                                 pipeline=pipeline_name, since=since_time, progress=count_event)
+                                 pipeline=pipeline_name, since=since_time, progress=run_done)
     where = " and ".join(p for p in (output_path, url) if p)
     output.success(f"Exported {sent} OpenLineage events to {where}.")
 
@@ -96,12 +121,9 @@ def import_command(archive_path: str, store_name: str | None) -> None:
     """
     from zen_mlmd.lifecycle.archive import check_archive, import_archive
 
-    check_archive(archive_path)  # a bad file is refused before the store is opened
+    _, expected, _ = check_archive(archive_path)  # a bad file is refused before the store is opened
+    nodes = sum(expected.get(kind, 0) for kind in ("context", "artifact", "execution"))
     with _open(store_name, read_only=False) as store:
-        with _progress("Importing records") as bar:
-            def advance(what: str, count: int) -> None:
-                bar.length = (bar.length or 0) + count
-                bar.update(count)
-
+        with records_progress("Importing records", nodes) as (_, advance):
             counts = import_archive(archive_path, store, progress=advance)
     output.success(f"Imported {archive_path}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))

@@ -1,4 +1,7 @@
-"""`zen-mlmd run ...`: list, describe, compare and rerun recorded runs."""
+"""`zen-mlmd run ...`: list, describe, compare, rerun and delete recorded runs.
+
+`run delete` lives in `zen_mlmd/cli/run_delete.py` and is attached below.
+"""
 from __future__ import annotations
 
 import datetime as _dt
@@ -93,6 +96,8 @@ def run_dict(run, with_steps: bool = False) -> dict[str, Any]:
     }
     if data["status"] == "interrupted":
         data["last_seen"] = iso(run.last_seen)  # when it stopped giving signs of life
+    if run.soft_deleted:
+        data["deleted_at"] = iso(run.deleted_at) or "unknown"
     if with_steps:
         data["steps"] = [step_dict(step) for step in run.steps]
     return data
@@ -100,7 +105,7 @@ def run_dict(run, with_steps: bool = False) -> dict[str, Any]:
 
 @click.group("run")
 def run() -> None:
-    """List, describe and compare recorded runs; rerun one."""
+    """List, describe and compare recorded runs; rerun or delete them."""
 
 
 @run.command("list")
@@ -165,6 +170,10 @@ def describe(run_name: str, store_name: str | None, as_json: bool) -> None:
         output.print_json(run_dict(found, with_steps=True))
         return
     output.heading(f"Run {found.name!r} of pipeline {found.pipeline_name!r}")
+    if found.soft_deleted:
+        # listings hide it; named, it is shown, but never as a live run
+        when = f"{format_time(found.deleted_at)} UTC" if found.deleted_at else "an unknown time"
+        click.echo(f"  deleted at {when} (soft delete; rows remain)")
     output.print_mapping({
         **({"run id": found.run_id} if found.run_id and found.run_id != found.name else {}),
         "status": found.status, "started (UTC)": format_time(found.start_time),

@@ -26,6 +26,7 @@ def copy_command(source_name: str, destination_name: str, pipeline_name: str | N
     no records yet: a new SQLite file or an empty MySQL/PostgreSQL database.
     An interrupted copy resumes when run again; counts are verified at the end.
     """
+    from zen_mlmd.cli.archive import records_progress
     from zen_mlmd.mlmd.copying import copy_store
     from zen_mlmd.mlmd.store_reading import select_runs
     from zen_mlmd.stack import StackRegistry
@@ -36,18 +37,20 @@ def copy_command(source_name: str, destination_name: str, pipeline_name: str | N
     source_component = registry.get_metadata_store(source_name)
     destination_component = registry.get_metadata_store(destination_name)
     if not destination_component.flavor.is_database:
-        output.fail(f"metadata store {destination_name!r} ({destination_component.flavor_name}) is a "
-                    "gRPC endpoint: records are copied with their ids and times only into a database. "
-                    "Fix: copy into the database behind it (a sqlite, mysql or postgresql store)", code=2)
+        from zen_mlmd.errors import ConfigError
+
+        raise ConfigError(
+            "DST", destination_name,
+            f"is a {destination_component.flavor_name} store, a gRPC endpoint: a copy keeps every "
+            "record's id and time, which only SQL into a database can write (MLMD's API assigns "
+            "new ones)",
+            "copy into the database behind that service, registered as a sqlite, mysql or "
+            "postgresql store, or into a new SQLite file (`zen-mlmd metadata-store register NAME "
+            "-f sqlite --path FILE`)")
     with source_component.open(read_only=True) as source, destination_component.open() as destination:
         selection = select_runs(source, pipeline_name) if pipeline_name else None
-        with click.progressbar(length=0, label="Copying records", show_pos=True,
-                               file=click.get_text_stream("stderr")) as bar:
-            def progress(what: str, count: int) -> None:
-                bar.length = (bar.length or 0) + count
-                bar.update(count)
-
-            counts = copy_store(source, destination, selection, progress=progress)
+        with records_progress("Copying records") as (set_total, advance):
+            counts = copy_store(source, destination, selection, progress=advance, total=set_total)
     if as_json:
         output.print_json({"source": source_name, "destination": destination_name, "counts": counts})
         return

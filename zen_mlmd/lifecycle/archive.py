@@ -26,16 +26,25 @@ Progress = Callable[[str, int], None]
 
 
 def export_archive(store: "MetadataStore", path: str | os.PathLike, selection: "Selection | None" = None,
-                   progress: Progress | None = None) -> dict[str, int]:
+                   progress: Progress | None = None,
+                   total: Callable[[int | None], None] | None = None) -> dict[str, int]:
     """Write the records of `selection` (default: all) to `path`; returns the counts.
 
     The file is written next to `path` and renamed at the end, so a
     failed export leaves no half archive under that name.
+
+    Args:
+        progress: called with (what, records in the batch) after each batch.
+        total: called once, before the first batch, with the number of
+            contexts, artifacts and executions to export (None when unknown:
+            the whole store).
     """
     from zen_mlmd.mlmd.archive_records import batch_to_records
     from zen_mlmd.mlmd.store_reading import StoreSource
 
     source = StoreSource(store, selection)
+    if total is not None:
+        total(source.node_total())
     temp = f"{os.fspath(path)}.partial"
     with open(temp, "w", encoding="utf-8") as handle:
         header = {"record": "header", "format": FORMAT, "version": VERSION,

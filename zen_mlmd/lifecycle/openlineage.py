@@ -61,14 +61,20 @@ def dataset_name(uri: str) -> tuple[str, str]:
 def run_events(store: "MetadataStore", *, namespace: str = DEFAULT_NAMESPACE,
                pipeline: str | None = None, since: _dt.datetime | None = None) -> Iterator:
     """RunEvents (openlineage.client.event_v2.RunEvent) of every step, oldest run first."""
+    for run in selected_runs(store, pipeline, since):
+        yield from _events_of_run(store.identity, namespace, run)
+
+
+def selected_runs(store: "MetadataStore", pipeline: str | None = None,
+                  since: _dt.datetime | None = None) -> list:
+    """The runs of `pipeline` (default: all) started at or after `since`, oldest first (listing calls only)."""
     from zen_mlmd.post_execution import get_runs
     from zen_mlmd.post_execution.session import ReadSession
 
     session = ReadSession(store, artifact_store=None)
     runs = [r for r in get_runs(pipeline, session)
             if since is None or (r.start_time is not None and r.start_time >= since)]
-    for run in reversed(runs):
-        yield from _events_of_run(store.identity, namespace, run)
+    return runs[::-1]
 
 
 def _events_of_run(identity: str, namespace: str, run) -> Iterator:
@@ -114,23 +120,28 @@ def to_json(event) -> str:
 def export_events(store: "MetadataStore", *, output_path: str | None = None, url: str | None = None,
                   namespace: str = DEFAULT_NAMESPACE, pipeline: str | None = None,
                   since: _dt.datetime | None = None,
-                  progress: Callable[[int], None] | None = None) -> int:
+                  progress: Callable[[int, int], None] | None = None) -> int:
     """Write the events to `output_path` (one JSON per line) or send them to `url`; returns how many.
 
     Sending uses the client's HTTP transport (``POST <url>/api/v1/lineage``).
+
+    Args:
+        progress: called with (runs done, runs selected) after each run.
     """
     emit = _http_emitter(url) if url else None
     count = 0
+    runs = selected_runs(store, pipeline, since)
     handle = open(output_path, "w", encoding="utf-8") if output_path else None
     try:
-        for event in run_events(store, namespace=namespace, pipeline=pipeline, since=since):
-            if emit is not None:
-                emit(event)
-            if handle is not None:
-                handle.write(to_json(event) + "\n")
-            count += 1
+        for done, run in enumerate(runs, start=1):
+            for event in _events_of_run(store.identity, namespace, run):
+                if emit is not None:
+                    emit(event)
+                if handle is not None:
+                    handle.write(to_json(event) + "\n")
+                count += 1
             if progress is not None:
-                progress(count)
+                progress(done, len(runs))
     finally:
         if handle is not None:
             handle.close()

@@ -207,8 +207,15 @@ def transfer(batches: Iterable[Batch], sink: DatabaseSink,
 
 
 def copy_store(source: MetadataStore, destination: MetadataStore, selection=None,
-               progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+               progress: Callable[[str, int], None] | None = None,
+               total: Callable[[int | None], None] | None = None) -> dict[str, int]:
     """Copy the records of `selection` (default: all) from `source` into an empty `destination`.
+
+    Args:
+        progress: called with (what, records in the batch) after each batch.
+        total: called once, before the first batch, with the number of
+            contexts, artifacts and executions to copy (None when unknown:
+            the whole store).
 
     Returns:
         The verified counts by record kind.
@@ -221,6 +228,8 @@ def copy_store(source: MetadataStore, destination: MetadataStore, selection=None
     reader = StoreSource(source, selection)
     sink = DatabaseSink(destination, f"{source.identity} [{reader.selection.label}]")
     try:
+        if total is not None:
+            total(reader.node_total())
         transfer(reader.batches(), sink, progress)
         return sink.finish(reader.counts)
     finally:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from zen_mlmd.mlmd import sql
 from zen_mlmd.mlmd.database import SchemaDatabase
@@ -62,14 +62,19 @@ def run_context_type_ids(store: MetadataStore) -> list[int]:
     run of the pipeline, so a `pipeline` context keeps nothing alive (it goes
     once it holds nothing).
     """
+    return list(_run_context_types(store).values())
+
+
+def _run_context_types(store: MetadataStore) -> dict[str, int]:
+    """The store's run context types (see `run_context_type_ids`), name -> id."""
     from zen_mlmd.mlmd.convention import all_conventions
 
     conventions = all_conventions()
     groupings = {c.pipeline_context_type for c in conventions
                  if c.pipeline_context_type != c.run_context_type}
     names = dict.fromkeys(c.run_context_type for c in conventions if c.run_context_type not in groupings)
-    found = (store.cached_type_id("context", name) for name in names)
-    return [type_id for type_id in found if type_id is not None]
+    found = {name: store.cached_type_id("context", name) for name in names}
+    return {name: type_id for name, type_id in found.items() if type_id is not None}
 
 
 # -- SQL ------------------------------------------------------------------------------------
@@ -176,7 +181,15 @@ def delete_runs_sql(db: SchemaDatabase, run_ids: Sequence[int], run_types: Seque
 # -- over gRPC: soft ---------------------------------------------------------------------
 def plan_soft_deletion(store: MetadataStore, run_ids: Sequence[int],
                        keep_artifacts: bool = False) -> DeletionPlan:
-    """What a soft delete of `run_ids` marks, through MLMD's API (a fixed number of calls per run)."""
+    """What a soft delete of `run_ids` marks, through MLMD's API.
+
+    An artifact stays LIVE while an execution uses it that belongs to a run
+    not (soft-)deleted, or to no run at all; executions of runs soft-deleted
+    earlier count as gone (see `soft_deleted_executions`), so an output two
+    runs shared (the second reused it through the cache) is retired with the
+    last of them. Calls: two per run, two more, plus those of
+    `soft_deleted_executions`.
+    """
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     executions: set[int] = set()
@@ -190,8 +203,11 @@ def plan_soft_deletion(store: MetadataStore, run_ids: Sequence[int],
     kept = set(made) if keep_artifacts else set()
     artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted(made))} if made else {}
     if made and not keep_artifacts:
-        kept |= {e.artifact_id for e in store.get_events_by_artifact_ids(sorted(made))
-                 if e.execution_id not in executions}
+        users = [e for e in store.get_events_by_artifact_ids(sorted(made))
+                 if e.execution_id not in executions]
+        # executions of runs soft-deleted earlier stay in the store, but use nothing any more
+        retired = soft_deleted_executions(store, {e.execution_id for e in users}, run_ids)
+        kept |= {e.artifact_id for e in users if e.execution_id not in retired}
     # already marked by an earlier soft delete: nothing more to do for them
     gone = {i for i, a in artifacts.items() if a.state == pb.Artifact.DELETED}
     return DeletionPlan(
@@ -219,6 +235,47 @@ def soft_delete_runs(store: MetadataStore, run_ids: Sequence[int],
         context.custom_properties[DELETED_PROPERTY].string_value = now
     store.put_contexts(contexts)
     return plan
+
+
+def soft_deleted_executions(store: MetadataStore, execution_ids: Iterable[int],
+                            deleting: Sequence[int] = ()) -> set[int]:
+    """Of `execution_ids`, those whose every run is soft-deleted (or in `deleting`).
+
+    An execution held by a soft-deleted run context and by no other run
+    context. An execution in no run context at all (TFX's orchestrator
+    records) is not among them. Calls: one filtered `get_contexts` for the
+    soft-deleted runs (MLMD's client reads it 100 per page), then per 100
+    executions at most two filtered `get_executions`; none when no run was
+    soft-deleted before.
+    """
+    from ml_metadata.metadata_store.metadata_store import ListOptions
+
+    from zen_mlmd.mlmd.convention import quote
+
+    wanted = sorted(set(execution_ids))
+    if not wanted:
+        return set()
+    # only a soft delete writes the mark, and only on run contexts (a TFX async run's `pipeline` one too)
+    marked = store.get_contexts(list_options=ListOptions(
+        filter_query=f"custom_properties.{DELETED_PROPERTY}.string_value != ''"))
+    if not marked:
+        return set()
+    type_names = ", ".join(quote(name) for name in _run_context_types(store)) or "''"
+    deleted = ", ".join(str(i) for i in sorted({c.id for c in marked} | set(deleting)))
+    retired: set[int] = set()
+    for start in range(0, len(wanted), 100):
+        page = ", ".join(str(i) for i in wanted[start:start + 100])
+        # `contexts_a` is one joined context: both conditions hold for the same one
+        held = {e.id for e in store.get_executions(list_options=ListOptions(
+            filter_query=f"id IN ({page}) AND contexts_a.id IN ({deleted})"))}
+        if not held:
+            continue
+        held_ids = ", ".join(str(i) for i in sorted(held))
+        live = {e.id for e in store.get_executions(list_options=ListOptions(
+            filter_query=f"id IN ({held_ids}) AND contexts_a.type IN ({type_names}) "
+                         f"AND NOT contexts_a.id IN ({deleted})"))}
+        retired |= held - live
+    return retired
 
 
 def is_soft_deleted(context) -> bool:

@@ -216,7 +216,7 @@ class StoreReader:
             owner = context is not None and self._claimer(
                 context, [c for c in present if c.run_context_type == run_type])
             if owner:
-                runs = self._screened([owner.decode_run(context, "")], None)
+                runs = self._screened([_decoded(owner, context)], None)
                 if runs:
                     return self._with_pipeline_names(runs)[0]
         return self._run_known_by(name, present)
@@ -226,7 +226,7 @@ class StoreReader:
         for convention in present:
             context = convention.find_run_context(self.store, name)
             if context is not None:
-                runs = self._screened([convention.decode_run(context, "")], None)
+                runs = self._screened([_decoded(convention, context)], None)
                 if runs:
                     return self._with_pipeline_names(runs)[0]
         return None
@@ -422,3 +422,12 @@ def _all_matching(filter_query: str):
     from ml_metadata.metadata_store.metadata_store import ListOptions
 
     return ListOptions(filter_query=filter_query)
+
+
+def _decoded(convention: Convention, context) -> records.RunRecord:
+    """A run found by name, soft-deleted or not (listings skip soft-deleted ones)."""
+    record = convention.decode_run(context, "")
+    if DELETED_PROPERTY in context.custom_properties:
+        deleted_at = context.custom_properties[DELETED_PROPERTY].string_value
+        record = dataclasses.replace(record, deleted_at=deleted_at or "unknown time")
+    return record

@@ -49,6 +49,9 @@ class RunRecord:
     #: The writer's id of the run where its context is named by it rather
     #: than by `name` (Kubeflow Pipelines' run ID); "" otherwise.
     run_id: str = ""
+    #: When a soft delete over gRPC marked the run (ISO 8601 UTC), "" if it
+    #: did not: its rows remain; listings hide it, `get_run` still finds it.
+    deleted_at: str = ""
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,15 @@ class StoreSource:
                          "context": sorted(contexts)}
         return self._ids
 
+    def node_total(self) -> int | None:
+        """Contexts, artifacts and executions a run selection reads; None for the whole store.
+
+        Known without extra calls: the ids are what `batches` reads anyway
+        (found once). MLMD has no count RPC, so the whole store's is unknown.
+        """
+        selected = self._selected()
+        return None if selected is None else sum(len(ids) for ids in selected.values())
+
     # -- the batches ----------------------------------------------------------------------
     def batches(self) -> Iterator[Batch]:
         """Types, contexts, parent links, artifacts, executions, in pages; counts in `counts`."""

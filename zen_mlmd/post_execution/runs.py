@@ -111,6 +111,24 @@ class Run:
         return to_datetime(self._record.end_ms)
 
     @property
+    def soft_deleted(self) -> bool:
+        """Whether a soft delete marked the run.
+
+        A store reached over plain gRPC (a Kubeflow metadata service) deletes
+        softly: the rows remain. Listings hide such runs; `get_run` finds them.
+        """
+        return bool(self._record.deleted_at)
+
+    @property
+    def deleted_at(self) -> _dt.datetime | None:
+        """When a soft delete marked the run (UTC); None if none did (or the time is unreadable)."""
+        try:
+            return _dt.datetime.strptime(self._record.deleted_at, "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=_dt.timezone.utc)
+        except ValueError:
+            return None
+
+    @property
     def duration(self) -> _dt.timedelta | None:
         end = self.end_time
         return end - self.start_time if end is not None and self.start_time else None
