@@ -222,3 +222,23 @@ def test_lineage_names_tfx_artifacts_and_shows_no_sub_pipeline_nodes(tfx_store):
     graph = model.lineage()
     assert [n.name for n in graph.artifacts] == ["examples", "model"]
     assert [n.name for n in graph.steps] == ["MakeExamples", "training/Fit"]
+
+
+def test_reading_a_tfx_artifact_names_tfx_as_its_writer_and_where_its_files_are(tfx_store):
+    """TFX names a component's execution type by its import path (`taxi_components.Train`):
+    the writer comes from the run's convention, not from the type name."""
+    import pytest
+
+    from zen_mlmd.errors import MaterializerError
+
+    session = ReadSession(open_reader(tfx_store.path).store)
+    run_name = sorted(tfx_store.run_ids["cached_rerun"])[0]
+    train = get_run(run_name, session).steps["Train"]
+    assert train.type_name == "taxi_components.Train"  # nothing in it says TFX
+    model = train.outputs["model"]
+    for artifact in (model, get_artifact(model.id, session)):
+        with pytest.raises(MaterializerError) as caught:
+            artifact.read()
+        message = str(caught.value)
+        assert f"written by TFX (step 'Train' of run '{run_name}')" in message, message
+        assert model.uri in message and "Fix:" in message
