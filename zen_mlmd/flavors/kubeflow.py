@@ -194,11 +194,11 @@ class KubeflowFlavor(MetadataStoreFlavor):
         host, port = self.endpoint(config, local_port)
         proto = metadata_store_pb2.MetadataStoreClientConfig(host=host, port=port)
         if config.custom_ca is not None:
-            proto.ssl_config.custom_ca = _read_pem(config.custom_ca, "custom_ca")
+            proto.ssl_config.custom_ca = read_pem(config.custom_ca, "custom_ca")
         if config.server_cert is not None:
-            proto.ssl_config.server_cert = _read_pem(config.server_cert, "server_cert")
+            proto.ssl_config.server_cert = read_pem(config.server_cert, "server_cert")
         if config.client_key is not None:
-            proto.ssl_config.client_key = _read_pem(resolve_secret(config.client_key, "client_key"),
+            proto.ssl_config.client_key = read_pem(resolve_secret(config.client_key, "client_key"),
                                                     "client_key", secret=True)
         proto.client_timeout_sec = config.client_timeout_sec or DEFAULT_CLIENT_TIMEOUT_SEC
         proto.channel_arguments.max_receive_message_length = config.max_message_size_mb * 1024 * 1024
@@ -240,7 +240,8 @@ class KubeflowFlavor(MetadataStoreFlavor):
         return PreflightReport(True, target, details)
 
 
-def _read_pem(value: str, field: str, secret: bool = False) -> str:
+def read_pem(value: str, field: str, secret: bool = False) -> str:
+    """PEM text as given, or read from the file `value` names (ConfigError if it cannot be read)."""
     if _PEM_MARKER in value:
         return value
     try:

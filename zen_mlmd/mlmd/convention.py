@@ -251,7 +251,7 @@ class WritableConvention(Convention):
 
     @abc.abstractmethod
     def run_step_execution(self, type_id: int, run: Any, step: records.StepStart, state: str) -> pb.Execution:
-        """The execution of a step of `run` (a `zen_mlmd.mlmd.writer.RunHandle`) in `state`."""
+        """The execution of a step of `run` (a `zen_mlmd.mlmd.handles.RunHandle`) in `state`."""
 
     @abc.abstractmethod
     def ended_execution(self, execution: pb.Execution, state: str, **properties: Any) -> pb.Execution:

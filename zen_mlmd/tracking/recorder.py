@@ -32,7 +32,8 @@ from typing import Any, Mapping, Sequence
 from zen_mlmd.errors import PublishFailedError, StoreUnavailableError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.store import MetadataStore
-from zen_mlmd.mlmd.writer import RunHandle, RunWriter
+from zen_mlmd.mlmd.handles import RunHandle
+from zen_mlmd.mlmd.writer import RunWriter
 from zen_mlmd.tracking.names import default_run_name, validate_name
 from zen_mlmd.tracking.owner import current_owner
 from zen_mlmd.tracking.step_recorder import StepRecorder

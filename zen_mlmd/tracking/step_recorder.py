@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from zen_mlmd.errors import ConfigError, PublishWrittenError
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.writer import StepHandle
+from zen_mlmd.mlmd.handles import StepHandle
 from zen_mlmd.tracking.names import validate_name
 
 if TYPE_CHECKING:
@@ -154,22 +154,11 @@ class StepRecorder:
                 run._held = None  # its publish is not written: the step fails instead
             else:
                 run.flush()
-        store = run._recorder.artifact_store
-        for outputs in self._saved.values() if remove_outputs else ():
-            for output in outputs:
-                try:
-                    store.delete(output.uri)
-                except Exception:  # a missing file must not hide the step's own error
-                    pass
+        if remove_outputs:
+            remove_saved_outputs(run._recorder.artifact_store, self._saved)
         self._saved.clear()
-        trace = ""
-        if isinstance(error, BaseException):
-            error_type = error_type or type(error).__name__
-            message = str(error)
-            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        else:
-            message = error
-        self._run._writer.fail_step(self._handle, error_type or "Error", message, trace)
+        error_type, message, trace = describe_error(error, error_type)
+        self._run._writer.fail_step(self._handle, error_type, message, trace)
         self._run.failed_steps.append(self.name)
 
     def _require_artifact_store(self):
@@ -180,3 +169,21 @@ class StepRecorder:
                 "pass artifact_store= to Recorder, or publish outputs you wrote yourself",
             )
         return store
+
+
+def remove_saved_outputs(store, saved: Mapping[str, Sequence[records.OutputArtifact]]) -> None:
+    """Delete the files of outputs saved but not published (a failing step leaves nothing half-written)."""
+    for outputs in saved.values():
+        for output in outputs:
+            try:
+                store.delete(output.uri)
+            except Exception:  # a missing file must not hide the step's own error
+                pass
+
+
+def describe_error(error: BaseException | str, error_type: str | None = None) -> tuple[str, str, str]:
+    """(error type, message, traceback text) of what made a step fail; "" when there is no traceback."""
+    if not isinstance(error, BaseException):
+        return error_type or "Error", error, ""
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return error_type or type(error).__name__, str(error), trace

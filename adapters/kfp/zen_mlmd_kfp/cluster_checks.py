@@ -25,6 +25,7 @@ import os
 from typing import Any, Mapping
 
 from zen_mlmd.errors import ConfigError
+from zen_mlmd.flavors.kubeflow import read_pem
 from zen_mlmd.secrets import FILE_PREFIX, is_reference
 
 #: fsspec protocols that are places on this machine only.
@@ -87,7 +88,7 @@ def check_metadata_store(component, secret_name: str) -> dict[str, Any]:
                 field, value, "is this machine's loopback address: in a pod it is the pod itself",
                 "give the server's address as the pods see it (a cluster service name or a routable host)")
         elif component.flavor_name == "kubeflow" and key in _INLINED_CERTIFICATES and value:
-            options[key] = _pem(field, getattr(config, key))
+            options[key] = read_pem(getattr(config, key), field)
         elif isinstance(value, str) and _is_local_path(value):
             raise ConfigError(
                 field, value, "names a file on this machine, which the pods do not have",
@@ -119,17 +120,6 @@ def _is_loopback(host: str) -> bool:
 def _is_local_path(value: str) -> bool:
     # flavors store file options as absolute paths (their validators resolve them)
     return _PEM_MARKER not in value and "://" not in value and os.path.isabs(os.path.expanduser(value))
-
-
-def _pem(field: str, value: str) -> str:
-    if _PEM_MARKER in value:
-        return value
-    try:
-        with open(value, encoding="ascii") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(field, value, f"cannot read the certificate: {exc}",
-                          "give the path of a readable PEM file, or the PEM text") from None
 
 
 def secret_references(options: Mapping[str, Any], secret_fields) -> list[str]:

@@ -24,7 +24,6 @@ execution:
 from __future__ import annotations
 
 import os
-import traceback
 from typing import Any, Mapping, Sequence
 
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -32,6 +31,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import quote
 from zen_mlmd.tracking.names import validate_name
+from zen_mlmd.tracking.step_recorder import describe_error, remove_saved_outputs
 
 from zen_mlmd_kfp.step_facts import failure_uri, output_facts, start_facts, with_facts, write_failure
 
@@ -187,21 +187,11 @@ class JoinedStep:
     def fail(self, error: BaseException | str, error_type: str | None = None,
              remove_outputs: bool = True) -> None:
         """FAILED with the error (one write); outputs saved but never published are removed."""
-        for outputs in self._saved.values() if remove_outputs else ():
-            for output in outputs:
-                try:
-                    self._run.artifact_store.delete(output.uri)
-                except Exception:  # a missing file must not hide the step's own error
-                    pass
+        if remove_outputs:
+            remove_saved_outputs(self._run.artifact_store, self._saved)
         self._saved.clear()
-        trace = ""
-        if isinstance(error, BaseException):
-            error_type = error_type or type(error).__name__
-            message = str(error)
-            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        else:
-            message = error
-        self._run.facts.update({"error_type": error_type or "Error", "error_message": message[:4000],
+        error_type, message, trace = describe_error(error, error_type)
+        self._run.facts.update({"error_type": error_type, "error_message": message[:4000],
                                 "error_traceback": trace[-8000:] or None})
         self._run._write(self._run.facts, records.FAILED)
         # KFP's launcher publishes the execution it read before the task ran: these

@@ -24,7 +24,7 @@ from zen_mlmd.errors import AlreadyExistsError, ConfigError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES
 from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
-from zen_mlmd.mlmd.writer import RunHandle
+from zen_mlmd.mlmd.handles import RunHandle
 from zen_mlmd.tracking.owner import current_owner
 from zen_mlmd.tracking.recorder import Recorder, RunRecorder
 
