@@ -1,15 +1,17 @@
 """Loading plugins from entry points: one mechanism for every registry.
 
 Metadata-store flavors (``zen_mlmd.flavors``), orchestrator flavors
-(``zen_mlmd.orchestrators``) and MLMD conventions (``zen_mlmd.conventions``)
-come in the same way: each entry point names a class registered under the
-class's own `name`, read in (name, value) order whatever the install order.
+(``zen_mlmd.orchestrators``), MLMD conventions (``zen_mlmd.conventions``) and
+materializers (``zen_mlmd.materializers``) come in the same way: each entry
+point names a class registered under the class's own `name` (materializers
+also under each type they handle), read in (name, value) order whatever the
+install order.
 
 * A plugin that cannot be imported, is not the right kind of class or cannot
   be instantiated is skipped with a `FlavorPluginWarning` naming the entry
   point, its distribution and the reason: a broken plugin never breaks the CLI.
-* Two plugins with one name, or a plugin with a built-in's name, are a
-  conflict: which one was meant cannot be guessed, so asking for that name
+* Two plugins with one name (or one materializer type), or a plugin with a
+  built-in's name, are a conflict: which one was meant cannot be guessed, so asking for that name
   raises `PluginConflictError` naming both sources and the fix, and listings
   leave it out with a warning. Other names keep working.
 
@@ -28,8 +30,8 @@ class FlavorPluginWarning(UserWarning):
 class PluginConflict:
     """A name claimed twice: kept in a registry in place of a plugin (see `PluginConflictError`)."""
 
-    def __init__(self, kind: str, name: str, sources: list[str]):
-        self.kind, self.name, self.sources = kind, name, sources
+    def __init__(self, kind: str, name: str, sources: list[str], fix: str | None = None):
+        self.kind, self.name, self.sources, self.fix = kind, name, sources, fix
 
     def error(self) -> "PluginConflictError":
         return PluginConflictError(self)
@@ -44,10 +46,9 @@ class PluginConflictError(Exception):
     def __init__(self, conflict: PluginConflict):
         self.conflict = conflict
         sources = " and ".join(conflict.sources)
-        super().__init__(
-            f"{conflict.kind} {conflict.name!r} is registered twice: by {sources}. "
-            f"Fix: uninstall one of them (pip uninstall ...), or rename the plugin's entry point "
-            f"and its class's name")
+        fix = conflict.fix or ("uninstall one of them (pip uninstall ...), or rename the plugin's "
+                               "entry point and its class's name")
+        super().__init__(f"{conflict.kind} {conflict.name!r} is registered twice: by {sources}. Fix: {fix}")
 
 
 def resolve(found: dict[str, Any], name: str) -> Any:
@@ -95,36 +96,84 @@ def load_flavor_plugins(
         `FlavorPluginWarning`; a name claimed twice maps to a `PluginConflict`
         (look names up with `resolve`, list them with `usable`).
     """
-    found: dict[str, Any] = {}
-    taken_by: dict[str, str] = {}
-    for entry_point in sorted(entry_points, key=lambda ep: (ep.name, ep.value)):
-        try:
-            flavor_class = entry_point.load()
-        except Exception as exc:  # plugin code may raise anything while importing
-            _skip(kind, entry_point, f"cannot be imported: {type(exc).__name__}: {exc}")
-            continue
-        problem = check_class(flavor_class)
-        if problem:
-            _skip(kind, entry_point, problem)
-            continue
+    builtin_sources = {
+        name: f"the built-in {builtins[name] if isinstance(builtins, dict) else name}" for name in builtins}
+    claims = PluginClaims(kind, builtin_sources)
+    for entry_point, source, flavor_class in load_plugin_classes(
+            entry_points, kind=kind, check_class=check_class):
         name = getattr(flavor_class, "name", None)
-        source = _source(entry_point)
         if name != entry_point.name:
             _skip(kind, entry_point, f"the class's flavor name is {name!r}: register it under that name")
-        elif name in builtins or name in found:
-            first = taken_by.get(name) or f"the built-in {builtins[name] if isinstance(builtins, dict) else name}"
-            previous = found.get(name)
-            sources = previous.sources if isinstance(previous, PluginConflict) else [first]
-            found[name] = PluginConflict(kind, name, [*sources, source])
-            taken_by[name] = first
+        elif claims.taken(name):
+            claims.claim(name, None, source)
         else:
             try:
-                found[name] = flavor_class()
+                instance = flavor_class()
             except Exception as exc:  # an abstract method left out, a failing __init__
                 _skip(kind, entry_point, f"cannot be instantiated: {type(exc).__name__}: {exc}")
                 continue
-            taken_by[name] = source
-    return found
+            claims.claim(name, instance, source)
+    return claims.found
+
+
+def load_plugin_classes(
+    entry_points: Iterable[Any], *, kind: str, check_class: Callable[[Any], str | None],
+) -> list[tuple[Any, str, Any]]:
+    """Load the objects `entry_points` name, in (name, value) order whatever the install order.
+
+    Args:
+        entry_points: `importlib.metadata.EntryPoint`-like objects.
+        kind: what a plugin provides, for warnings ("materializer").
+        check_class: returns why a loaded object is unusable, or None.
+
+    Returns:
+        (entry point, source, loaded object) for each usable plugin; `source`
+        names the entry point and its distribution for conflict messages.
+        Each broken plugin is left out with one `FlavorPluginWarning`.
+    """
+    loaded = []
+    for entry_point in sorted(entry_points, key=lambda ep: (ep.name, ep.value)):
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:  # plugin code may raise anything while importing
+            _skip(kind, entry_point, f"cannot be imported: {type(exc).__name__}: {exc}")
+            continue
+        problem = check_class(plugin)
+        if problem:
+            _skip(kind, entry_point, problem)
+            continue
+        loaded.append((entry_point, _source(entry_point), plugin))
+    return loaded
+
+
+class PluginClaims:
+    """Names claimed by plugins: a second claim on a name turns it into a `PluginConflict`.
+
+    Args:
+        kind: what the names name, for messages ("materializer").
+        taken: names already taken (by built-ins) -> their source, e.g.
+            "the built-in zen_mlmd.mlmd.native:NativeConvention".
+        fix: the fix a conflict message gives, if not the default one.
+    """
+
+    def __init__(self, kind: str, taken: dict[str, str] | None = None, fix: str | None = None):
+        self.kind, self.fix = kind, fix
+        self.found: dict[str, Any] = {}
+        self._sources: dict[str, str] = dict(taken or {})
+
+    def taken(self, name: str) -> bool:
+        """Whether `name` is claimed already (by a built-in or a plugin)."""
+        return name in self._sources
+
+    def claim(self, name: str, value: Any, source: str) -> None:
+        """Give `name` to `value`, or record a conflict if `name` is taken."""
+        if name not in self._sources:
+            self.found[name] = value
+            self._sources[name] = source
+            return
+        previous = self.found.get(name)
+        sources = previous.sources if isinstance(previous, PluginConflict) else [self._sources[name]]
+        self.found[name] = PluginConflict(self.kind, name, [*sources, source], self.fix)
 
 
 def _source(entry_point: Any) -> str:

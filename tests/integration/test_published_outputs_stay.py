@@ -115,6 +115,11 @@ def test_a_publish_that_did_not_land_fails_the_step_and_keeps_the_files(metadata
     [execution] = metadata_store.raw.get_executions()
     assert execution.last_known_state == pb.Execution.FAILED
     assert metadata_store.raw.get_artifacts() == []  # nothing LIVE under a failed step
+    # the files written before the publish stay: whether a refused write landed cannot be known
+    # for sure, and a LIVE record must never point at deleted files
+    written = [Path(folder, name) for folder, _, names in os.walk(tmp_path / "artifacts") for name in names]
+    assert written and all("make_numbers" in str(path) for path in written), written
+    assert all(path.stat().st_size > 0 for path in written)
 
 
 def test_the_local_orchestrator_keeps_a_held_publish_that_was_written(backend, tmp_path):

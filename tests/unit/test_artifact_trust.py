@@ -259,6 +259,17 @@ def test_an_artifact_no_zen_mlmd_materializer_wrote_is_refused_with_writer_and_p
     assert "/pipelines/root/Trainer/model/3" in message and "Fix: " in message
 
 
+def test_the_writer_of_a_foreign_artifact_is_its_runs_convention_not_a_guess_from_its_type():
+    from zen_mlmd.artifacts.trust import RecordedArtifact, TrustedStores, read_recorded
+
+    # a user's TFX component: its execution type is its import path
+    tfx = RecordedArtifact(7, "/pipelines/root/Trainer/model/3", "Model", "", "", "",
+                           writer="step 'Trainer' of run 'r1'", producer_type="my_pkg.components.Trainer",
+                           writing_tool="TFX")
+    with pytest.raises(MaterializerError, match=r"written by TFX \(step 'Trainer' of run 'r1'\)"):
+        read_recorded(tfx, TrustedStores())
+
+
 def test_a_materializer_sees_only_the_verified_bytes_and_cannot_write(tmp_path):
     from zen_mlmd.artifacts.reading import VerifiedArtifact
 

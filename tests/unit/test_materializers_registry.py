@@ -21,6 +21,7 @@ from zen_mlmd.artifacts import (
 )
 from zen_mlmd.artifacts import json_values
 from zen_mlmd.errors import ConfigError, MaterializerError, UnknownNameError
+from zen_mlmd.plugins import FlavorPluginWarning, PluginConflictError
 
 
 # --- content hash and integrity ------------------------------------------
@@ -303,8 +304,9 @@ def test_entry_point_plugins_load_lazily_and_broken_ones_warn(tmp_path, monkeypa
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert registry.materializer_for(good_plugin.Point()).name == "plugin.point"
-    messages = [str(w.message) for w in caught]
-    assert any("'broken'" in m and "no_such_module_anywhere" in m for m in messages), messages
+    messages = [str(w.message) for w in caught if w.category is FlavorPluginWarning]
+    assert any("broken = no_such_module_anywhere:Thing (from zen-mlmd-test-plugins)" in m
+               for m in messages), messages
     assert "plugin.point" in registry.names()
 
 
@@ -313,3 +315,102 @@ def test_data_type_of():
     assert data_type_of(np.zeros(1)) == "numpy.ndarray"
     assert data_type_of(pd.DataFrame()) == f"{pd.DataFrame.__module__}.DataFrame"
     assert data_type_of(Tagged()) == f"{__name__}.Tagged"
+
+
+# --- plugins through the one plugin loader (zen_mlmd.plugins) ----------------
+
+class _EntryPoint:
+    """An installed entry point of `zen_mlmd.materializers`, as importlib.metadata gives it."""
+
+    def __init__(self, name, target, value):
+        self.name, self.target, self.value, self.dist = name, target, value, None
+
+    def load(self):
+        return self.target
+
+
+class Point:
+    pass
+
+
+def _point_materializer(name, cls_name):
+    return type(cls_name, (TaggedMaterializer,), {"name": name, "for_types": (f"{__name__}.Point",),
+                                                   "__module__": f"plugin_{cls_name.lower()}"})
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    """A registry whose plugins are the given entry points, in the given install order."""
+    def install(*entry_points):
+        import importlib.metadata
+
+        monkeypatch.setattr(importlib.metadata, "entry_points",
+                            lambda group=None: list(entry_points) if group == "zen_mlmd.materializers" else [])
+        return MaterializerRegistry()
+    return install
+
+
+def test_plugins_load_in_name_order_whatever_the_install_order(installed):
+    first = _point_materializer("plugin.first", "First")
+    second = _point_materializer("plugin.second", "Second")
+    entry_points = [_EntryPoint("a", first, "plugin_first:First"), _EntryPoint("b", second, "plugin_second:Second")]
+    outcomes = []
+    for order in (entry_points, entry_points[::-1]):
+        registry = installed(*order)
+        with pytest.raises(PluginConflictError) as caught:  # both claim Point: never "the last one wins"
+            registry.materializer_for(Point())
+        with pytest.warns(FlavorPluginWarning):
+            outcomes.append((str(caught.value), registry.names()))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0].index("plugin_first:First") < outcomes[0][0].index("plugin_second:Second")
+
+
+def test_one_class_under_two_entry_points_is_no_clash(installed):
+    first = _point_materializer("plugin.first", "First")
+    registry = installed(_EntryPoint("z", first, "plugin_first:First"), _EntryPoint("a", first, "plugin_first:First"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert registry.materializer_for(Point()).name == "plugin.first"
+        assert "plugin.first" in registry.names()
+
+
+def test_two_plugins_claiming_one_type_raise_when_that_type_is_written(installed):
+    registry = installed(_EntryPoint("two", _point_materializer("plugin.two", "Two"), "plugin_two:Two"),
+                         _EntryPoint("one", _point_materializer("plugin.one", "One"), "plugin_one:One"))
+    with pytest.raises(PluginConflictError) as caught:
+        registry.materializer_for(Point())
+    message = str(caught.value)
+    assert f"{__name__}.Point" in message and "plugin_one:One" in message and "plugin_two:Two" in message
+    assert "Fix:" in message and "register_materializer" in message
+    # each plugin still reads the artifacts it wrote, other types are untouched
+    assert registry.get("plugin.one").name == "plugin.one" and registry.get("plugin.two").name == "plugin.two"
+    assert registry.materializer_for({"a": 1}).name == "builtins.json"
+    with pytest.warns(FlavorPluginWarning, match="Point.*registered twice"):
+        assert {"plugin.one", "plugin.two"} <= set(registry.names())
+    # the user's choice wins over both plugins
+    registry.register(_point_materializer("mine.point", "Mine"), for_types=(Point,))
+    assert registry.materializer_for(Point()).name == "mine.point"
+
+
+def test_two_plugins_with_one_name_or_a_builtin_name_raise_when_that_name_is_used(installed):
+    steals_json = type("StealsJSON", (TaggedMaterializer,), {"name": "builtins.json", "for_types": ("x.Y",)})
+    registry = installed(_EntryPoint("a", _point_materializer("plugin.same", "A"), "plugin_a:A"),
+                         _EntryPoint("b", _point_materializer("plugin.same", "B"), "plugin_b:B"),
+                         _EntryPoint("json", steals_json, "plugin_json:StealsJSON"))
+    with pytest.raises(PluginConflictError, match="plugin_a:A.*plugin_b:B"):
+        registry.get("plugin.same")
+    with pytest.raises(PluginConflictError, match="JSONMaterializer.*plugin_json:StealsJSON.*Fix:"):
+        registry.get("builtins.json")
+    with pytest.raises(PluginConflictError, match="builtins.json"):
+        registry.materializer_for({"a": 1})  # writing with it would store an ambiguous name
+    assert registry.materializer_for("text").name == "builtins.str"
+    with pytest.warns(FlavorPluginWarning, match="registered twice"):
+        names = registry.names()
+    assert "plugin.same" not in names and "builtins.json" not in names and "builtins.str" in names
+
+
+def test_a_broken_plugin_warns_like_every_other_plugin(installed):
+    registry = installed(_EntryPoint("abstract", Materializer, "zen_mlmd.artifacts:Materializer"),
+                         _EntryPoint("good", _point_materializer("plugin.good", "Good"), "plugin_good:Good"))
+    with pytest.warns(FlavorPluginWarning, match="abstract = zen_mlmd.artifacts:Materializer.*not a concrete"):
+        assert registry.materializer_for(Point()).name == "plugin.good"

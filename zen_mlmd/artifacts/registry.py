@@ -10,15 +10,18 @@ built-ins; within a layer the latest registration for a type comes first
 goes past JSON to ``.npz``, and a dict of sets on to pickle).
 `object` maps to the pickle fallback.
 
-Plugins register through the entry-point group ``zen_mlmd.materializers``:
-each entry point names a `Materializer` subclass whose `for_types` lists the
-types it handles. Plugins load on the first lookup; a broken one warns and is
-skipped.
+Plugins register through the entry-point group ``zen_mlmd.materializers``,
+loaded by the one plugin loader (`zen_mlmd.plugins`): each entry point names
+a `Materializer` subclass whose `for_types` lists the types it handles.
+Plugins load on the first lookup, in entry-point name order whatever the
+install order; a broken one warns and is skipped. Two plugins with one
+materializer name (or a plugin with a built-in's name), or two plugins
+claiming one type, are a conflict: using that name or type raises
+`PluginConflictError` naming both plugins, and `names()` warns about it.
 """
 from __future__ import annotations
 
 import threading
-import warnings
 from typing import Iterable, Optional, Union
 
 from zen_mlmd.artifacts.materializers import (
@@ -118,6 +121,7 @@ class MaterializerRegistry:
         for type_name in type_names_of(obj):
             for layer in (_CUSTOM, _PLUGIN, _BUILTIN):
                 for cls in self._by_type[layer].get(type_name, ()):
+                    cls = self._resolve(cls)
                     materializer = self._instance(cls)
                     if materializer.can_save(obj):
                         return materializer
@@ -141,12 +145,15 @@ class MaterializerRegistry:
                 "materializer", name, self._by_name,
                 fix="install the package that registers it (a plugin); "
                     "`zen_mlmd.artifacts.registry.default_registry.names()` lists the registered ones")
-        return self._instance(cls)
+        return self._instance(self._resolve(cls))
 
     def names(self) -> list[str]:
         """The names of all registered materializers, sorted."""
         self._load_plugins()
-        return sorted(self._by_name)
+        from zen_mlmd.plugins import usable
+
+        usable({t: found[0] for t, found in self._by_type[_PLUGIN].items()})  # warns about clashes
+        return sorted(usable(self._by_name))
 
     def _register(self, cls: type[Materializer], for_types: Iterable[TypeSpec],
                   layer: str) -> None:
@@ -191,6 +198,15 @@ class MaterializerRegistry:
             materializer = self._instances.setdefault(cls, cls())
         return materializer
 
+    def _resolve(self, cls):
+        """`cls`; raises the `PluginConflictError` of a type or of a name two plugins claim."""
+        from zen_mlmd.plugins import PluginConflict, resolve
+
+        if isinstance(cls, PluginConflict):
+            raise cls.error()
+        resolve(self._by_name, cls.name)
+        return cls
+
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return
@@ -200,19 +216,48 @@ class MaterializerRegistry:
             self._plugins_loaded = True
             from importlib import metadata  # ~15 ms: only paid on the first lookup
 
-            for entry_point in metadata.entry_points(group=self._entry_point_group):
-                try:
-                    self._register(entry_point.load(), (), _PLUGIN)
-                except Exception as error:  # a plugin must never break the others
-                    warnings.warn(
-                        f"skipping materializer plugin {entry_point.name!r} "
-                        f"({entry_point.value}): {type(error).__name__}: {error}",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+            from zen_mlmd.plugins import PluginClaims, load_plugin_classes
+
+            builtin_names = {name: f"the materializer {_qualified(cls)}" for name, cls in self._by_name.items()}
+            names = PluginClaims("materializer", builtin_names)
+            types = PluginClaims("materializer plugin for type", fix=(
+                "uninstall one of them (pip uninstall ...), or choose one for this type with "
+                "zen_mlmd.artifacts.register_materializer(TheMaterializer, for_types=(...)), "
+                "which wins over plugins"))
+            seen = {_qualified(cls) for cls in self._by_name.values()}
+            for _, source, cls in load_plugin_classes(
+                    metadata.entry_points(group=self._entry_point_group),
+                    kind="materializer", check_class=_plugin_class_problem):
+                if _qualified(cls) in seen:  # one class under two entry points is no conflict
+                    continue
+                seen.add(_qualified(cls))
+                names.claim(cls.name, cls, source)
+                for type_name in dict.fromkeys(_type_name(spec) for spec in cls.for_types):
+                    types.claim(type_name, cls, source)
+            self._by_name.update(names.found)
+            # one candidate per type (a clash is a `PluginConflict`), as tuples like the other layers
+            self._by_type[_PLUGIN].update((t, (found,)) for t, found in types.found.items())
 
 
-def _qualified(cls: type) -> str:
+def _plugin_class_problem(loaded) -> str | None:
+    """Why an entry point's object cannot be a materializer plugin, or None."""
+    if not (isinstance(loaded, type) and issubclass(loaded, Materializer)) or getattr(
+            loaded, "__abstractmethods__", None):
+        return f"{loaded!r} is not a concrete zen_mlmd Materializer subclass"
+    if not isinstance(getattr(loaded, "name", None), str) or not loaded.name:
+        return f"{_qualified(loaded)}.name must be a non-empty string"
+    if not loaded.for_types:
+        return f"{_qualified(loaded)}.for_types names no types"
+    try:
+        [_type_name(spec) for spec in loaded.for_types]
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
+def _qualified(cls) -> str:
+    if not isinstance(cls, type):  # a PluginConflict: a name two plugins claim
+        return " and ".join(cls.sources)
     return f"{cls.__module__}.{cls.__qualname__}"
 
 

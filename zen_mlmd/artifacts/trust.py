@@ -38,6 +38,9 @@ class RecordedArtifact:
             or "" when unknown.
         producer_type: the producing execution's type (a TFX component's class
             path, ``system.ContainerExecution``...), or "".
+        writing_tool: the tool whose convention the producing run was read
+            in (`Convention.writer_label`: "TFX", "Kubeflow Pipelines"...),
+            or "" when unknown (then it is guessed from the type names).
     """
 
     id: int
@@ -49,6 +52,7 @@ class RecordedArtifact:
     properties: Mapping[str, Any] = field(default_factory=dict)
     writer: str = ""
     producer_type: str = ""
+    writing_tool: str = ""
 
 
 class TrustedStores:
@@ -127,7 +131,7 @@ def read_foreign(artifact: RecordedArtifact) -> Any:
     """An artifact another tool wrote: Kubeflow metrics from its properties, else a clear refusal."""
     if artifact.type_name == KFP_METRICS_TYPE:
         return {key: value for key, value in artifact.properties.items() if key not in KFP_NOT_METRICS}
-    tool = writing_tool(artifact)
+    tool = artifact.writing_tool or writing_tool(artifact)
     by = f"{tool} ({artifact.writer})" if artifact.writer else tool
     raise MaterializerError(
         f"artifact #{artifact.id} (type {artifact.type_name}) was written by {by}, not by a "
@@ -137,7 +141,12 @@ def read_foreign(artifact: RecordedArtifact) -> Any:
 
 
 def writing_tool(artifact: RecordedArtifact) -> str:
-    """The tool that most likely wrote a foreign artifact, from its type names."""
+    """A guess at the tool that wrote a foreign artifact whose run's convention is unknown.
+
+    Only a fallback: readers pass the convention's `writer_label` in
+    `RecordedArtifact.writing_tool`, since a TFX component's type is any
+    class path (``my_pkg.components.Trainer``).
+    """
     if artifact.type_name.startswith("system.") or artifact.producer_type.startswith("system."):
         return "Kubeflow Pipelines"
     if "tfx" in artifact.producer_type.lower():

@@ -50,6 +50,8 @@ class ArtifactContext:
     producer_run: str
     #: The producer's input and output artifacts by id, this artifact included.
     artifacts: Mapping[int, records.ArtifactRecord]
+    #: The convention the producer was decoded in ("" for an imported artifact).
+    producer_convention: str = ""
 
 
 class StoreReader:
@@ -395,7 +397,8 @@ class StoreReader:
             for output_id in ids:
                 if output_id in artifacts:
                     artifacts[output_id] = convention.artifact_with_producer(artifacts[output_id], step, name)
-        return ArtifactContext(artifacts[artifact_id], step, owned.runs[execution_id], artifacts)
+        return ArtifactContext(artifacts[artifact_id], step, owned.runs[execution_id], artifacts,
+                               owned.conventions[execution_id].name)
 
     def _decode_artifacts(self, artifacts, convention: Convention) -> dict[int, records.ArtifactRecord]:
         types = self.store.types_by_id("artifact", {a.type_id for a in artifacts})

@@ -82,5 +82,7 @@ def get_artifact(artifact_id: int, store: "MetadataStore | ReadSession | None" =
         for name, ids in producer.outputs.items():
             for artifact_id_ in ids:
                 producers[artifact_id_] = (producer.id, name)
-    index = RecordIndex(session, context.artifacts, steps, producers, step_runs)
+    conventions = {producer.id: context.producer_convention} if producer is not None else {}
+    index = RecordIndex(session, context.artifacts, steps, producers, step_runs,
+                        step_conventions=conventions)
     return Artifact.from_record(context.artifact, index)

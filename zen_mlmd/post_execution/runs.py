@@ -207,6 +207,8 @@ class Run:
             steps={**data.original_steps, **{s.id: s for s in data.steps}},
             producers=data.producers, step_runs=step_runs,
             interrupted=frozenset(s.id for s in data.steps) if interrupted else frozenset(),
+            # the originals of cached steps were written by the same tool
+            step_conventions=dict.fromkeys(step_runs, self._record.convention),
         )
         return [Step.from_record(record, index) for record in dag_order(data.steps, self._record.config)]
 

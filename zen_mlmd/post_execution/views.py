@@ -50,6 +50,8 @@ class RecordIndex:
     step_runs: Mapping[int, str]
     #: Execution ids of steps whose run is interrupted.
     interrupted: frozenset[int] = frozenset()
+    #: The convention each step was read in, by execution id ("kfp", "tfx"...).
+    step_conventions: Mapping[int, str] = field(default_factory=dict)
 
     def artifact(self, artifact_id: int) -> "Artifact | None":
         record = self.artifacts.get(artifact_id)
@@ -152,6 +154,7 @@ class Artifact:
         """
         from zen_mlmd.artifacts import ArtifactStore
         from zen_mlmd.artifacts.trust import RecordedArtifact, read_recorded
+        from zen_mlmd.mlmd.convention import writer_of
 
         stores = self._index.session.artifact_stores()
         if artifact_store is not None:
@@ -161,7 +164,9 @@ class Artifact:
         record = RecordedArtifact(
             self.id, self.uri, self.type, self.materializer, self.data_type, self.content_hash,
             self.properties, writer=f"step {producer.name!r} of run {self.run_name!r}" if producer else "",
-            producer_type=producer.type_name if producer else "")
+            producer_type=producer.type_name if producer else "",
+            writing_tool=writer_of(self._index.step_conventions[producer.id])
+            if producer and producer.id in self._index.step_conventions else "")
         return read_recorded(record, stores, trusted=trusted)
 
     def lineage(self, direction: str = "upstream", max_hops: int = 20,

@@ -4,8 +4,9 @@ No Kubernetes cluster can run here: `played_cluster` plays KFP's backend
 (driver, launcher, Argo's ordering) call by call, following its Go code,
 and runs each task as a process of its own in a fresh virtual environment
 holding only what the compiled package installs (`task_venv`), with only
-the environment a KFP pod gets. The metadata service is
-`zen-mlmd metadata-store serve` over the test MariaDB; the object store is
+the environment a KFP pod gets. The metadata service is zen_mlmd's MLMD
+gRPC server (the one `zen-mlmd metadata-store serve` runs), started as
+`python -m zen_mlmd.server` over the test MariaDB; the object store is
 moto's S3 server, reached through s3fs. The tasks share no file system path:
 their outputs move through S3.
 """
@@ -82,6 +83,9 @@ def orchestrator(s3: S3Server) -> KubeflowOrchestrator:
     config = KubeflowOrchestratorConfig(
         host="https://kfp.played.example/pipeline",  # never contacted: the package is played here
         packages=("zen-mlmd-played-pipeline==0.1.0",),
+        # the deployment's index serving zen-mlmd (never reached: the played task image has every
+        # package installed and its pip has no index, as a baked image would)
+        pip_index_urls=("https://packages.played.example/simple",),
         environment={"AWS_ENDPOINT_URL": s3.endpoint, "AWS_DEFAULT_REGION": "us-east-1"},
         secret_name=SECRET, secret_environment=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
         heartbeat_sec=HEARTBEAT_SEC, stale_after_sec=STALE_AFTER_SEC)
@@ -273,9 +277,27 @@ def test_a_killed_task_leaves_a_run_that_reads_interrupted_once_its_heartbeat_is
         time.sleep(0.5)
     output = listed()
     assert "lingering-1" in output and "interrupted" in output, output
-    assert "lingering-1: interrupted, last seen" in output
-    # not before the threshold (the last heartbeat came at most one interval before the kill)
-    assert time.time() - killed_at >= STALE_AFTER_SEC - HEARTBEAT_SEC - 0.5
+    # The reader's "last seen" is the last sign of life MLMD recorded for the run (its context and
+    # executions), the killed task's last heartbeat included (compared in recorded times).
+    from zen_mlmd.mlmd.store import MetadataStore
+    from zen_mlmd.post_execution.api import get_run
+    from zen_mlmd.post_execution.status import run_is_interrupted
+    from zen_mlmd.cli.run import format_time
+
+    run = get_run("lingering-1", MetadataStore(pb.MetadataStoreClientConfig(host="127.0.0.1", port=mlmd.port)))
+    assert run.status == "interrupted"
+    [context] = [c for c in cluster.store.get_contexts_by_type("system.PipelineRun") if c.name == played_run.run_id]
+    executions = cluster.store.get_executions_by_context(context.id)
+    [linger] = [e for e in executions if e.custom_properties["task_name"].string_value == "linger"]
+    assert "zen_mlmd_heartbeat" in linger.custom_properties
+    assert run.last_seen_ms == max(context.last_update_time_since_epoch,
+                                   *(e.last_update_time_since_epoch for e in executions))
+    assert run.last_seen_ms >= linger.last_update_time_since_epoch
+    assert f"lingering-1: interrupted, last seen {format_time(run.last_seen)} UTC" in output
+    # interrupted only once the threshold has passed since that heartbeat
+    record, stale_ms = run._record, STALE_AFTER_SEC * 1000
+    assert not run_is_interrupted(record, run.last_seen_ms, now_ms=run.last_seen_ms + stale_ms - 1)
+    assert run_is_interrupted(record, run.last_seen_ms, now_ms=run.last_seen_ms + stale_ms + 1)
 
 
 def _group(cluster: PlayedCluster, run_id: str) -> int:

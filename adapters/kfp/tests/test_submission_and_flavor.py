@@ -30,6 +30,8 @@ from side_effect_pipeline import traced  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:the pipeline's module")
 
 HOST = "https://kfp.example.com/pipeline"
+#: The team's package index, serving zen-mlmd and zen-mlmd-kfp (never contacted here).
+INDEX = "https://pypi.example.com/simple"
 ARTIFACTS = "s3://team-bucket/zen"
 TOKEN, PASSWORD = "tok-3f9a61c2d7", "pw-81be0c44aa"
 
@@ -41,6 +43,8 @@ def stack(flavor: str = "kubeflow", options=None, artifacts: str = ARTIFACTS) ->
 
 
 def submission(target: Stack, tmp_path, **options):
+    if options.get("install_packages", True):
+        options.setdefault("pip_index_urls", (INDEX,))
     config = KubeflowOrchestratorConfig(host=HOST, **options)
     return KubeflowOrchestrator(target, config, quiet=True).submission(
         traced.build(), str(tmp_path / "traced.yaml"), run_name="nightly-7")
@@ -143,7 +147,7 @@ def test_a_mysql_password_reference_becomes_a_secret_reference_never_a_literal(t
 
 def test_each_task_installs_pinned_packages_from_the_image_it_is_given(tmp_path):
     request = submission(stack(), tmp_path, image="registry.example.com/base:3.11",
-                         pip_index_urls=("https://pypi.example.com/simple",), packages=("pyyaml",),
+                         pip_index_urls=(INDEX,), packages=("pyyaml",),
                          environment={"AWS_REGION": "eu-west-1"})
     spec = next(yaml.safe_load_all(package_text(request)))
     pins = [f"zen-mlmd=={version('zen-mlmd')}", f"zen-mlmd-kfp=={version('zen-mlmd-kfp')}",
@@ -156,6 +160,22 @@ def test_each_task_installs_pinned_packages_from_the_image_it_is_given(tmp_path)
         assert "--index-url https://pypi.example.com/simple" in install
         assert {"name": "AWS_REGION", "value": "eu-west-1"} in container["env"]
     assert ", ".join(pins) in spec["pipelineInfo"]["description"]
+
+
+def test_installing_zen_mlmd_from_the_images_default_index_is_refused(tmp_path):
+    # this project does not publish zen-mlmd on PyPI: a pod would install whatever holds the name
+    with pytest.raises(ConfigError) as caught:
+        submission(stack(), tmp_path, pip_index_urls=None)
+    message = str(caught.value)
+    assert message.startswith("pip_index_urls=None: each task would pip install "
+                              f"zen-mlmd=={version('zen-mlmd')} zen-mlmd-kfp=={version('zen-mlmd-kfp')} "
+                              "from the default package index of image 'python:3.11' (PyPI)"), message
+    assert "Fix: bake an image" in message and "Dockerfile" in message and "install_packages=false" in message
+    assert "pip_index_urls=URL" in message
+    assert not os.path.exists(tmp_path / "traced.yaml")  # nothing compiled, nothing sent
+    # a baked image, or a named index, is accepted
+    submission(stack(), tmp_path, install_packages=False)
+    submission(stack(), tmp_path, pip_index_urls=(INDEX,))
 
 
 def test_a_baked_image_installs_nothing(tmp_path):

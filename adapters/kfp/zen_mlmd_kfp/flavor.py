@@ -25,9 +25,9 @@ class KubeflowOrchestratorConfig(pydantic.BaseModel):
         experiment: the KFP experiment runs are filed under.
         image: the base image of every task. With `install_packages` each
             pod pip-installs zen-mlmd, zen-mlmd-kfp and the pipeline's
-            packages at start (they must be on the image's package index, or
-            on `pip_index_urls`); for an image that has them baked in (see
-            the adapter's README), set `install_packages` false.
+            packages at start from `pip_index_urls` (required then: these
+            packages are not on PyPI); for an image that has them baked in
+            (see the adapter's README), set `install_packages` false.
         packages: more requirements every task installs (the pipeline's own
             code as a distribution, libraries its steps use). A bare name is
             pinned to the version installed here.
@@ -38,7 +38,8 @@ class KubeflowOrchestratorConfig(pydantic.BaseModel):
         install_kfp_package: each task installs the kfp this package was
             compiled with (False: the image has it).
         pip_index_urls: package indexes the tasks install from (the first
-            is the index, the others extra ones).
+            is the index, the others extra ones); required with
+            `install_packages`, since nothing else says where zen-mlmd comes from.
         environment: plain environment variables of every task (never
             secrets: they are written into the package).
         secret_name: the Kubernetes Secret (in the run's namespace) that

@@ -81,11 +81,15 @@ def cluster_settings(config, stack, step_modules: Iterable[str], secret_variable
             references name.
 
     Raises:
-        ConfigError: a package to pin is not installed here.
+        ConfigError: a package to pin is not installed here, or the pods
+            would install zen-mlmd from the image's default index
+            (`check_package_index`).
     """
     packages: list[str] = []
     if config.install_packages:
-        packages += [pinned("zen-mlmd"), pinned("zen-mlmd-kfp")]
+        own = [pinned("zen-mlmd"), pinned("zen-mlmd-kfp")]
+        check_package_index(config, own)
+        packages += own
         backend = FSSPEC_BACKENDS.get(_protocol(stack.artifact_store.path))
         if backend:
             packages.append(pinned(backend, f"artifact store {stack.artifact_store.name!r}"))
@@ -97,6 +101,28 @@ def cluster_settings(config, stack, step_modules: Iterable[str], secret_variable
                        install_kfp_package=config.install_kfp_package,
                        pip_index_urls=tuple(config.pip_index_urls) if config.pip_index_urls else None,
                        environment=dict(config.environment), secrets=secrets)
+
+
+def check_package_index(config, own: list[str]) -> None:
+    """Refuse to let pods install this project's packages from the image's default index.
+
+    zen-mlmd and zen-mlmd-kfp are not published on PyPI by this project, so
+    a pod's plain `pip install zen-mlmd==<v>` would get whatever package
+    holds that name there (or fail): the pods must get them from a baked
+    image or from an index the user names.
+
+    Raises:
+        ConfigError: `install_packages` is on and `pip_index_urls` is unset.
+    """
+    if config.install_packages and not config.pip_index_urls:
+        raise ConfigError(
+            "pip_index_urls", config.pip_index_urls,
+            f"each task would pip install {' '.join(own)} from the default package index of image "
+            f"{config.image!r} (PyPI), where this project does not publish these packages (a package "
+            "of someone else could hold those names)",
+            "bake an image with them (the Dockerfile in the zen-mlmd-kfp README) and set "
+            "-o image=YOUR_IMAGE -o install_packages=false, or set -o pip_index_urls=URL to the "
+            "index that serves zen-mlmd and zen-mlmd-kfp (and the other packages the tasks install)")
 
 
 def pinned(requirement: str, wanted_by: str = "the tasks") -> str:

@@ -49,6 +49,7 @@ def test_a_failing_component_is_failed_and_its_run_failed(tfx_store):
     _, steps = _steps(reader, run_id)
     assert steps["MakeExamples"].state == records.COMPLETE
     assert steps["Validate"].state == records.FAILED
+    assert steps["Validate"].cache_key != ""  # TFX joins the execution_cache context at publish, failed too
     # A python component that raises leaves no error in MLMD (TFX logs it only).
     assert (steps["Validate"].error_type, steps["Validate"].error_message) == ("", "")
     assert get_run(run_id, ReadSession(reader.store)).status == "failed"
@@ -134,8 +135,9 @@ def test_a_tfx_run_costs_as_many_calls_as_a_native_run_of_its_size(tfx_store, tm
         reader.store.reset_counts()
         assert len(reader.read_run(run).steps) == 3
         counts[label] = reader.store.total_calls
-    # TFX names steps through their contexts: one lineage query more, whatever the size
-    assert counts["tfx"] <= counts["native"] + 2, counts
+    # TFX names steps through their node contexts: one lineage query finds them and one
+    # GetContextsByID reads them (the adapter README says so), whatever the size
+    assert counts["tfx"] == counts["native"] + 2, counts
 
 
 def test_tfx_records_through_the_zen_mlmd_grpc_server(tmp_path):
@@ -222,3 +224,23 @@ def test_lineage_names_tfx_artifacts_and_shows_no_sub_pipeline_nodes(tfx_store):
     graph = model.lineage()
     assert [n.name for n in graph.artifacts] == ["examples", "model"]
     assert [n.name for n in graph.steps] == ["MakeExamples", "training/Fit"]
+
+
+def test_reading_a_tfx_artifact_names_tfx_as_its_writer_and_where_its_files_are(tfx_store):
+    """TFX names a component's execution type by its import path (`taxi_components.Train`):
+    the writer comes from the run's convention, not from the type name."""
+    import pytest
+
+    from zen_mlmd.errors import MaterializerError
+
+    session = ReadSession(open_reader(tfx_store.path).store)
+    run_name = sorted(tfx_store.run_ids["cached_rerun"])[0]
+    train = get_run(run_name, session).steps["Train"]
+    assert train.type_name == "taxi_components.Train"  # nothing in it says TFX
+    model = train.outputs["model"]
+    for artifact in (model, get_artifact(model.id, session)):
+        with pytest.raises(MaterializerError) as caught:
+            artifact.read()
+        message = str(caught.value)
+        assert f"written by TFX (step 'Train' of run '{run_name}')" in message, message
+        assert model.uri in message and "Fix:" in message

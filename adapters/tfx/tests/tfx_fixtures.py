@@ -41,7 +41,12 @@ def open_reader(path) -> StoreReader:
 
 @pytest.fixture
 def portable_store(tmp_path) -> Written:
-    """Two runs of a four-component pipeline; the second reuses two cached outputs and fails."""
+    """Two runs of a four-component pipeline; the second reuses two cached outputs and fails.
+
+    Trainer registers its outputs PENDING before it runs (as orchestrators
+    calling TFX's ``execution_lib.register_pending_output_artifacts`` do), the
+    other components follow the portable launcher alone (`tfx_shapes`).
+    """
     written = Written(tmp_path / "tfx.db")
     return write_portable_runs(written, mlmd.MetadataStore(sqlite_config(written.path)))
 
@@ -66,7 +71,8 @@ def write_portable_runs(written: Written, raw: mlmd.MetadataStore) -> Written:
         run1, "Trainer", TRAINER,
         inputs={"examples": gen_out["examples"], "schema": schema_out["schema"]},
         outputs={"model": [("Model", {})]},
-        exec_properties={"module_file": "taxi_utils.py", "train_args": '{"num_steps": 100}'})
+        exec_properties={"module_file": "taxi_utils.py", "train_args": '{"num_steps": 100}'},
+        pending_outputs=True)  # PENDING_OUTPUT then OUTPUT events (register_pending_output_artifacts)
     for node, execution, out in (("CsvExampleGen", gen, gen_out), ("StatisticsGen", stats, stats_out),
                                  ("SchemaGen", schema, schema_out), ("Trainer", trainer, trainer_out)):
         written.executions[("run1", node)] = execution
@@ -83,7 +89,8 @@ def write_portable_runs(written: Written, raw: mlmd.MetadataStore) -> Written:
         inputs=gen_out)
     written.executions[("run2", "Trainer")], out = writer.run_component(
         run2, "Trainer", TRAINER, inputs={"examples": gen_out["examples"], "schema": schema_out["schema"]},
-        outputs={"model": [("Model", {})]}, exec_properties={"module_file": "taxi_utils_v2.py"}, fail=True)
+        outputs={"model": [("Model", {})]}, exec_properties={"module_file": "taxi_utils_v2.py"}, fail=True,
+        pending_outputs=True)
     written.artifacts[("run2", "Trainer", "model")] = out["model"]
     return written
 

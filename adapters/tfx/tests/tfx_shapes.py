@@ -1,9 +1,45 @@
 """Stores written the way TFX writes them, with plain ml_metadata calls.
 
-TFX cannot be installed next to ml-metadata 1.17, so these writers follow
-the call sequences of TFX's portable launcher (``execution_publish_utils``,
-``context_lib``, ``cache_utils``) and of its legacy ``Metadata`` driver. They
-never use zen_mlmd's writer: the tests read what *TFX* would have written.
+TFX cannot be imported next to ml-metadata 1.17, so these writers follow
+TFX's own code call by call (read at tensorflow/tfx tags v1.14.0 and
+v0.22.0); the MLMD calls are the ones TFX makes, in its order. They never use
+zen_mlmd's writer: the tests read what *TFX* would have written. Runs
+recorded by TFX itself (``real_tfx.py``) check the same shapes.
+
+`PortableTfxWriter` follows TFX 1.x's portable launcher,
+``tfx/orchestration/portable/launcher.py`` (``Launcher._prepare_execution``
+and ``Launcher.launch``):
+
+1. ``context_lib.prepare_contexts`` (``portable/mlmd/context_lib.py``):
+   ``pipeline``, ``pipeline_run`` and ``node`` contexts registered if they do
+   not exist (``_register_context_if_not_exist``), the run a child of the
+   pipeline;
+2. ``Launcher._register_or_reuse_execution`` ->
+   ``execution_publish_utils.register_execution``
+   (``portable/execution_publish_utils.py``) -> ``execution_lib.put_execution``
+   (``portable/mlmd/execution_lib.py``): one ``put_execution`` with the RUNNING
+   execution, INPUT events and those three contexts. No execution_cache
+   context yet, no output artifacts;
+3. ``outputs_utils.generate_output_artifacts`` (``portable/outputs_utils.py``):
+   output artifacts exist only in memory, PENDING, URI
+   ``<pipeline root>/<node>/<key>/<execution id>``;
+4. ``cache_utils.get_cache_context`` (``portable/cache_utils.py``) registers
+   the ``execution_cache`` context (sha256 key) and appends it to the
+   launcher's ``contexts``: the execution joins it at publish, whether it
+   succeeds, fails or is a cache hit;
+5. ``execution_publish_utils.publish_succeeded_execution``: COMPLETE, outputs
+   LIVE through ``Artifact.state`` only (``tfx/types/artifact.py``: the
+   custom ``state`` property is written only for states MLMD has no value
+   for), OUTPUT events; ``publish_failed_execution``: FAILED, no outputs;
+   ``publish_cached_executions``: CACHED with OUTPUT events to the reused
+   artifacts.
+
+`LegacyTfxWriter` follows the legacy driver's ``Metadata`` class,
+``tfx/orchestration/metadata.py`` (v0.22.0, where artifact states live in
+the typed ``state`` property; later versions also mirror states into
+``last_known_state`` / ``Artifact.state``: ``mirror_states``):
+``register_pipeline_contexts_if_not_exists``, ``register_execution``,
+``publish_execution`` and ``update_execution`` (cached).
 """
 from __future__ import annotations
 
@@ -43,14 +79,14 @@ def _event(event_type: int, key: str, index: int, artifact_id: int | None = None
 
 
 class PortableTfxWriter:
-    """Writes pipeline runs as TFX 1.x's portable launcher does."""
+    """Writes pipeline runs as TFX 1.x's portable launcher does (see the module docstring)."""
 
     def __init__(self, store: mlmd.MetadataStore, pipeline_name: str, pipeline_root: str = "/tmp/root"):
         self.store = store
         self.pipeline_name = pipeline_name
         self.pipeline_root = pipeline_root
 
-    # context_lib.prepare_contexts: register-if-not-exists, then the parent link.
+    # context_lib.register_context_if_not_exists (portable/mlmd/context_lib.py)
     def _context(self, type_name: str, name: str) -> pb.Context:
         type_id = self.store.put_context_type(pb.ContextType(name=type_name),
                                               can_add_fields=True, can_omit_fields=True)
@@ -62,6 +98,7 @@ class PortableTfxWriter:
         return context
 
     def start_run(self, run_id: str) -> list[pb.Context]:
+        """context_lib.prepare_contexts: the pipeline and run contexts, then the parent link."""
         pipeline = self._context("pipeline", self.pipeline_name)
         run = self._context("pipeline_run", run_id)
         self.store.put_parent_contexts([pb.ParentContext(child_id=run.id, parent_id=pipeline.id)])
@@ -75,21 +112,18 @@ class PortableTfxWriter:
         if base:
             artifact_type.base_type = pb.ArtifactType.SystemDefinedBaseType.Value(base)
         type_id = self.store.put_artifact_type(artifact_type, can_add_fields=True, can_omit_fields=True)
+        # outputs_utils.generate_output_artifacts: PENDING (Artifact.state only, tfx/types/artifact.py)
         artifact = pb.Artifact(type_id=type_id, uri=uri, state=pb.Artifact.PENDING)
         for prop, value in properties.items():
             if prop == "split_names":
                 artifact.properties[prop].string_value = json.dumps(value)
             else:
                 artifact.properties[prop].int_value = value
-        artifact.custom_properties["state"].string_value = "pending"
         artifact.custom_properties["tfx_version"].string_value = TFX_VERSION
-        artifact.custom_properties["name"].string_value = key
-        artifact.custom_properties["producer_component"].string_value = node_id
         return artifact
 
-    def _register(self, run_contexts, node_id, component_type, inputs, exec_properties,
-                  pending=()) -> tuple[pb.Execution, list]:
-        """register_execution: RUNNING + INPUT events (+ PENDING outputs) + contexts, one call."""
+    def _register(self, run_contexts, node_id, component_type, inputs, exec_properties) -> tuple[pb.Execution, list]:
+        """execution_publish_utils.register_execution: RUNNING + INPUT events + contexts, one call."""
         contexts = [*run_contexts, self._context("node", f"{self.pipeline_name}.{node_id}")]
         type_id = self.store.put_execution_type(pb.ExecutionType(name=component_type),
                                                 can_add_fields=True, can_omit_fields=True)
@@ -105,47 +139,53 @@ class PortableTfxWriter:
                 target.string_value = str(value)
         pairs = [(artifact, _event(pb.Event.INPUT, key, index))
                  for key, artifacts in inputs.items() for index, artifact in enumerate(artifacts)]
-        execution.id, ids, _ = self.store.put_execution(execution, [*pairs, *pending], contexts,
-                                                        reuse_context_if_already_exist=True)
-        for (artifact, _event_), artifact_id in zip(pending, ids[len(pairs):]):
-            artifact.id = artifact_id
+        execution.id, _, _ = self.store.put_execution(execution, pairs, contexts,
+                                                      reuse_context_if_already_exist=True)
         return execution, contexts
 
     def run_component(
         self, run_contexts: Sequence[pb.Context], node_id: str, component_type: str,
         inputs: Mapping[str, list[pb.Artifact]] | None = None,
         outputs: Mapping[str, list[tuple[str, dict]]] | None = None,
-        exec_properties: Mapping | None = None, fail: bool = False,
+        exec_properties: Mapping | None = None, fail: bool = False, pending_outputs: bool = False,
     ) -> tuple[pb.Execution, dict[str, list[pb.Artifact]]]:
-        """A component that runs: start (RUNNING, PENDING outputs), then publish.
+        """A component that runs: registered RUNNING, then published (steps 2-5 of the module docstring).
 
         `outputs` maps an output key to ``[(artifact type, properties)]``.
+        `pending_outputs` also registers the outputs PENDING with
+        PENDING_OUTPUT events before the executor runs, as TFX's
+        ``execution_lib.register_pending_output_artifacts`` does for
+        orchestrators that call it (the portable launcher does not).
         """
         inputs, outputs, exec_properties = inputs or {}, outputs or {}, exec_properties or {}
+        execution, contexts = self._register(run_contexts, node_id, component_type, inputs, exec_properties)
         produced: dict[str, list[pb.Artifact]] = {}
-        pending = []
         for key, specs in outputs.items():
-            for index, (type_name, properties) in enumerate(specs):
-                uri = f"{self.pipeline_root}/{node_id}/{key}/{uuid.uuid4().hex[:8]}"
-                artifact = self._artifact(type_name, uri, node_id, key, properties)
-                produced.setdefault(key, []).append(artifact)
-                pending.append((artifact, _event(pb.Event.PENDING_OUTPUT, key, index)))
-        execution, contexts = self._register(run_contexts, node_id, component_type, inputs,
-                                             exec_properties, pending)
+            for type_name, properties in specs:
+                uri = f"{self.pipeline_root}/{node_id}/{key}/{execution.id}"
+                produced.setdefault(key, []).append(self._artifact(type_name, uri, node_id, key, properties))
+        if pending_outputs:
+            pairs = [(artifact, _event(pb.Event.PENDING_OUTPUT, key, index))
+                     for key, artifacts in produced.items() for index, artifact in enumerate(artifacts)]
+            _, ids, _ = self.store.put_execution(execution, pairs, contexts, reuse_context_if_already_exist=True)
+            for (artifact, _event_), artifact_id in zip(pairs, ids):
+                artifact.id = artifact_id
+        # cache_utils.get_cache_context: registered now, joined at publish (success or failure)
+        cache_key = hashlib.sha256(f"{node_id}:{sorted(exec_properties.items())}:{sorted(inputs)}"
+                                   .encode()).hexdigest()
+        contexts = [*contexts, self._context("execution_cache", cache_key)]
         published = []
-        if fail:
+        if fail:  # execution_publish_utils.publish_failed_execution
             execution.last_known_state = pb.Execution.FAILED
-        else:
-            cache_key = hashlib.sha256(f"{node_id}:{sorted(exec_properties.items())}:{sorted(inputs)}"
-                                       .encode()).hexdigest()
-            contexts = [*contexts, self._context("execution_cache", cache_key)]
+        else:  # execution_publish_utils.publish_succeeded_execution
             execution.last_known_state = pb.Execution.COMPLETE
             for key, artifacts in produced.items():
                 for index, artifact in enumerate(artifacts):
                     artifact.state = pb.Artifact.LIVE
-                    artifact.custom_properties["state"].string_value = "published"
                     published.append((artifact, _event(pb.Event.OUTPUT, key, index)))
-        self.store.put_execution(execution, published, contexts, reuse_context_if_already_exist=True)
+        _, ids, _ = self.store.put_execution(execution, published, contexts, reuse_context_if_already_exist=True)
+        for (artifact, _event_), artifact_id in zip(published, ids):
+            artifact.id = artifact_id
         return execution, produced
 
     def cached_component(
@@ -153,7 +193,8 @@ class PortableTfxWriter:
         cache_key: str, cached_outputs: Mapping[str, list[pb.Artifact]],
         inputs: Mapping[str, list[pb.Artifact]] | None = None,
     ) -> pb.Execution:
-        """A cache hit: registered RUNNING, then CACHED with OUTPUT events to the reused artifacts."""
+        """A cache hit: registered RUNNING, then ``publish_cached_executions``: CACHED with OUTPUT
+        events to the reused artifacts, joined to the cache context `get_cache_context` registered."""
         execution, contexts = self._register(run_contexts, node_id, component_type, inputs or {}, {})
         contexts = [*contexts, self._context("execution_cache", cache_key)]
         execution.last_known_state = pb.Execution.CACHED
@@ -169,7 +210,7 @@ class PortableTfxWriter:
 
 
 class LegacyTfxWriter:
-    """Writes pipeline runs as TFX's legacy ``Metadata`` driver and publisher did."""
+    """Writes pipeline runs as TFX's legacy ``Metadata`` class did (tfx/orchestration/metadata.py)."""
 
     def __init__(self, store: mlmd.MetadataStore, pipeline_name: str, mirror_states: bool = True,
                  pipeline_root: str = "/tmp/legacy_root"):
@@ -194,7 +235,7 @@ class LegacyTfxWriter:
         return context
 
     def start_run(self, run_id: str) -> list[pb.Context]:
-        """register_pipeline_contexts_if_not_exists: `pipeline` and `run`, no parent link."""
+        """Metadata.register_pipeline_contexts_if_not_exists: `pipeline` and `run`, no parent link."""
         pipeline = self._context("pipeline", self.pipeline_name, {"pipeline_name": self.pipeline_name})
         run = self._context("run", f"{self.pipeline_name}.{run_id}",
                             {"pipeline_name": self.pipeline_name, "run_id": run_id})
@@ -235,7 +276,8 @@ class LegacyTfxWriter:
 
     def run_component(self, run_contexts, component_id, component_type, inputs=None, outputs=None,
                       exec_properties=None):
-        """register_execution (state `new`), then publish_execution (`complete`, `published` outputs)."""
+        """Metadata.register_execution (state `new`), then Metadata.publish_execution
+        (`complete`, outputs with the typed property ``state`` = `published`)."""
         inputs, outputs = inputs or {}, outputs or {}
         execution, contexts = self._register(run_contexts, component_id, component_type, inputs,
                                              exec_properties or {})
@@ -270,7 +312,7 @@ class LegacyTfxWriter:
         return execution, produced
 
     def cached_component(self, run_contexts, component_id, component_type, cached_outputs, inputs=None):
-        """register_execution, then update_execution(state `cached`) with the earlier outputs."""
+        """Metadata.register_execution, then Metadata.update_execution(state `cached`) with the earlier outputs."""
         execution, contexts = self._register(run_contexts, component_id, component_type, inputs or {}, {})
         self._set_state(execution, "cached")
         pairs = [(artifact, _event(pb.Event.OUTPUT, key, index))

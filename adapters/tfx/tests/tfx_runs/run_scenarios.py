@@ -24,7 +24,7 @@ import logging
 import os
 
 import tfx_boot
-import tfx_components as c
+import taxi_components as c
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner

@@ -38,7 +38,7 @@ import os
 import uuid
 
 import tfx_boot  # noqa: F401
-import tfx_components as c
+import taxi_components as c
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler, constants
 from tfx.orchestration import metadata, node_proto_view

@@ -1,7 +1,9 @@
 """Components of the test pipelines: python-function components and one class executor.
 
 Their execution types are named by their import path in this module
-(`tfx_components.MakeExamples`), as TFX names every component.
+(`taxi_components.MakeExamples`), as TFX names every component: a user's
+component type need not say "tfx" anywhere, so readers must not guess the
+writer from it.
 """
 import json
 import os
