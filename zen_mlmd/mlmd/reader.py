@@ -15,15 +15,10 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from ml_metadata.proto import metadata_store_service_pb2 as spb
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import (
-    EXECUTION_STATE_NAMES,
-    Convention,
-    all_conventions,
-    get_convention,
-)
+from zen_mlmd.mlmd.convention import Convention, all_conventions, get_convention
 from zen_mlmd.mlmd.convention import quote as _quote
-from zen_mlmd.mlmd.record_names import execution_run_name
-from zen_mlmd.mlmd.run_data import contexts_of_executions, read_run_data
+from zen_mlmd.mlmd.run_activity import read_run_activity
+from zen_mlmd.mlmd.run_data import read_run_data
 from zen_mlmd.mlmd.soft_delete import DELETED_PROPERTY
 from zen_mlmd.mlmd.store import MetadataStore
 
@@ -296,44 +291,9 @@ class StoreReader:
         executions: every step write moves it, heartbeats included
         (`zen_mlmd.tracking.heartbeat`).
 
-        One filter query (`contexts_a.id IN (...)`) for all the runs, paged at
-        100 executions per call. MLMD does not return an execution's contexts:
-        executions are matched to runs by their run name (see
-        `execution_run_name`), and
-        those of conventions without it (TFX) by their contexts, fetched in
-        one lineage query per 100 executions, never one call per run.
+        A bounded number of calls for all the runs (`zen_mlmd.mlmd.run_activity`).
         """
-        if not runs:
-            return {}, {}
-        ids = ", ".join(str(run.id) for run in runs)
-        executions = self.store.get_executions(
-            list_options=_all_matching(f"contexts_a.id IN ({ids})"))
-        exec_types = self.store.types_by_id("execution", {e.type_id for e in executions})
-        id_by_name = {run.name: run.id for run in runs}
-        convention_of = {run.id: get_convention(run.convention) for run in runs}
-        run_of: dict[int, int] = {}
-        unmatched = []
-        for execution in executions:
-            run_id = id_by_name.get(execution_run_name(execution))
-            if run_id is None:
-                unmatched.append(execution.id)
-            else:
-                run_of[execution.id] = run_id
-        if unmatched:
-            for execution_id, contexts in contexts_of_executions(self, unmatched).items():
-                run_id = next((c.id for c in contexts if c.id in convention_of), None)
-                if run_id is not None:
-                    run_of[execution_id] = run_id
-        states: dict[int, list[str]] = {run.id: [] for run in runs}
-        last_seen = {run.id: run.updated_ms for run in runs}
-        for execution in executions:
-            run_id = run_of.get(execution.id)
-            if run_id is None:
-                continue
-            last_seen[run_id] = max(last_seen[run_id], execution.last_update_time_since_epoch)
-            if convention_of[run_id].is_step(execution, exec_types[execution.type_id].name):
-                states[run_id].append(EXECUTION_STATE_NAMES.get(execution.last_known_state, records.UNKNOWN))
-        return {run_id: tuple(found) for run_id, found in states.items()}, last_seen
+        return read_run_activity(self, runs)
 
     def read_run_steps(self, run: records.RunRecord) -> tuple[records.StepRecord, ...]:
         """The steps of one run without their events (two calls, types cached)."""
@@ -419,12 +379,6 @@ class StoreReader:
         executions = self.store.get_executions_by_id(ids)
         events = self.store.get_events_by_execution_ids(ids) if executions else []
         return decode_owned_steps(self, executions, events)
-
-
-def _all_matching(filter_query: str):
-    from ml_metadata.metadata_store.metadata_store import ListOptions
-
-    return ListOptions(filter_query=filter_query)
 
 
 def _decoded(convention: Convention, context) -> records.RunRecord:
