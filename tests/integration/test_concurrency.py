@@ -48,20 +48,17 @@ EXPECTED = {
     "pipeline contexts": 1,
     "run contexts": N_RUNS,
     "node contexts": N_STEPS,
-    # each run has its own seed, so every execution has its own cache key
-    "execution_cache contexts": N_RUNS * N_STEPS,
     "executions": N_RUNS * N_STEPS,
     "artifacts": N_RUNS * sum(len(o) for o in OUTPUTS.values()),
     "output events": N_RUNS * sum(len(o) for o in OUTPUTS.values()),
     "input events": N_RUNS * sum(len(i) for i in INPUTS.values()),
-    # every execution is linked to its pipeline, run and node contexts and
-    # (once COMPLETE) to its execution_cache context; every output to its
-    # pipeline and run. The publish of one step goes out with the start of the
-    # next; the last one alone, in a put_execution, which also attributes
-    # that step's outputs to its node and execution_cache contexts.
-    "associations": N_RUNS * N_STEPS * 4,
+    # every execution is linked to its pipeline, run and node contexts; every
+    # output to its pipeline and run. The publish of one step goes out with the
+    # start of the next; the last one alone, in a put_execution, which also
+    # attributes that step's outputs to its node context.
+    "associations": N_RUNS * N_STEPS * 3,
     "attributions": N_RUNS * (sum(len(o) for o in OUTPUTS.values()) * 2
-                              + len(OUTPUTS[STEPS[-1]]) * 2),
+                              + len(OUTPUTS[STEPS[-1]])),
     "run->pipeline links": N_RUNS,
 }
 def worker_env() -> dict[str, str]:
@@ -127,7 +124,7 @@ def count_store(store: MetadataStore) -> dict[str, int]:
     """What the store holds, counted through the plain MLMD API."""
     contexts = store.get_contexts()
     by_type = {}
-    for name in ("pipeline", "pipeline_run", "node", "execution_cache"):
+    for name in ("pipeline", "pipeline_run", "node"):
         by_type[name] = [c for c in contexts if c.type == name]
     executions = store.get_executions()
     artifacts = store.get_artifacts()
@@ -139,7 +136,6 @@ def count_store(store: MetadataStore) -> dict[str, int]:
         "pipeline contexts": len(by_type["pipeline"]),
         "run contexts": len(by_type["pipeline_run"]),
         "node contexts": len(by_type["node"]),
-        "execution_cache contexts": len(by_type["execution_cache"]),
         "executions": len(executions),
         "artifacts": len(artifacts),
         "output events": sum(1 for e in events if e.type == pb.Event.OUTPUT),

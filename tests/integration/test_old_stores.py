@@ -5,8 +5,8 @@ commit a9d013b (native convention schema 1: every step execution carries
 `task_name`, `step_name`, `pipeline_name`, `run_name`, `code_fingerprint`,
 every output `display_name` and `output_index`); how it was made is in
 tests/fixtures/make_native_schema1_store.py. It is loaded into a fresh
-SQLite file and read with the current code, alone and after a new (schema 2)
-run was recorded into it.
+SQLite file and read with the current code, alone and after a new (current
+schema) run was recorded into it.
 """
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ def test_old_runs_and_steps_read_as_they_did(old_store):
     assert set(runs) == {"fixture-1", "fixture-2", "fixture-3", "manual-1"}
     assert {n: r.recorded_status for n, r in runs.items()} == {
         "fixture-1": "completed", "fixture-2": "completed", "fixture-3": "failed", "manual-1": "completed"}
+    # its execution_cache contexts (schemas 1 and 2 wrote them) are the native convention's own
+    assert any(c.type == "execution_cache" for c in store.raw.get_contexts())
+    assert reader.unrecognised_contexts() == {}
     states = reader.run_step_states(list(runs.values()))
     assert states[runs["fixture-2"].id] == ("CACHED",) * 5
     assert sorted(states[runs["fixture-3"].id]) == ["CACHED", "CACHED", "CACHED", "CANCELED", "FAILED"]
@@ -123,7 +126,8 @@ def test_a_new_run_in_an_old_store_reads_beside_the_old_ones(old_store, tmp_path
         after.publish({})
 
     fresh = reader.get_run("fresh-1")
-    assert fresh.properties["schema_version"] == 2
+    assert fresh.properties["schema_version"] == 3
+    assert not [c for c in store.raw.get_contexts() if c.type == "execution_cache" and c.name == "c" * 64]
     new = {s.name: s for s in reader.read_run(fresh).steps}
     assert new["fit"].properties["run_name"] == "fresh-1"
     assert "step_name" not in new["fit"].properties and "task_name" not in new["fit"].properties

@@ -175,9 +175,9 @@ def test_combined_writes_leave_each_execution_in_its_own_contexts(metadata_store
     alone, combined = _links(raw, "one-at-a-time"), _links(raw, "combined")
     assert set(alone) == set(combined) == {f"step_{i}" for i in range(S)}
     for step, (contexts, attributed) in combined.items():
-        # pipeline, run, node and (completed) execution_cache: exactly as one at a time
+        # pipeline, run and node: exactly as one at a time
         assert contexts == alone[step][0], step
-        assert {t for t, _ in contexts} == {"pipeline", "pipeline_run", "node", "execution_cache"}
+        assert {t for t, _ in contexts} == {"pipeline", "pipeline_run", "node"}
         # outputs belong to their pipeline and run in both ways
         for links in attributed:
             assert {("pipeline", "chain"), ("pipeline_run", "RUN")} <= links, (step, links)
@@ -185,8 +185,7 @@ def test_combined_writes_leave_each_execution_in_its_own_contexts(metadata_store
         node = raw.get_context_by_type_and_name("node", f"chain.step_{i}")
         names = sorted(e.name for e in raw.get_executions_by_context(node.id))
         assert names == sorted([f"one-at-a-time.step_{i}", f"combined.step_{i}"])
-        cache = raw.get_context_by_type_and_name("execution_cache", f"combined-key-{i}")
-        assert [e.name for e in raw.get_executions_by_context(cache.id)] == [f"combined.step_{i}"]
+    assert not any(t.name == "execution_cache" for t in raw.get_context_types())  # schema 3
 
 
 def test_a_held_back_publish_that_fails_fails_its_step_only(metadata_store: MetadataStore):

@@ -47,6 +47,9 @@ class Convention(abc.ABC):
     #: The reader hands each execution's contexts to `decode_step_with_contexts`
     #: (TFX names a step only through its `node` context).
     wants_step_contexts: ClassVar[bool] = False
+    #: Context types older versions of this convention wrote: still its own
+    #: when reading (never reported as unrecognised), no longer written.
+    legacy_context_types: ClassVar[tuple[str, ...]] = ()
 
     def claims_context(self, context: pb.Context) -> bool:
         """Whether this convention wrote `context` (a pipeline or run context)."""
@@ -139,6 +142,7 @@ class Convention(abc.ABC):
         names = {self.pipeline_context_type, self.run_context_type}
         for attribute in ("node_context_type", "cache_context_type", "component_run_context_type"):
             names.add(getattr(self, attribute, None))
+        names.update(self.legacy_context_types)
         return frozenset(n for n in names if n)
 
     def is_step_type(self, execution_type_name: str) -> bool:

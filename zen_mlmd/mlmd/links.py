@@ -4,8 +4,9 @@
 links every one of them to every context it is given. Publishing step N and
 starting step N+1 together therefore passes only the contexts both share
 (pipeline and run): a killed run still lists its running step. The links of
-each execution to its own contexts (its `node` context, and the
-`execution_cache` context of a completed step) are collected here and
+each execution to its own contexts (its `node` context, and in a
+convention that has one the cache-key context of a completed step, as TFX's
+`execution_cache`) are collected here and
 written when the run ends, in one `put_attributions_and_associations` (after
 one `put_lineage_subgraph` that creates the contexts that do not exist yet
 and ends the run). Artifacts of such writes are attributed to the pipeline

@@ -37,8 +37,9 @@ from zen_mlmd.mlmd.record_names import artifact_output, execution_run_name
 #: 2: nothing stored twice: step executions without `task_name`, `step_name`,
 #: `pipeline_name`, `run_name` (`code_fingerprint` only when `cache_key_parts`
 #: has no code); artifacts without `display_name`, `output_index` (in the
-#: artifact name). Readers read both.
-SCHEMA_VERSION = 2
+#: artifact name). 3: no `execution_cache` context per cache key (the key is
+#: on the execution and its outputs; lookups read the outputs). Readers read all.
+SCHEMA_VERSION = 3
 PARAM_PREFIX = "param."
 
 #: Artifact kinds -> (MLMD type name, base type). Kept in step with
@@ -69,7 +70,9 @@ class NativeConvention(WritableConvention):
     pipeline_context_type = "pipeline"
     run_context_type = "pipeline_run"
     node_context_type = "node"
-    cache_context_type = "execution_cache"
+    #: Schema 1 and 2 stores hold `execution_cache` contexts (the cache key a
+    #: third time, beside the execution's and its outputs' `cache_key`).
+    legacy_context_types = ("execution_cache",)
 
     # -- types -----------------------------------------------------------------
     def artifact_type(self, kind: str) -> pb.ArtifactType:

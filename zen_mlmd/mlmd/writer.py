@@ -178,7 +178,7 @@ class RunWriter:
         `next_step` may name outputs of `handle` by `OutputRef`. MLMD links
         every execution of such a write to every context passed, so only the
         contexts both steps share (pipeline, run) go in; each execution joins
-        its per-step ones (node, execution_cache) when the run ends
+        its per-step ones (node; a cache-key context where the convention has one) when the run ends
         (`end_run`, see `zen_mlmd.mlmd.links`). Returns the output ids and
         the handle of the started step.
         """
@@ -298,7 +298,7 @@ class RunWriter:
 
     def _step_contexts(self, run: RunHandle, step_name: str, cache_key: str,
                        node: bool = True) -> list[pb.Context]:
-        """The per-step contexts of a step (node; execution_cache once it has a key)."""
+        """The per-step contexts of a step (node; the cache-key context, if any, once it has a key)."""
         contexts = []
         if node and run.node_type_id:
             contexts.append(self._node_context(run, step_name))

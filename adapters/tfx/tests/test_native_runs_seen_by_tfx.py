@@ -69,18 +69,3 @@ def test_events_follow_tfx_key_index_paths(native_run):
     events = raw.get_events_by_execution_ids([ids["executions"]["train"]])
     paths = {(e.type, e.path.steps[0].key, e.path.steps[1].index) for e in events}
     assert paths == {(pb.Event.INPUT, "data", 0), (pb.Event.OUTPUT, "model", 0)}
-
-
-def test_completed_executions_are_found_through_their_execution_cache_context(native_run):
-    """TFX's cache helpers list an `execution_cache` context's COMPLETE executions."""
-    raw, _ = native_run
-    executions = [e for e in raw.get_executions() if e.last_known_state == pb.Execution.COMPLETE]
-    assert executions
-    for execution in executions:
-        key = execution.custom_properties["cache_key"].string_value
-        context = raw.get_context_by_type_and_name("execution_cache", key)
-        assert context is not None
-        assert execution.id in {e.id for e in raw.get_executions_by_context(context.id)}
-        outputs = [ev.artifact_id for ev in raw.get_events_by_execution_ids([execution.id])
-                   if ev.type == pb.Event.OUTPUT]
-        assert set(outputs) <= {a.id for a in raw.get_artifacts_by_context(context.id)}
