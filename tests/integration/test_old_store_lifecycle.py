@@ -3,7 +3,7 @@
 tests/fixtures/native_schema1_store.sql is a store zen_mlmd wrote at commit
 a9d013b (how: tests/fixtures/make_native_schema1_store.py): `fixture-1`,
 `fixture-2` (served from fixture-1's cache), `fixture-3` (partly cached, a
-failed step and a canceled one) and `manual-1`. A schema-2 run (`fresh-1`,
+failed step and a canceled one) and `manual-1`. A run in the current schema (`fresh-1`,
 lean records) is added, consuming one of fixture-1's outputs. Deleting the
 old runs keeps what a kept run still uses; copying the store keeps both
 schemas reading as they did.
@@ -20,6 +20,7 @@ from lifecycle_helpers import assert_store_consistent, plain_store
 from zen_mlmd.lifecycle import delete_runs
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.copying import copy_store
+from zen_mlmd.mlmd.native import SCHEMA_VERSION
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.stack.components import MetadataStoreComponent
 from zen_mlmd.tracking.recorder import Recorder
@@ -103,5 +104,5 @@ def test_a_store_of_both_schemas_copies_and_reads_the_same(old_store, backend, m
     counts = copy_store(store, metadata_store)
     assert counts["execution"] == len(plain_store(backend).get_executions())
     source = read_all(store)
-    assert {dict(key[2]).get("schema_version") for key in source} == {1, 2}
+    assert {dict(key[2]).get("schema_version") for key in source} == {1, SCHEMA_VERSION}
     assert read_all(metadata_store) == source
