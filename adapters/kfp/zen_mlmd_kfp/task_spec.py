@@ -73,14 +73,12 @@ class TaskSpec:
     version: int = SPEC_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return _to_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> "TaskSpec":
         """Raises ConfigError for a spec written by another version of this adapter."""
-        data = json.loads(text)
-        _check_version(data)
-        data["stores"] = StoreSpec(**data["stores"])
+        data = _loaded(text)
         data["kfp_inputs"] = {k: (v[0], int(v[1])) for k, v in data["kfp_inputs"].items()}
         data["input_sources"] = {k: (v[0], v[1]) for k, v in data.get("input_sources", {}).items()}
         data["list_inputs"] = tuple(data["list_inputs"])
@@ -105,24 +103,30 @@ class EndRunSpec:
     version: int = SPEC_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return _to_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> "EndRunSpec":
         """Raises ConfigError for a spec written by another version of this adapter."""
-        data = json.loads(text)
-        _check_version(data)
-        data["stores"] = StoreSpec(**data["stores"])
+        data = _loaded(text)
         data["step_names"] = tuple(data["step_names"])
         return cls(**data)
 
 
-def _check_version(data: Mapping[str, Any]) -> None:
+def _to_json(spec) -> str:
+    return json.dumps(asdict(spec), sort_keys=True, separators=(",", ":"))
+
+
+def _loaded(text: str) -> dict[str, Any]:
+    """A spec's JSON as a dict, its version checked and its stores a `StoreSpec`."""
+    data = json.loads(text)
     if data.get("version") != SPEC_VERSION:
         raise ConfigError(
             "task spec version", data.get("version"), f"this zen-mlmd-kfp reads version {SPEC_VERSION}",
             "recompile the pipeline with the zen-mlmd-kfp installed in the task image",
         )
+    data["stores"] = StoreSpec(**data["stores"])
+    return data
 
 
 def store_spec(stack, options: Mapping[str, Any] | None = None) -> StoreSpec:
