@@ -47,9 +47,10 @@ class Convention(abc.ABC):
     #: The reader hands each execution's contexts to `decode_step_with_contexts`
     #: (TFX names a step only through its `node` context).
     wants_step_contexts: ClassVar[bool] = False
-    #: Context types older versions of this convention wrote: still its own
-    #: when reading (never reported as unrecognised), no longer written.
-    legacy_context_types: ClassVar[tuple[str, ...]] = ()
+    #: Other context types its runs' executions may be linked to (TFX's
+    #: `execution_cache`; the native convention's before schema 3): its own
+    #: when reading (never reported as unrecognised); zen_mlmd writes none.
+    other_context_types: ClassVar[tuple[str, ...]] = ()
 
     def claims_context(self, context: pb.Context) -> bool:
         """Whether this convention wrote `context` (a pipeline or run context)."""
@@ -140,9 +141,9 @@ class Convention(abc.ABC):
     def context_types(self) -> frozenset[str]:
         """Every context type this convention writes or reads."""
         names = {self.pipeline_context_type, self.run_context_type}
-        for attribute in ("node_context_type", "cache_context_type", "component_run_context_type"):
+        for attribute in ("node_context_type", "component_run_context_type"):
             names.add(getattr(self, attribute, None))
-        names.update(self.legacy_context_types)
+        names.update(self.other_context_types)
         return frozenset(n for n in names if n)
 
     def is_step_type(self, execution_type_name: str) -> bool:
@@ -224,9 +225,6 @@ class WritableConvention(Convention):
     #: Execution type of an execution written once per run when it starts
     #: (Kubeflow Pipelines' root `system.DAGExecution`); None for no such row.
     root_execution_type: ClassVar[str | None] = None
-    #: Context type named by a cache key that completed and cached executions
-    #: join (TFX's `execution_cache`); None for no such context.
-    cache_context_type: ClassVar[str | None] = None
 
     def context_type(self, type_name: str) -> pb.ContextType:
         """The context type to register for `type_name`."""
@@ -309,10 +307,6 @@ class WritableConvention(Convention):
     def node_context(self, type_id: int, pipeline_name: str, step_name: str) -> pb.Context:
         """The context of a step across runs; called only when `node_context_type` is set."""
         raise NotImplementedError(f"{type(self).__name__} sets node_context_type: define node_context")
-
-    def cache_context(self, type_id: int, cache_key: str) -> pb.Context:
-        """The context of executions with `cache_key`; only with `cache_context_type`."""
-        return pb.Context(type_id=type_id, name=cache_key)
 
     def root_execution(self, type_id: int, pipeline_name: str, run_name: str, run_id: str,
                        config: Mapping[str, Any], owner: Mapping[str, Any]) -> pb.Execution:

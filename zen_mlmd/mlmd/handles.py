@@ -27,7 +27,6 @@ class RunHandle:
     node_type_id: int
     convention: WritableConvention
     node_contexts: dict[str, pb.Context] = field(default_factory=dict)
-    cache_type_id: int = 0
     #: The run-level execution of conventions that write one (else None).
     root_execution: pb.Execution | None = None
     #: Artifact ids of the outputs published so far, by `OutputRef`.

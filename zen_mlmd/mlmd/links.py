@@ -4,10 +4,8 @@
 links every one of them to every context it is given. Publishing step N and
 starting step N+1 together therefore passes only the contexts both share
 (pipeline and run): a killed run still lists its running step. The links of
-each execution to its own contexts (its `node` context, and in a
-convention that has one the cache-key context of a completed step, as TFX's
-`execution_cache`) are collected here and
-written when the run ends, in one `put_attributions_and_associations` (after
+each execution to its own `node` context are collected here and written
+when the run ends, in one `put_attributions_and_associations` (after
 one `put_lineage_subgraph` that creates the contexts that do not exist yet
 and ends the run). Artifacts of such writes are attributed to the pipeline
 and run contexts only: MLMD validates every link of

@@ -72,7 +72,7 @@ class NativeConvention(WritableConvention):
     node_context_type = "node"
     #: Schema 1 and 2 stores hold `execution_cache` contexts (the cache key a
     #: third time, beside the execution's and its outputs' `cache_key`).
-    legacy_context_types = ("execution_cache",)
+    other_context_types = ("execution_cache",)
 
     # -- types -----------------------------------------------------------------
     def artifact_type(self, kind: str) -> pb.ArtifactType:

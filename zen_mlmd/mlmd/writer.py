@@ -105,8 +105,6 @@ class RunWriter:
         ])
         handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
         handle.root_execution = root
-        if c.cache_context_type:
-            handle.cache_type_id = self.store.type_id("context", c.context_type(c.cache_context_type))
         return handle
 
     def _pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
@@ -164,8 +162,7 @@ class RunWriter:
                  for artifact, ref in zip(artifacts, refs)]
         execution = c.ended_execution(handle.execution, records.COMPLETE)
         c.describe_outputs(execution, outputs)
-        artifact_ids = self._put(handle.run, handle.step.name, execution, pairs, want_artifacts=True,
-                                 cache_key=handle.step.cache_key)
+        artifact_ids = self._put(handle.run, handle.step.name, execution, pairs, want_artifacts=True)
         handle.execution = execution
         return _published(handle.run, refs, artifact_ids)
 
@@ -178,9 +175,9 @@ class RunWriter:
         `next_step` may name outputs of `handle` by `OutputRef`. MLMD links
         every execution of such a write to every context passed, so only the
         contexts both steps share (pipeline, run) go in; each execution joins
-        its per-step ones (node; a cache-key context where the convention has one) when the run ends
-        (`end_run`, see `zen_mlmd.mlmd.links`). Returns the output ids and
-        the handle of the started step.
+        its node context when the run ends (`end_run`, see
+        `zen_mlmd.mlmd.links`). Returns the output ids and the handle of the
+        started step.
         """
         c, run = self.convention, handle.run
         artifacts, refs = self._output_artifacts(handle, outputs)
@@ -206,10 +203,10 @@ class RunWriter:
             [done, started], artifacts, shared, edges, reuse_context_if_already_exist=True)
         handle.execution = done
         ids = _published(run, refs, artifact_ids)
-        # each joins its own contexts at the run's end; one started alone is in its node already
-        run.deferred.add(done.id, self._step_contexts(run, handle.step.name, handle.step.cache_key,
-                                                      node=handle.started_with_others))
-        run.deferred.add(started.id, self._step_contexts(run, step.name, ""))
+        # each joins its node context at the run's end; one started alone is in it already
+        if handle.started_with_others:
+            run.deferred.add(done.id, self._step_contexts(run, handle.step.name))
+        run.deferred.add(started.id, self._step_contexts(run, step.name))
         return ids, StepHandle(run, step, started, started_with_others=True)
 
     def fail_step(self, handle: StepHandle, error_type: str, error_message: str,
@@ -263,20 +260,16 @@ class RunWriter:
         for output_name, artifact_ids in outputs.items():
             for index, artifact_id in enumerate(artifact_ids):
                 events.append((None, c.event(pb.Event.OUTPUT, output_name, index, artifact_id)))
-        return self._put(run, step.name, execution, events, cache_key=step.cache_key)
+        return self._put(run, step.name, execution, events)
 
     # -- pieces --------------------------------------------------------------------
     def _put(self, run: RunHandle, step_name: str, execution: pb.Execution, events: list,
-             want_artifacts: bool = False, cache_key: str = ""):
+             want_artifacts: bool = False):
         contexts = [run.pipeline_context, run.run_context]
         node = None
         if run.node_type_id:
             node = self._node_context(run, step_name)
             contexts.append(node)
-        if cache_key and run.cache_type_id:
-            # completed and cached executions join their key's context, where
-            # TFX's cache helpers look; created by the first, reused after
-            contexts.append(self.convention.cache_context(run.cache_type_id, cache_key))
         execution_id, artifact_ids, context_ids = self.store.put_execution(
             execution, events, contexts,
             # Contexts passed with an id are only linked, never rewritten; a
@@ -296,15 +289,9 @@ class RunWriter:
             run.node_contexts[step_name] = node
         return node
 
-    def _step_contexts(self, run: RunHandle, step_name: str, cache_key: str,
-                       node: bool = True) -> list[pb.Context]:
-        """The per-step contexts of a step (node; the cache-key context, if any, once it has a key)."""
-        contexts = []
-        if node and run.node_type_id:
-            contexts.append(self._node_context(run, step_name))
-        if cache_key and run.cache_type_id:
-            contexts.append(self.convention.cache_context(run.cache_type_id, cache_key))
-        return contexts
+    def _step_contexts(self, run: RunHandle, step_name: str) -> list[pb.Context]:
+        """The per-step contexts of a step: its node context, in conventions that have one."""
+        return [self._node_context(run, step_name)] if run.node_type_id else []
 
     def _output_artifacts(self, handle: StepHandle, outputs) -> tuple[list[pb.Artifact], list[records.OutputRef]]:
         c, run = self.convention, handle.run

@@ -193,7 +193,7 @@ class TfxConvention(_TfxConvention):
     name = "tfx"
     run_context_type = RUN_CONTEXT
     node_context_type = NODE_CONTEXT
-    cache_context_type = CACHE_CONTEXT
+    other_context_types = (CACHE_CONTEXT,)
     claim_priority = 10
 
     def decode_run(self, context: pb.Context, pipeline_name: str) -> records.RunRecord:
