@@ -20,9 +20,10 @@ from benchmarks.workload import (
 class ZenLeg:
     """zen_mlmd's recorder as its local orchestrator uses it.
 
-    start_run; per step start_step (which carries the previous step's held
-    publish: one transaction), save_output x2, publish(defer=True) (no MLMD
-    call); finish (the last publish, the run's deferred links, its status).
+    start_run (naming its steps, as the local orchestrator does); per step
+    start_step (which carries the previous step's held publish: one
+    transaction), save_output x2, publish(defer=True) (no MLMD call); finish
+    (the run's deferred node links, then its status with the last publish).
     """
 
     name = "zen_mlmd"
@@ -44,7 +45,8 @@ class ZenLeg:
         result = RunResult(self.name, run_name, steps)
         calls0 = self.timer.snapshot()
         t0 = perf()
-        run = self.recorder.start_run(PIPELINE, run_name, config={"num_steps": steps})
+        run = self.recorder.start_run(PIPELINE, run_name, config={"num_steps": steps},
+                                      step_names=[step_name(i) for i in range(steps)])
         result.start_run_s = perf() - t0
         inputs = None
         ids = {}
@@ -83,7 +85,8 @@ class ZenLeg:
         """A small run for the history: outputs published as already written (no file IO)."""
         from zen_mlmd.mlmd.records import OutputArtifact
 
-        run = self.recorder.start_run(PIPELINE, run_name, config={"num_steps": steps})
+        run = self.recorder.start_run(PIPELINE, run_name, config={"num_steps": steps},
+                                      step_names=[step_name(i) for i in range(steps)])
         inputs = None
         for i in range(steps):
             name = step_name(i)
@@ -95,7 +98,7 @@ class ZenLeg:
                     uri=f"{self.artifact_root}/{PIPELINE}/{run_name}/{name}/{out}", kind="data",
                     materializer="builtins.json", data_type="builtins.dict",
                     content_hash="sha256:" + "0" * 64, size_bytes=90,
-                    properties={"producer_execution_id": step.execution_id, "cache_key": key})
+                    properties={"cache_key": key})
                 for out in OUTPUTS
             }
             refs = step.publish(outputs, defer=True)

@@ -21,6 +21,7 @@ from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.cache_query import find_cached_outputs
 from zen_mlmd.mlmd.history import step_history
 from zen_mlmd.mlmd.lineage_query import query_lineage
+from zen_mlmd.mlmd.native import SCHEMA_VERSION
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.post_execution.api import get_run
 from zen_mlmd.post_execution.session import ReadSession
@@ -126,7 +127,7 @@ def test_a_new_run_in_an_old_store_reads_beside_the_old_ones(old_store, tmp_path
         after.publish({})
 
     fresh = reader.get_run("fresh-1")
-    assert fresh.properties["schema_version"] == 3
+    assert fresh.properties["schema_version"] == SCHEMA_VERSION == 4
     assert not [c for c in store.raw.get_contexts() if c.type == "execution_cache" and c.name == "c" * 64]
     new = {s.name: s for s in reader.read_run(fresh).steps}
     assert new["fit"].properties["run_name"] == "fresh-1"
@@ -145,3 +146,19 @@ def test_a_new_run_in_an_old_store_reads_beside_the_old_ones(old_store, tmp_path
                                                              "fixture-3"}
     view = get_run("fresh-1", ReadSession(store, ArtifactStore(str(tmp_path))))
     assert view.get_step("fit").outputs["model"].name == "model"
+
+    # schema 4 keeps an output's facts in one property, in a type that still declares
+    # schema 1's typed properties; both layouts read alike, for the cache too
+    [model] = store.raw.get_artifacts_by_id(new["fit"].outputs["model"])
+    assert set(model.properties) == set() and set(model.custom_properties) == {"zen_mlmd_output", "cache_key"}
+    [model_type] = store.raw.get_artifact_types_by_id([model.type_id])
+    assert set(model_type.properties) == {"materializer", "data_type", "content_hash"}
+    old_model = reader.read_run(reader.get_run("fixture-1")).artifacts[old["fit"].outputs["model"][0]]
+    assert old_model.type_name == model_type.name and old_model.materializer
+    assert set(old_model.properties) >= {"size_bytes", "producer_execution_id"}
+    read = reader.read_run(fresh).artifacts[model.id]
+    assert (read.materializer, read.data_type) == ("builtins.json", "builtins.dict")
+    assert read.properties["producer_execution_id"] == new["fit"].id
+    cached = find_cached_outputs(store, "c" * 64)
+    assert cached.execution_id == new["fit"].id
+    assert [(a.id, a.materializer) for a in cached.outputs["model"]] == [(model.id, "builtins.json")]

@@ -45,3 +45,39 @@ def test_listing_and_statuses_page_on_every_backend(metadata_store):
     assert metadata_store.calls["GetContexts"] == 2
     assert {r.status for r in runs} == {"completed"}
     assert metadata_store.calls["GetExecutionsByContext"] == 0
+
+
+def test_backslashes_and_long_values_read_back_exactly(metadata_store):
+    """Values MLMD 1.17.1 cannot write as plain strings or structs on PostgreSQL: a
+    string with a backslash (a syntax error in its SQL), a string or struct over
+    2704 bytes that does not compress (too long for the index on `string_value`).
+    They are stored tagged or in `proto_value`, the same way on every backend."""
+    import random
+
+    from zen_mlmd.mlmd import records
+    from zen_mlmd.mlmd.reader import StoreReader
+    from zen_mlmd.tracking.recorder import Recorder
+
+    rng = random.Random(7)
+    path = "C:\\data\\train.csv"
+    long_text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(6000))
+    long_list = [rng.random() for _ in range(400)]
+    parameters = {"path": path, "pattern": r"\d+\.csv", "notes": long_text, "weights": long_list,
+                  "nested": {"text": long_text[:3000], "path": path}}
+    message = f"cannot parse {path!r}: " + long_text[:3500]
+    with Recorder(metadata_store).start_run("awkward", "awkward-1") as run:
+        step = run.start_step("load", "tests.load", parameters=parameters)
+        step.publish({})
+        failing = run.start_step("parse", "tests.parse", parameters={"sep": "\\t"})
+        failing.fail(ValueError(message))
+    reader = StoreReader(metadata_store)
+    steps = {s.name: s for s in reader.read_run(reader.get_run("awkward-1")).steps}
+    assert dict(steps["load"].parameters) == parameters
+    assert dict(steps["parse"].parameters) == {"sep": "\\t"}
+    assert steps["parse"].state == records.FAILED
+    assert steps["parse"].error_message == message
+    # the long ones are kept where no backend indexes them
+    [load] = metadata_store.raw.get_executions_by_id([steps["load"].id])
+    kinds = {name: load.custom_properties[f"param.{name}"].WhichOneof("value") for name in parameters}
+    assert kinds == {"path": "struct_value", "pattern": "struct_value", "notes": "proto_value",
+                     "weights": "proto_value", "nested": "proto_value"}

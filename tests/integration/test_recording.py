@@ -105,15 +105,18 @@ def type_registrations(store) -> int:
 
 # -- the cost of recording -------------------------------------------------------------------
 def step_writes(calls) -> int:
-    """Writes of steps: PutExecution and PutLineageSubgraph, without the run's end."""
-    return calls["PutExecution"] + calls["PutLineageSubgraph"] - RUN_END["PutLineageSubgraph"]
+    """Writes of steps: PutExecution and PutLineageSubgraph, without the run's start.
+
+    The last one, the last step's publish, also records the run's status.
+    """
+    return calls["PutExecution"] + calls["PutLineageSubgraph"] - RUN_START["PutLineageSubgraph"]
 
 
-#: A run's own writes: its context and parent link at the start; at the end,
-#: the links its combined writes left out (one PutLineageSubgraph that also
-#: records the status, one PutAttributionsAndAssociations).
-RUN_START = {"PutContexts": 1, "PutParentContexts": 1}
-RUN_END = {"PutLineageSubgraph": 1, "PutAttributionsAndAssociations": 1}
+#: A run's own writes: at the start, the pipeline and node contexts found (one
+#: PutLineageSubgraph), its context and parent link; before its end, the links
+#: its combined writes left out (one PutAttributionsAndAssociations).
+RUN_START = {"PutLineageSubgraph": 1, "PutContexts": 1, "PutParentContexts": 1}
+RUN_END = {"PutAttributionsAndAssociations": 1}
 
 
 def test_a_linear_pipeline_of_s_steps_costs_s_plus_one_writes_however_wide(stack):
@@ -127,9 +130,10 @@ def test_a_linear_pipeline_of_s_steps_costs_s_plus_one_writes_however_wide(stack
         pipe.run(stack=stack, quiet=True, run_name=f"{pipe.name}-measured", enable_cache=False)
         costs[pipe.name] = dict(store.calls)
         writes = {k: v for k, v in store.calls.items() if k.startswith("Put")}
-        # two steps: the first start alone, publish 1 + start 2 together, the last publish alone
-        assert writes == {**RUN_START, "PutExecution": 2, "PutLineageSubgraph": 1 + 1,
-                          "PutAttributionsAndAssociations": 1}, store.calls
+        # two steps: the first start alone, publish 1 + start 2 together, the last
+        # publish with the run's status
+        assert writes == {**RUN_START, **RUN_END, "PutExecution": 1,
+                          "PutLineageSubgraph": RUN_START["PutLineageSubgraph"] + 2}, store.calls
         assert step_writes(store.calls) == 2 + 1
         assert type_registrations(store) == 0
 
@@ -285,10 +289,11 @@ def test_one_artifact_feeding_two_inputs(stack):
 def test_a_held_back_publish_that_fails_fails_its_step_and_cancels_its_dependants(stack):
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    # zen_mlmd's Model type exists with another property type: publishing fit's
-    # model fails inside MLMD, in the write that also starts the next step
-    stack.store.raw.put_artifact_type(pb.ArtifactType(name="zen_mlmd.Model",
-                                                      properties={"materializer": pb.INT}))
+    # an artifact of zen_mlmd's Model type already has the name fit's model will get:
+    # publishing it fails inside MLMD, in the write that also starts the next step
+    raw = stack.store.raw
+    model_type = raw.put_artifact_type(pb.ArtifactType(name="zen_mlmd.Model"))
+    raw.put_artifacts([pb.Artifact(type_id=model_type, name="unpublishable.fit.model", uri="/x")])
     with pytest.raises(StepFailedError) as info:
         training.run(stack=stack, quiet=True, run_name="unpublishable")
     assert info.value.step_name == "fit"
@@ -298,4 +303,4 @@ def test_a_held_back_publish_that_fails_fails_its_step_and_cancels_its_dependant
     steps = steps_by_name(data)
     assert {n: s.state for n, s in steps.items()} == {
         "load": COMPLETE, "fit": FAILED, "score": CANCELED, "describe": COMPLETE}
-    assert steps["fit"].outputs == {} and "materializer" in steps["fit"].error_message
+    assert steps["fit"].outputs == {} and "already exists" in steps["fit"].error_message

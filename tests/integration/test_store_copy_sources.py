@@ -108,3 +108,35 @@ def test_a_grpc_destination_is_refused_naming_the_field_value_and_fix(tmp_path):
     message = refused.output
     assert "DST" in message and "'remote'" in message and "gRPC" in message, message
     assert "Fix:" in message and "sqlite" in message, message
+
+
+@pytest.mark.parametrize("backend", ["mysql", "postgresql"], indirect=True)
+def test_long_values_and_backslashes_copy_exactly(tmp_path, backend):
+    """Values kept in `proto_value` (too long for PostgreSQL's index) and tagged strings
+    (backslashes) copy into MySQL and PostgreSQL as they read in the source."""
+    import random
+
+    from tracking_helpers import sqlite_store
+    from zen_mlmd.mlmd.reader import StoreReader
+    from zen_mlmd.mlmd.store import MetadataStore
+    from zen_mlmd.tracking.recorder import Recorder
+
+    rng = random.Random(3)
+    long_text = "".join(rng.choice("abcdefghij0123456789") for _ in range(5000))
+    parameters = {"notes": long_text, "path": "C:\\data", "weights": [rng.random() for _ in range(300)]}
+    source = sqlite_store(tmp_path / "source.sqlite")
+    with Recorder(source).start_run("awkward", "awkward-1", config={"long": long_text}) as run:
+        run.start_step("load", "tests.load", parameters=parameters).publish({})
+    source.close()
+    register("src", "sqlite", {"path": str(tmp_path / "source.sqlite")})
+    register("dst", backend.flavor, dict(backend.options))
+
+    copy("src", "dst")
+
+    destination = MetadataStore(connection_config(backend))
+    reader = StoreReader(destination)
+    run = reader.get_run("awkward-1")
+    assert run.config == {"long": long_text}
+    [step] = reader.read_run(run).steps
+    assert dict(step.parameters) == parameters
+    destination.close()

@@ -17,6 +17,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from backends import BackendSpec, connection_config
 from zen_mlmd.errors import PublishFailedError
 from zen_mlmd.mlmd import records
+from zen_mlmd.mlmd.history import step_history
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.tracking.recorder import Recorder
@@ -111,13 +112,16 @@ def test_put_lineage_subgraph_does_what_the_writer_relies_on(metadata_store: Met
 
 
 # -- the recorder -----------------------------------------------------------------------------
-def test_a_run_of_s_steps_costs_s_plus_one_step_writes(metadata_store: MetadataStore):
+@pytest.mark.parametrize("named", [True, False], ids=["steps named at start", "steps not named"])
+def test_a_run_of_s_steps_costs_s_plus_one_step_writes(metadata_store: MetadataStore, named: bool):
     store = metadata_store
-    record_chain(store, "warm-up")  # types and node contexts exist from here on
+    record_chain(store, "warm-up")  # types exist from here on (context ids are not kept across runs)
     recorder = Recorder(store)
     store.reset_counts()
-    run = recorder.start_run("chain", "counted")
-    assert dict(store.calls) == {"GetContextByTypeAndName": 1, "PutContexts": 1, "PutParentContexts": 1}
+    names = [f"step_{i}" for i in range(S)]
+    run = recorder.start_run("chain", "counted", step_names=names if named else ())
+    # the pipeline context (and the named steps' node contexts) found in one call
+    assert dict(store.calls) == {"PutLineageSubgraph": 1, "PutContexts": 1, "PutParentContexts": 1}
     store.reset_counts()
     inputs = None
     for i in range(S):
@@ -129,9 +133,15 @@ def test_a_run_of_s_steps_costs_s_plus_one_step_writes(metadata_store: MetadataS
     assert dict(store.calls) == {"PutExecution": 1, "PutLineageSubgraph": S - 1}
     store.reset_counts()
     run.finish()
-    # the last publish; the links the combined writes left out, with the status
-    assert dict(store.calls) == {"PutExecution": 1, "PutLineageSubgraph": 1,
+    # the links the combined writes left out, then the last publish with the run's status;
+    # node contexts not named at the start are found first
+    assert dict(store.calls) == {"PutLineageSubgraph": 1 if named else 2,
                                  "PutAttributionsAndAssociations": 1}
+    steps = {s.name: s for s in StoreReader(store).read_run(StoreReader(store).get_run("counted")).steps}
+    assert {s.state for s in steps.values()} == {records.COMPLETE}
+    assert set(steps[names[-1]].outputs) == {"a", "b"}
+    assert [s.name for s in step_history(store, "chain", names[-1])][:1] == [names[-1]]
+    assert StoreReader(store).get_run("counted").recorded_status == "completed"
 
 
 def test_while_it_runs_another_connection_sees_the_running_step(backend: BackendSpec,
@@ -189,10 +199,11 @@ def test_combined_writes_leave_each_execution_in_its_own_contexts(metadata_store
 
 
 def test_a_held_back_publish_that_fails_fails_its_step_only(metadata_store: MetadataStore):
-    # A store where zen_mlmd's artifact type exists with another property type:
-    # publishing an artifact of that type fails inside MLMD.
-    metadata_store.raw.put_artifact_type(pb.ArtifactType(
-        name="zen_mlmd.Model", properties={"materializer": pb.INT}))
+    # An artifact of zen_mlmd's type already has the name the output will get
+    # (another writer's): publishing it fails inside MLMD (names are unique per type).
+    raw = metadata_store.raw
+    model_type = raw.put_artifact_type(pb.ArtifactType(name="zen_mlmd.Model"))
+    [squatter] = raw.put_artifacts([pb.Artifact(type_id=model_type, name="fragile-1.first.model", uri="/x")])
     recorder = Recorder(metadata_store)
     with recorder.start_run("fragile", "fragile-1") as run:
         first = run.start_step("first", "tests.first")
@@ -210,9 +221,9 @@ def test_a_held_back_publish_that_fails_fails_its_step_only(metadata_store: Meta
     assert record.recorded_status == "failed"
     steps = {s.name: s for s in reader.read_run(record).steps}
     assert steps["first"].state == records.FAILED and steps["first"].outputs == {}
-    assert "materializer" in steps["first"].error_message
+    assert "fragile-1.first.model" in steps["first"].error_message
     assert steps["second"].state == records.COMPLETE
-    assert metadata_store.get_artifacts() == []  # nothing half-written
+    assert [a.id for a in metadata_store.get_artifacts()] == [squatter]  # nothing half-written
 
 
 def test_an_input_from_an_unpublished_output_is_refused(metadata_store: MetadataStore):

@@ -11,12 +11,15 @@ is written. The doc's plain-ml_metadata example is run as well.
 """
 from __future__ import annotations
 
+import json
+
 import re
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
+from google.protobuf.struct_pb2 import Struct
 from ml_metadata.metadata_store import metadata_store as plain_mlmd
 from ml_metadata.proto import metadata_store_pb2 as pb
 
@@ -160,8 +163,11 @@ def recorded(tmp_path_factory):
     second.finish()
     calls["end_run"] = dict(store.calls)
 
-    # A publish held back and written with the next start, then the run's end.
-    third = recorder.start_run("manual", "manual-3")
+    # A publish held back and written with the next start, then the run's end
+    # written with the last held-back publish.
+    store.reset_counts()
+    third = recorder.start_run("manual", "manual-3", step_names=["pair_a", "pair_b"])
+    calls["start_run"] = dict(store.calls)
     first = third.start_step("pair_a", "tests.multi", cache_key="c" * 64, cache_key_parts=parts)
     first.save_output("made", [3], kind="dataset")
     refs = first.publish(defer=True)
@@ -169,7 +175,7 @@ def recorded(tmp_path_factory):
     pair_b = third.start_step("pair_b", "tests.multi", inputs={"made": refs["made"]},
                               cache_key="b" * 64, cache_key_parts=parts)
     calls["publish_and_start"] = dict(store.calls)
-    pair_b.publish({})
+    pair_b.publish({}, defer=True)
     store.reset_counts()
     third.finish()
     calls["end_run_after_combined_writes"] = dict(store.calls)
@@ -183,6 +189,8 @@ def _contexts(store):
 def _check_value(kind: str, value: pb.Value, where: str):
     if kind == "value":
         assert value.WhichOneof("value") is not None, where
+    elif value.WhichOneof("value") == "proto_value":  # a long one: a Struct in an Any (see Values)
+        assert kind in ("struct", "string") and value.proto_value.Is(Struct.DESCRIPTOR), where
     else:
         assert value.WhichOneof("value") == VALUE_KINDS[kind], where
 
@@ -326,9 +334,16 @@ def test_artifact_names_states_and_properties_match_the_doc(spec, recorded):
                 assert name in custom, (artifact.name, name)
             if name in custom:
                 _check_value(prop["type"], artifact.custom_properties[name], f"{artifact.name}.{name}")
+        # the facts: a JSON object with exactly the documented keys, in the documented order
+        json_doc = doc["custom_properties"]["zen_mlmd_output"]["json"]
+        facts = json.loads(artifact.custom_properties["zen_mlmd_output"].string_value)
+        assert list(facts) == list(json_doc), artifact.name
+        for key, kind in json_doc.items():
+            assert type(facts[key]).__name__ == {"string": "str", "int": "int"}[kind], (artifact.name, key)
+        assert facts["content_hash"].startswith("sha256:") and facts["size_bytes"] > 0
         execution_id, event = produced_by[artifact.id]
         producer = executions[execution_id]
-        assert artifact.custom_properties["producer_execution_id"].int_value == producer.id
+        assert facts["producer_execution_id"] == producer.id
         key, index = event.path.steps[0].key, event.path.steps[1].index
         run, _, step = producer.name.rpartition(".")
         fields = dict(run=run, step=step, output=key, index=index)
@@ -358,8 +373,8 @@ def test_event_paths_are_key_index_pairs(spec, recorded):
 def test_mlmd_calls_per_operation_match_the_doc(spec, recorded):
     calls = recorded["calls"]
     documented_calls = spec["mlmd_calls"]
-    for operation in ("start_step", "publish_step", "publish_and_start", "fail_step", "cancel_step",
-                      "end_run", "end_run_after_combined_writes"):
+    for operation in ("start_run", "start_step", "publish_step", "publish_and_start", "fail_step",
+                      "cancel_step", "end_run", "end_run_after_combined_writes"):
         assert calls[operation] == documented_calls[operation], operation
     cached_run, steps = calls["cached_run"], 7  # the seven steps of `documented`
     for name, count in documented_calls["cache_hit"].items():

@@ -5,6 +5,7 @@ but `ml_metadata` and the file system.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -106,7 +107,9 @@ def test_each_output_is_a_live_artifact_with_a_base_type_and_existing_uri(record
         assert artifact_type.base_type == expected_base[key]
         assert artifact_type.name.startswith("zen_mlmd.")
         assert "display_name" not in artifact.custom_properties  # the output name is in its name
-        assert artifact.properties["content_hash"].string_value.startswith("sha256:")
+        facts = json.loads(artifact.custom_properties["zen_mlmd_output"].string_value)
+        assert facts["content_hash"].startswith("sha256:") and facts["size_bytes"] > 0
+        assert facts["producer_execution_id"] == event.execution_id
         assert os.path.exists(artifact.uri)
         assert os.listdir(artifact.uri)  # the materializer's files are there
         producer = executions[event.execution_id]

@@ -1,7 +1,8 @@
 """The cache lookup: ONE filter query on an artifact custom property.
 
 Published outputs carry the cache key of the step execution that produced
-them and that execution's id; their name holds the output name and index. Outputs only
+them and, among their facts, that execution's id; their name holds the
+output name and index. Outputs only
 become LIVE when their step completes (in the same transaction), so
 "LIVE artifacts with this key" are exactly the outputs of completed
 executions with this key. A condition on a single custom property stays
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zen_mlmd.mlmd.convention import properties_of
+from zen_mlmd.mlmd.native import output_facts
 from zen_mlmd.mlmd.record_names import artifact_output
 from zen_mlmd.mlmd.reader import PAGE_SIZE, _quote
 from zen_mlmd.mlmd.store import MetadataStore
@@ -49,15 +50,15 @@ def find_cached_executions(store: MetadataStore, cache_key: str) -> list[CachedO
         limit=PAGE_SIZE, order_by=OrderByField.ID, is_asc=False, filter_query=query))
     grouped: dict[int, dict[str, list[tuple[int, CachedArtifact]]]] = {}
     for artifact in artifacts:
-        props = artifact.custom_properties
-        # typed properties in the native convention, custom ones in KFP's
-        values = properties_of(artifact)
-        cached = CachedArtifact(artifact.id, artifact.uri, str(values.get("materializer", "")),
-                                str(values.get("data_type", "")), str(values.get("content_hash") or ""))
+        facts = output_facts(artifact)
+        producer = facts.get("producer_execution_id")
+        if not isinstance(producer, int):
+            continue  # not an output zen_mlmd recorded: nothing to reuse it from
+        cached = CachedArtifact(artifact.id, artifact.uri, str(facts.get("materializer", "")),
+                                str(facts.get("data_type", "")), str(facts.get("content_hash", "")))
         # schema 2 keeps the output name and index in the artifact name, schema 1 in properties
         output, index = artifact_output(artifact)
-        grouped.setdefault(props["producer_execution_id"].int_value, {}).setdefault(
-            output, []).append((index, cached))
+        grouped.setdefault(producer, {}).setdefault(output, []).append((index, cached))
     executions = sorted(grouped, reverse=True)
     if len(artifacts) >= PAGE_SIZE and len(executions) > 1:
         executions = executions[:-1]  # the oldest may be missing outputs beyond the page

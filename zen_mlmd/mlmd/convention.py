@@ -261,8 +261,8 @@ class WritableConvention(Convention):
 
     @abc.abstractmethod
     def output_artifact(self, type_id: int, run_name: str, step_name: str, output_name: str,
-                        index: int, output: records.OutputArtifact) -> pb.Artifact:
-        """A published (LIVE) output artifact."""
+                        index: int, output: records.OutputArtifact, producer_execution_id: int) -> pb.Artifact:
+        """A published (LIVE) output artifact of the execution `producer_execution_id`."""
 
     @abc.abstractmethod
     def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:

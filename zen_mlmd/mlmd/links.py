@@ -5,9 +5,9 @@ links every one of them to every context it is given. Publishing step N and
 starting step N+1 together therefore passes only the contexts both share
 (pipeline and run): a killed run still lists its running step. The links of
 each execution to its own `node` context are collected here and written
-when the run ends, in one `put_attributions_and_associations` (after
-one `put_lineage_subgraph` that creates the contexts that do not exist yet
-and ends the run). Artifacts of such writes are attributed to the pipeline
+just before the run's end, in one `put_attributions_and_associations`
+(after one `put_lineage_subgraph` that resolves the node contexts the
+orchestrator did not name when the run started). Artifacts of such writes are attributed to the pipeline
 and run contexts only: MLMD validates every link of
 `put_attributions_and_associations` with several queries, and no reader
 finds artifacts through a step's own contexts (TFX goes through executions
@@ -37,24 +37,18 @@ class DeferredLinks:
         if contexts:
             self._links.append((execution_id, tuple(contexts)))
 
-    def write(self, store, contexts_to_update: Sequence[pb.Context] = ()) -> None:
-        """Write every link: at most two MLMD calls, then forget them.
-
-        Args:
-            contexts_to_update: contexts (with ids) to write in the same call
-                that creates the missing ones, e.g. the run context as it ends.
-        """
+    def write(self, store) -> None:
+        """Write every link: one MLMD call (two with contexts to resolve), then forget them."""
         missing: dict[tuple[int, str], pb.Context] = {}
         for _, contexts in self._links:
             for context in contexts:
                 if not context.id:
                     missing.setdefault((context.type_id, context.name), context)
-        if missing or contexts_to_update:
-            written = [*contexts_to_update, *missing.values()]
-            _, _, ids = store.put_lineage_subgraph([], [], written, [], reuse_context_if_already_exist=True)
-            created = dict(zip(missing, ids[len(contexts_to_update):]))
-        else:
-            created = {}
+        created = {}
+        if missing:  # found by type and name, or created
+            _, _, ids = store.put_lineage_subgraph([], [], list(missing.values()), [],
+                                                   reuse_context_if_already_exist=True)
+            created = dict(zip(missing, ids))
         associations = {}
         for execution_id, contexts in self._links:
             for context in contexts:

@@ -11,13 +11,17 @@ Documented in docs/CONVENTIONS.md (a test checks the writer against it):
   come from the execution name `<run>.<step>` and the contexts, the code
   fingerprint from `cache_key_parts`; parameters as typed values in custom
   properties `param.<name>`;
-* artifact types `zen_mlmd.<Kind>` with `base_type` and typed properties
-  `materializer`, `data_type`, `content_hash`; state only in `Artifact.state`;
+* artifact types `zen_mlmd.<Kind>` with `base_type`; state only in
+  `Artifact.state`; what zen_mlmd knows of an output (materializer, data
+  type, content hash, size, producer) in ONE JSON string property
+  `zen_mlmd_output`, the cache key in `cache_key` (the cache lookup filters
+  on it);
 * event paths as `[key, index]` pairs.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Mapping, Sequence
 
 from ml_metadata.proto import metadata_store_pb2 as pb
@@ -38,8 +42,11 @@ from zen_mlmd.mlmd.record_names import artifact_output, execution_run_name
 #: `pipeline_name`, `run_name` (`code_fingerprint` only when `cache_key_parts`
 #: has no code); artifacts without `display_name`, `output_index` (in the
 #: artifact name). 3: no `execution_cache` context per cache key (the key is
-#: on the execution and its outputs; lookups read the outputs). Readers read all.
-SCHEMA_VERSION = 3
+#: on the execution and its outputs; lookups read the outputs). 4: an output's
+#: facts in one property (`OUTPUT_FACTS_PROPERTY`) instead of five: MLMD
+#: stores, and on a server inserts, every property as a row of its own.
+#: Readers read all.
+SCHEMA_VERSION = 4
 PARAM_PREFIX = "param."
 
 #: Artifact kinds -> (MLMD type name, base type). Kept in step with
@@ -51,7 +58,12 @@ ARTIFACT_TYPES: Mapping[str, tuple[str, str | None]] = {
     "statistics": ("zen_mlmd.Statistics", "STATISTICS"),
     "data": ("zen_mlmd.Data", None),
 }
-ARTIFACT_PROPERTIES = ("materializer", "data_type", "content_hash")
+#: Artifact custom property (schema 4): zen_mlmd's facts about an output, one
+#: JSON object with the keys of `OUTPUT_FACTS`. Schemas 1-3 kept the first
+#: three as typed properties and the others as custom properties.
+OUTPUT_FACTS_PROPERTY = "zen_mlmd_output"
+OUTPUT_FACTS = ("materializer", "data_type", "content_hash", "size_bytes", "producer_execution_id")
+_TEXT_FACTS = ("materializer", "data_type", "content_hash")
 
 # Execution custom properties the reader turns into StepRecord fields.
 _STEP_FIELDS = {
@@ -77,9 +89,8 @@ class NativeConvention(WritableConvention):
     # -- types -----------------------------------------------------------------
     def artifact_type(self, kind: str) -> pb.ArtifactType:
         type_name, base = ARTIFACT_TYPES[kind.lower()]
+        # No typed properties since schema 4 (earlier stores' types keep theirs).
         artifact_type = pb.ArtifactType(name=type_name)
-        for prop in ARTIFACT_PROPERTIES:
-            artifact_type.properties[prop] = pb.STRING
         if base:
             artifact_type.base_type = pb.ArtifactType.SystemDefinedBaseType.Value(base)
         return artifact_type
@@ -156,7 +167,7 @@ class NativeConvention(WritableConvention):
 
     def output_artifact(
         self, type_id: int, run_name: str, step_name: str, output_name: str,
-        index: int, output: records.OutputArtifact,
+        index: int, output: records.OutputArtifact, producer_execution_id: int,
     ) -> pb.Artifact:
         suffix = f".{index}" if index else ""
         artifact = pb.Artifact(
@@ -165,12 +176,14 @@ class NativeConvention(WritableConvention):
             name=f"{run_name}.{step_name}.{output_name}{suffix}",
             state=pb.Artifact.LIVE,
         )
-        for prop in ARTIFACT_PROPERTIES:
-            value = getattr(output, prop)
-            if value:
-                artifact.properties[prop].string_value = value
         # the output name and index are in the artifact name and the OUTPUT event
-        set_properties(artifact.custom_properties, {"size_bytes": output.size_bytes, **output.properties})
+        extra = {k: v for k, v in output.properties.items() if k not in OUTPUT_FACTS}
+        facts = {"materializer": output.materializer, "data_type": output.data_type,
+                 "content_hash": output.content_hash, "size_bytes": output.size_bytes,
+                 "producer_execution_id": producer_execution_id}
+        artifact.custom_properties[OUTPUT_FACTS_PROPERTY].string_value = json.dumps(
+            {k: v for k, v in facts.items() if v is not None and v != ""}, separators=(",", ":"))
+        set_properties(artifact.custom_properties, extra)
         return artifact
 
     def event(self, event_type: int, key: str, index: int, artifact_id: int | None = None) -> pb.Event:
@@ -184,12 +197,16 @@ class NativeConvention(WritableConvention):
     # -- reading -----------------------------------------------------------------
     def decode_artifact(self, artifact: pb.Artifact, artifact_type: pb.ArtifactType | None) -> records.ArtifactRecord:
         record = super().decode_artifact(artifact, artifact_type)
-        if "display_name" in record.properties and "output_index" in record.properties:
-            return record
-        # schema 2 keeps them only in the artifact name: readers see them as before
-        output, index = artifact_output(artifact)
-        return dataclasses.replace(record, properties={
-            **record.properties, "display_name": output, "output_index": index})
+        props = dict(record.properties)
+        text_facts = {}
+        if OUTPUT_FACTS_PROPERTY in props:  # schema 4: readers see the facts as before
+            facts = _parsed_facts(props.pop(OUTPUT_FACTS_PROPERTY))
+            text_facts = {k: facts.pop(k) for k in _TEXT_FACTS if k in facts}
+            props.update(facts)
+        if "display_name" not in props or "output_index" not in props:
+            # schema 2 keeps them only in the artifact name: readers see them as before
+            props["display_name"], props["output_index"] = artifact_output(artifact)
+        return dataclasses.replace(record, **text_facts, properties=props)
 
     def decode_pipeline(self, context: pb.Context) -> records.PipelineRecord:
         return records.PipelineRecord(
@@ -253,6 +270,32 @@ class NativeConvention(WritableConvention):
             end_ms=execution.last_update_time_since_epoch if terminal else None,
             properties=props,
         )
+
+
+def output_facts(artifact: pb.Artifact) -> dict[str, Any]:
+    """What zen_mlmd recorded about an output (keys of `OUTPUT_FACTS`), from any schema."""
+    if OUTPUT_FACTS_PROPERTY in artifact.custom_properties:
+        return _parsed_facts(artifact.custom_properties[OUTPUT_FACTS_PROPERTY].string_value)
+    values = properties_of(artifact)
+    return {k: values[k] for k in OUTPUT_FACTS if values.get(k) not in (None, "")}
+
+
+def _parsed_facts(text: Any) -> dict[str, Any]:
+    """The facts of one `OUTPUT_FACTS_PROPERTY` value; a value of the wrong type is left out.
+
+    Anyone who can write to the store can write this text: it is only read
+    as data, each fact checked for its type.
+    """
+    try:
+        loaded = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        loaded = None
+    if not isinstance(loaded, dict):
+        return {}
+    facts = {k: loaded[k] for k in _TEXT_FACTS if isinstance(loaded.get(k), str) and loaded[k]}
+    facts.update({k: loaded[k] for k in ("size_bytes", "producer_execution_id")
+                  if isinstance(loaded.get(k), int) and not isinstance(loaded[k], bool)})
+    return facts
 
 
 def _int_or_none(value) -> int | None:

@@ -405,6 +405,11 @@ def is_already_exists(error: Exception) -> bool:
     return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.AlreadyExistsError)
 
 
+def is_aborted(error: Exception) -> bool:
+    """True when a translated StoreError came from MLMD's Aborted (a transaction to retry)."""
+    return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.AbortedError)
+
+
 def in_memory_connection_config() -> metadata_store_pb2.ConnectionConfig:
     """An MLMD fake (in-memory) database: for tests and benchmarks."""
     config = metadata_store_pb2.ConnectionConfig()

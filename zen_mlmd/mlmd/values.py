@@ -6,17 +6,26 @@ filter queries (`custom_properties.`param.lr`.double_value > 0.1`) — when
 every backend stores them exactly: MLMD's `int_value` column is 32-bit on
 MySQL and PostgreSQL, it writes a double into SQL with six decimals
 (`1e-07` is stored as 0.0, `0.123456789` as 0.123457), NaN/infinity are
-not valid SQL, and a string is cut at its first NUL character. Such values
-are tagged (below); a Struct is stored as a serialized proto, exactly.
-Nested values (dicts, lists) go into `struct_value`. A protobuf Struct only
-knows doubles, strings, bools and null, so what it cannot hold exactly is
-tagged with a one-key marker object and restored on read:
+not valid SQL, a string is cut at its first NUL character, and on
+PostgreSQL a string with a backslash makes the SQL invalid (MLMD quotes it
+twice: `'E'a\\b''`). Such values are tagged (below); a Struct is stored
+as a serialized proto, exactly. Nested values (dicts, lists) go into
+`struct_value`. A protobuf Struct only knows doubles, strings, bools and
+null, so what it cannot hold exactly is tagged with a one-key marker object
+and restored on read:
 
 * ints that are not exactly representable as a double, and floats whose
   value is integral (so that `1` and `1.0` keep their types);
 * top-level ints outside the 32-bit range, floats that SQL cannot carry
-  exactly and strings with a NUL character (see above);
+  exactly and strings with a NUL character or a backslash (see above);
 * top-level `None` and lists (a Struct value must be a map).
+
+A string or struct whose text in MLMD's `string_value` column (structs are
+kept there as base64) would be longer than `INDEXED_TEXT_LIMIT` goes into
+`proto_value` instead, as a `google.protobuf.Struct` in an `Any` (a string
+tagged as above): on PostgreSQL MLMD indexes the whole `string_value`, and
+an index entry over 2704 bytes makes the write fail. No backend indexes
+`proto_value`.
 
 Tuples are stored as lists and read back as lists.
 """
@@ -31,6 +40,10 @@ from ml_metadata.proto import metadata_store_pb2
 from zen_mlmd.errors import ConfigError
 
 TAG = "__zen_mlmd__"
+#: Bytes of `string_value` text above which a value is kept in `proto_value`
+#: (PostgreSQL's b-tree entries hold at most 2704 bytes, names included).
+INDEXED_TEXT_LIMIT = 2000
+_STRUCT_PREFIX = len("mlmd-struct::")
 _INT32 = (-(2**31), 2**31 - 1)
 _EXACT_DOUBLE_INT = 2**53
 
@@ -49,13 +62,19 @@ def to_value(value: Any, name: str = "value") -> metadata_store_pb2.Value:
         out.int_value = value
     elif isinstance(value, float) and sql_exact(value):
         out.double_value = value
-    elif isinstance(value, str) and "\x00" not in value:
+    elif isinstance(value, str) and "\x00" not in value and "\\" not in value and _indexable(value):
         out.string_value = value
-    elif isinstance(value, Mapping):
-        out.struct_value.CopyFrom(_struct_from_dict(value, name))
     else:
-        out.struct_value.CopyFrom(_tagged_struct(value, name))
+        struct = _struct_from_dict(value, name) if isinstance(value, Mapping) else _tagged_struct(value, name)
+        if _STRUCT_PREFIX + (struct.ByteSize() + 2) // 3 * 4 <= INDEXED_TEXT_LIMIT:
+            out.struct_value.CopyFrom(struct)
+        else:
+            out.proto_value.Pack(struct)
     return out
+
+
+def _indexable(text: str) -> bool:
+    return len(text) * 4 <= INDEXED_TEXT_LIMIT or len(text.encode()) <= INDEXED_TEXT_LIMIT
 
 
 def from_value(value: metadata_store_pb2.Value) -> Any:
@@ -72,6 +91,10 @@ def from_value(value: metadata_store_pb2.Value) -> Any:
     if kind == "struct_value":
         return _from_struct_value(struct_pb2.Value(struct_value=value.struct_value))
     if kind == "proto_value":
+        if value.proto_value.Is(struct_pb2.Struct.DESCRIPTOR):  # a long value (see above)
+            struct = struct_pb2.Struct()
+            value.proto_value.Unpack(struct)
+            return _from_struct_value(struct_pb2.Value(struct_value=struct))
         return {"@type": value.proto_value.type_url}
     return None
 

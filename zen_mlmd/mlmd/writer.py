@@ -1,8 +1,10 @@
 """The MLMD write sequences of a run, in as few transactions as MLMD allows.
 
-* start a run: the pipeline context (once per pipeline), the run context and
-  its parent link (plus, in conventions that have one, ONE `put_execution` of
-  the run-level root execution, e.g. Kubeflow Pipelines' root DAG);
+* start a run: ONE `put_lineage_subgraph` that finds (or creates) the
+  pipeline context and the node contexts of the steps the orchestrator
+  names, the run context and its parent link (plus, in conventions that
+  have one, ONE `put_execution` of the run-level root execution, e.g.
+  Kubeflow Pipelines' root DAG);
 * start a step: ONE `put_execution` (RUNNING execution, INPUT events by
   artifact id, pipeline/run/node contexts);
 * publish a step: ONE `put_execution` (COMPLETE, LIVE outputs, OUTPUT events);
@@ -11,9 +13,10 @@
 * fail a step: ONE `put_execution` (FAILED with the error, no outputs);
 * a cache hit: ONE `put_execution` (CACHED, OUTPUT events to the original
   artifacts, the original execution id);
-* end a run: one `put_contexts` (one `put_execution` ending the root
-  execution and updating the run context, where there is one); after
-  combined writes, the links they left out too (`zen_mlmd.mlmd.links`).
+* end a run: ONE write for the run context's status and end time, the
+  last held-back publish and the root execution (where there are such);
+  after combined writes, ONE `put_attributions_and_associations` before it
+  for the node links they left out (`zen_mlmd.mlmd.links`).
 
 The convention decides the type names, the protos and which contexts a step
 is linked to; the call sequence is the same for every convention.
@@ -33,7 +36,7 @@ from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import WritableConvention
 from zen_mlmd.mlmd.handles import RunHandle, StepHandle
 from zen_mlmd.mlmd.native import NativeConvention
-from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
+from zen_mlmd.mlmd.store import MetadataStore, is_aborted, is_already_exists
 
 
 def now_ms() -> int:
@@ -50,9 +53,6 @@ class RunWriter:
     def __init__(self, store: MetadataStore, convention: WritableConvention | None = None):
         self.store = store
         self.convention = convention or NativeConvention()
-        # Node context ids by name: shared by every run of a pipeline, so known
-        # after a first run (as type ids are, for the life of the connection).
-        self._node_ids: dict[str, int] = {}
         # Type ids by artifact kind / step type: no type proto built per write.
         self._type_ids: dict[tuple[str, str], int] = {}
         if not isinstance(self.convention, WritableConvention):
@@ -65,8 +65,16 @@ class RunWriter:
     def start_run(
         self, pipeline_name: str, run_name: str, config: Mapping[str, Any],
         owner: Mapping[str, Any], pipeline_properties: Mapping[str, Any] | None = None,
+        step_names: Sequence[str] = (),
     ) -> RunHandle:
         """Create the run context under its pipeline context.
+
+        Args:
+            step_names: the steps the run will have, where the orchestrator
+                knows them: their node contexts are resolved now, in the call
+                that resolves the pipeline context, so the run's end needs no
+                call to create them. Context ids are never kept from run to
+                run: a deleted pipeline is recreated.
 
         Raises:
             AlreadyExistsError: a run with this name exists already.
@@ -76,8 +84,11 @@ class RunWriter:
         run_type = self.store.type_id("context", c.context_type(c.run_context_type))
         node_type = (self.store.type_id("context", c.context_type(c.node_context_type))
                      if c.node_context_type else 0)
-        pipeline_context = self._pipeline_context(
+        pipeline_context = c.pipeline_context(
             pipeline_type, c.pipeline_context_name(pipeline_name), pipeline_properties or {})
+        nodes = {name: c.node_context(node_type, pipeline_name, name)
+                 for name in dict.fromkeys(step_names)} if node_type else {}
+        self._resolve_contexts([pipeline_context, *nodes.values()])
         run_context = c.run_context(run_type, pipeline_name, run_name, config, owner)
         root = None
         try:
@@ -103,46 +114,65 @@ class RunWriter:
         self.store.put_parent_contexts([
             pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
         ])
-        handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c)
+        handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c,
+                           node_contexts=nodes)
         handle.root_execution = root
         return handle
 
-    def _pipeline_context(self, type_id: int, name: str, properties: Mapping[str, Any]) -> pb.Context:
-        type_name = self.convention.pipeline_context_type
-        existing = self.store.get_context_by_type_and_name(type_name, name)
-        if existing is not None:
-            return existing
-        context = self.convention.pipeline_context(type_id, name, properties)
-        try:
-            [context.id] = self.store.put_contexts([context])
-            return context
-        except Exception as exc:  # another process created it first
-            if not is_already_exists(exc):
-                raise
-            return self.store.get_context_by_type_and_name(type_name, name)
+    def _resolve_contexts(self, contexts: Sequence[pb.Context]) -> None:
+        """Give each context its id, creating those that do not exist (ONE call).
 
-    def end_run(self, run: RunHandle, status: str) -> None:
+        An existing context is found by type and name and kept as it is.
+        """
+        try:
+            _, _, ids = self.store.put_lineage_subgraph([], [], contexts, [], reuse_context_if_already_exist=True)
+        except Exception as exc:
+            if not is_aborted(exc):
+                raise
+            # another process created one of them first (MLMD asks for a retry): now it exists
+            _, _, ids = self.store.put_lineage_subgraph([], [], contexts, [], reuse_context_if_already_exist=True)
+        for context, context_id in zip(contexts, ids):
+            context.id = context_id
+
+    def end_run(
+        self, run: RunHandle, status: str,
+        publish: tuple[StepHandle, Mapping[str, Sequence[records.OutputArtifact]]] | None = None,
+    ) -> dict[str, tuple[int, ...]] | None:
         """Record the run's final status ("completed", "failed", ...) and end time.
 
-        After combined writes, the links they left out are written first
-        (one `put_lineage_subgraph` that also ends the run, then one
-        `put_attributions_and_associations`).
+        ONE write: the run context, the root execution where the convention
+        has one, and `publish` (a step's held-back publish: COMPLETE with its
+        LIVE outputs). After combined writes, the node links they left out
+        go first (`zen_mlmd.mlmd.links`). Returns the output ids of `publish`.
         """
+        c = self.convention
         end_ms = now_ms()
-        ended = self.convention.ended_run_context(run.run_context, status, end_ms)
+        ended = c.ended_run_context(run.run_context, status, end_ms)
+        if run.deferred:
+            run.deferred.write(self.store)
+        executions, artifacts, edges, refs = [], [], [], []
+        if publish is not None:
+            handle, outputs = publish
+            done, artifacts, refs, edges = self._completed(handle, outputs)
+            executions.append(done)
+        root = None
         if run.root_execution is not None:
-            # One transaction: the root execution ends and the context is updated.
-            root = self.convention.ended_root_execution(run.root_execution, status, end_ms)
-            if run.deferred:
-                run.deferred.write(self.store, [])
-            self.store.put_execution(root, [], [ended], reuse_context_if_already_exist=True)
-            run.root_execution = root
-        elif run.deferred:
-            run.deferred.write(self.store, [ended])
+            root = c.ended_root_execution(run.root_execution, status, end_ms)
+            executions.append(root)
+        if executions:
+            # The executions are linked to both contexts already: only the run context changes.
+            _, artifact_ids, _ = self.store.put_lineage_subgraph(
+                executions, artifacts, [_by_name(run.pipeline_context), ended], edges,
+                reuse_context_if_already_exist=True)
         else:
             self.store.put_contexts([ended])
         run.run_context = ended
-        self._node_ids.update((node.name, node.id) for node in run.node_contexts.values() if node.id)
+        if root is not None:
+            run.root_execution = root
+        if publish is None:
+            return None
+        handle.execution = done
+        return _published(run, refs, artifact_ids)
 
     # -- steps ---------------------------------------------------------------------
     def start_step(self, run: RunHandle, step: records.StepStart) -> StepHandle:
@@ -180,34 +210,39 @@ class RunWriter:
         started step.
         """
         c, run = self.convention, handle.run
-        artifacts, refs = self._output_artifacts(handle, outputs)
+        done, artifacts, refs, edges = self._completed(handle, outputs)
         position = {ref: i for i, ref in enumerate(refs)}
         step = self._resolved(run, next_step, pending=position)
         if _names_pending(step) and c.start_records_input_ids(step.inputs):
             # its execution keeps the input ids themselves: they must exist first, two writes
             return self.publish_step(handle, outputs), self.start_step(run, step)
-        done = c.ended_execution(handle.execution, records.COMPLETE)
-        c.describe_outputs(done, outputs)
         started = self._execution(run, step, records.RUNNING)
-        edges = [(0, i, c.event(pb.Event.OUTPUT, ref.output_name, ref.index)) for i, ref in enumerate(refs)]
         for name, index, item in _input_items(step):
             if isinstance(item, records.OutputRef):
                 edges.append((1, position[item], c.event(pb.Event.INPUT, name, index)))
             else:
                 edges.append((1, None, c.event(pb.Event.INPUT, name, index, item)))
-        # By type and name, without id: MLMD then only looks each one up (with an
-        # id it would compare, and maybe rewrite, every property of the context).
-        shared = [pb.Context(type_id=ctx.type_id, name=ctx.name)
-                  for ctx in (run.pipeline_context, run.run_context)]
+        shared = [_by_name(run.pipeline_context), _by_name(run.run_context)]
         [done.id, started.id], artifact_ids, _ = self.store.put_lineage_subgraph(
             [done, started], artifacts, shared, edges, reuse_context_if_already_exist=True)
         handle.execution = done
         ids = _published(run, refs, artifact_ids)
-        # each joins its node context at the run's end; one started alone is in it already
-        if handle.started_with_others:
-            run.deferred.add(done.id, self._step_contexts(run, handle.step.name))
+        # it joins its node context at the run's end (`handle`'s step did when it started)
         run.deferred.add(started.id, self._step_contexts(run, step.name))
         return ids, StepHandle(run, step, started, started_with_others=True)
+
+    def _completed(self, handle: StepHandle, outputs):
+        """`handle`'s execution COMPLETE, its output artifacts, their refs and OUTPUT edges.
+
+        The edges name the first execution of the write.
+        """
+        c = self.convention
+        artifacts, refs = self._output_artifacts(handle, outputs)
+        done = c.ended_execution(handle.execution, records.COMPLETE)
+        c.describe_outputs(done, outputs)
+        edges = [(0, i, c.event(pb.Event.OUTPUT, ref.output_name, ref.index))
+                 for i, ref in enumerate(refs)]
+        return done, artifacts, refs, edges
 
     def fail_step(self, handle: StepHandle, error_type: str, error_message: str,
                   error_traceback: str = "") -> None:
@@ -282,10 +317,8 @@ class RunWriter:
 
     def _node_context(self, run: RunHandle, step_name: str) -> pb.Context:
         node = run.node_contexts.get(step_name)
-        if node is None:
+        if node is None:  # not named at the run's start: its id is filled in once written
             node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
-            if node.name in self._node_ids:  # else its id is filled in once written
-                node.id = self._node_ids[node.name]
             run.node_contexts[step_name] = node
         return node
 
@@ -300,7 +333,7 @@ class RunWriter:
             for index, output in enumerate(items):
                 type_id = self._type_id("artifact", output.kind)
                 artifacts.append(c.output_artifact(type_id, run.run_name, handle.step.name, output_name,
-                                                   index, output))
+                                                   index, output, handle.execution_id))
                 refs.append(records.OutputRef(handle.execution_id, output_name, index))
         return artifacts, refs
 
@@ -347,6 +380,12 @@ class RunWriter:
         c = self.convention
         return [(None, c.event(pb.Event.INPUT, name, index, artifact_id))
                 for name, index, artifact_id in _input_items(step)]
+
+
+def _by_name(context: pb.Context) -> pb.Context:
+    """A context to link to by type and name, without id: MLMD then only looks it up
+    (given an id, it would compare, and maybe rewrite, every property of the context)."""
+    return pb.Context(type_id=context.type_id, name=context.name)
 
 
 def _input_items(step: records.StepStart):

@@ -142,7 +142,8 @@ class LocalOrchestrator:
         config["stack"] = self.stack.describe()
         config["versions"] = versions()
         run = recorder.start_run(graph.name, run_name, config,
-                                 pipeline_properties={"source": graph.source})
+                                 pipeline_properties={"source": graph.source},
+                                 step_names=list(graph.invocations))
         summary = RunSummary(run.name, graph.name, "running")
         self._say(f"Run {run.name!r} of pipeline {graph.name!r} on stack {self.stack.name!r}")
         state = _RunState()
@@ -151,11 +152,8 @@ class LocalOrchestrator:
         failure: StepFailedError | None = None
         with run:
             pending = list(graph.invocations.values())
-            while pending or run.held_step is not None:
+            while pending:
                 try:
-                    if not pending:
-                        run.flush()  # the last step's publish
-                        continue
                     invocation = pending[0]
                     blocked = [u for u in invocation.upstream if u in state.not_done]
                     if blocked:
@@ -164,18 +162,17 @@ class LocalOrchestrator:
                     else:
                         status, error = self._run_step(runner, graph, invocation, state)
                 except PublishFailedError as exc:
-                    # the step whose publish was held back is recorded failed; the
-                    # current one was not recorded yet and is tried again
-                    state.not_done.add(exc.step_name)
-                    summary.steps[exc.step_name] = "failed"
-                    failure = failure or StepFailedError(exc.step_name, run.name, exc.cause)
-                    self._say(f"  step {exc.step_name}: FAILED: {exc}")
+                    # the current step was not recorded yet and is tried again
+                    failure = self._publish_failed(exc, run, state, summary, failure)
                     continue
                 pending.pop(0)
                 summary.steps[invocation.name] = status
                 if error is not None and failure is None:
                     failure = StepFailedError(invocation.name, run.name, error)
-            run.finish()
+            try:
+                run.finish()  # the last step's held-back publish goes out with the run's end
+            except PublishFailedError as exc:
+                failure = self._publish_failed(exc, run, state, summary, failure)
         summary.status = "failed" if failure else (
             "cached" if all(s == "cached" for s in summary.steps.values()) else "completed")
         hits, total = len(summary.cache_hits), len(summary.steps)
@@ -212,6 +209,14 @@ class LocalOrchestrator:
         else:
             state.outputs[inv.name] = outcome.outputs
         return outcome.status, outcome.error
+
+    def _publish_failed(self, exc: PublishFailedError, run: RunRecorder, state: "_RunState",
+                        summary: RunSummary, failure: StepFailedError | None) -> StepFailedError:
+        """A held-back publish failed: its step is recorded failed. Returns the run's first failure."""
+        state.not_done.add(exc.step_name)
+        summary.steps[exc.step_name] = "failed"
+        self._say(f"  step {exc.step_name}: FAILED: {exc}")
+        return failure or StepFailedError(exc.step_name, run.name, exc.cause)
 
     def _cancel(self, run: RunRecorder, inv: Invocation, state: "_RunState", blocked) -> None:
         state.not_done.add(inv.name)

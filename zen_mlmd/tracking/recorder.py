@@ -85,8 +85,15 @@ class Recorder:
         run_name: str | None = None,
         config: Mapping[str, Any] | None = None,
         pipeline_properties: Mapping[str, Any] | None = None,
+        step_names: Sequence[str] = (),
     ) -> "RunRecorder":
         """Record the start of a run: its pipeline config snapshot and start time.
+
+        Args:
+            step_names: the names of the steps the run will start, where the
+                orchestrator knows them (a hint: other steps may start too).
+                Their per-step contexts are then found in the call that finds
+                the pipeline's, instead of at the run's end.
 
         Raises:
             AlreadyExistsError: `run_name` is taken (run names are unique).
@@ -96,6 +103,7 @@ class Recorder:
         run_name = validate_name("run", run_name or default_run_name(pipeline_name))
         handle = self._writer.start_run(
             pipeline_name, run_name, dict(config or {}), self.owner or current_owner(), pipeline_properties,
+            [validate_name("step", name) for name in step_names],
         )
         return RunRecorder(self, handle)
 
@@ -242,12 +250,27 @@ class RunRecorder:
     def finish(self, status: str | None = None) -> None:
         """Record the end of the run: "failed" if a step failed, else "completed".
 
-        A held-back publish is written first; if it fails, its step is
-        recorded failed, the run ends as failed and the `PublishFailedError`
-        is raised after.
+        A held-back publish is written in the same transaction (one MLMD
+        write). If that fails, the publish is written alone: if it fails
+        again, its step is recorded failed, the run ends as failed and the
+        `PublishFailedError` is raised after.
         """
         if self.ended:
             return
+        if self._held is not None:
+            held, outputs = self._held
+            try:
+                held.output_ids = self._writer.end_run(
+                    self._handle, status or (RUN_FAILED if self.failed_steps else RUN_COMPLETED),
+                    publish=(held._handle, outputs))
+            except StoreUnavailableError:
+                raise  # it may have been written: the run will read as interrupted
+            except Exception as exc:
+                held.raise_if_published(exc)  # else nothing was written: the two apart, below
+            else:
+                self._held = None
+                self.ended = True
+                return
         error = None
         try:
             self.flush()

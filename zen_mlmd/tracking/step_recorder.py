@@ -93,11 +93,8 @@ class StepRecorder:
             uri=written.uri, kind=kind_name,
             materializer=written.materializer, data_type=written.data_type,
             content_hash=written.content_hash, size_bytes=written.size_bytes,
-            # the producer is also in the OUTPUT event, the output name and index in
-            # the artifact's name: kept here so that a cache lookup reads everything
-            # it needs in one call
+            # the key on the output too: a cache lookup finds outputs in one call
             properties={**self._run._recorder.convention.output_metadata(kind_name, value),
-                        "producer_execution_id": self.execution_id,
                         "cache_key": self._handle.step.cache_key or None},
         )
         self._saved.setdefault(output_name, []).append(output)

@@ -194,7 +194,8 @@ class KfpWriting:
         execution.custom_properties[OUTPUTS_PROPERTY].CopyFrom(struct_value(facts))
 
     def output_artifact(self, type_id: int, run_name: str, step_name: str, output_name: str,
-                        index: int, output: records.OutputArtifact) -> pb.Artifact:
+                        index: int, output: records.OutputArtifact, producer_execution_id: int) -> pb.Artifact:
+        # the producer is the OUTPUT event's execution, as KFP keeps it
         # Unnamed, as KFP's launcher leaves its artifacts (`RecordArtifact`).
         artifact = pb.Artifact(type_id=type_id, uri=output.uri, state=pb.Artifact.LIVE)
         props = artifact.custom_properties
