@@ -233,3 +233,46 @@ def test_an_input_from_an_unpublished_output_is_refused(metadata_store: Metadata
     with pytest.raises(Exception) as raised:
         run.start_step("second", "tests.second", inputs={"x": ghost})
     assert "not published yet" in str(raised.value) and "inputs.x" in str(raised.value)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mysql", "postgresql"], indirect=True)
+def test_a_node_context_deleted_during_a_run_is_found_again_at_its_end(metadata_store: MetadataStore):
+    """The run's start finds the node contexts of its steps; deleting the only other run
+    of the pipeline meanwhile deletes those no other run uses. The end recreates them."""
+    from zen_mlmd.lifecycle import delete_runs
+
+    record_chain(metadata_store, "only-other")  # every node context is used by this run alone
+    names = [f"step_{i}" for i in range(S)]
+    run = Recorder(metadata_store).start_run("chain", "survivor", step_names=names)
+    inputs = None
+    for i, name in enumerate(names):
+        step = run.start_step(name, f"tests.chain.{name}", inputs=inputs)
+        refs = step.publish({n: _output("survivor", name, n) for n in ("a", "b")}, defer=True)
+        inputs = {"x": refs["a"], "y": refs["b"]}
+        if i == 0:  # step_0 is in its node context (started alone); the others are not yet
+            delete_runs(metadata_store, ["only-other"])
+    gone = {f"chain.{n}" for n in names[1:]}
+    assert not gone & {c.name for c in metadata_store.raw.get_contexts_by_type("node")}
+    run.finish()
+    reader = StoreReader(metadata_store)
+    record = reader.get_run("survivor")
+    assert record.recorded_status == "completed"
+    assert {s.state for s in reader.read_run(record).steps} == {records.COMPLETE}
+    for name in names:  # each step is in its (recreated) node context, with its properties
+        [execution] = step_history(metadata_store, "chain", name)
+        assert execution.properties["run_name"] == "survivor"
+        node = metadata_store.raw.get_context_by_type_and_name("node", f"chain.{name}")
+        assert node.custom_properties["node_id"].string_value == name
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_a_node_context_deleted_before_its_step_starts_alone_is_found_again(metadata_store: MetadataStore):
+    from zen_mlmd.lifecycle import delete_runs
+
+    record_chain(metadata_store, "only-other")
+    run = Recorder(metadata_store).start_run("chain", "second", step_names=["step_0"])
+    delete_runs(metadata_store, ["only-other"])  # and with it the node context found at the start
+    run.start_step("step_0", "tests.chain.step_0").publish({})
+    run.finish()
+    [execution] = step_history(metadata_store, "chain", "step_0")
+    assert execution.properties["run_name"] == "second" and execution.state == records.COMPLETE

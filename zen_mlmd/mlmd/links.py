@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 
@@ -38,22 +39,43 @@ class DeferredLinks:
             self._links.append((execution_id, tuple(contexts)))
 
     def write(self, store) -> None:
-        """Write every link: one MLMD call (two with contexts to resolve), then forget them."""
-        missing: dict[tuple[int, str], pb.Context] = {}
-        for _, contexts in self._links:
-            for context in contexts:
-                if not context.id:
-                    missing.setdefault((context.type_id, context.name), context)
-        created = {}
-        if missing:  # found by type and name, or created
-            _, _, ids = store.put_lineage_subgraph([], [], list(missing.values()), [],
-                                                   reuse_context_if_already_exist=True)
-            created = dict(zip(missing, ids))
-        associations = {}
-        for execution_id, contexts in self._links:
-            for context in contexts:
-                context.id = context.id or created[(context.type_id, context.name)]  # later writes pass it by id
-                associations[(execution_id, context.id)] = None
-        store.put_attributions_and_associations(
-            [], [pb.Association(execution_id=e, context_id=c) for e, c in associations])
+        """Write every link: one MLMD call (two with contexts to resolve), then forget them.
+
+        A context found when the run started may be gone since (deleted with
+        the last other run that used it): MLMD refuses the link, and the
+        contexts are found, or created, again by type and name (two more calls).
+        """
+        self._resolve(store, only_missing=True)
+        try:
+            store.put_attributions_and_associations([], self._associations())
+        except Exception as exc:
+            # MLMD says InvalidArgument ("Context id not found") for a link to a missing context
+            if not isinstance(getattr(exc, "mlmd_error", None), mlmd_errors.InvalidArgumentError):
+                raise
+            self._resolve(store, only_missing=False)
+            store.put_attributions_and_associations([], self._associations())
         self._links.clear()
+
+    def _resolve(self, store, only_missing: bool) -> None:
+        """Give the contexts their ids (ONE call; none if all have one and `only_missing`)."""
+        contexts: dict[tuple[int, str], list[pb.Context]] = {}
+        for _, linked in self._links:
+            for context in linked:
+                if not (only_missing and context.id):
+                    contexts.setdefault((context.type_id, context.name), []).append(context)
+        if not contexts:
+            return
+        written = []
+        for same in contexts.values():  # as first built (a new one gets its properties), without id
+            written.append(pb.Context())
+            written[-1].CopyFrom(same[0])
+            written[-1].ClearField("id")
+        _, _, ids = store.put_lineage_subgraph([], [], written, [], reuse_context_if_already_exist=True)
+        for same, context_id in zip(contexts.values(), ids):
+            for context in same:  # later writes of the run pass it by id
+                context.id = context_id
+
+    def _associations(self) -> list[pb.Association]:
+        pairs = dict.fromkeys((execution_id, context.id) for execution_id, contexts in self._links
+                              for context in contexts)
+        return [pb.Association(execution_id=e, context_id=c) for e, c in pairs]

@@ -410,6 +410,11 @@ def is_aborted(error: Exception) -> bool:
     return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.AbortedError)
 
 
+def is_not_found(error: Exception) -> bool:
+    """True when a translated StoreError came from MLMD's NotFound (e.g. a context id gone)."""
+    return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.NotFoundError)
+
+
 def in_memory_connection_config() -> metadata_store_pb2.ConnectionConfig:
     """An MLMD fake (in-memory) database: for tests and benchmarks."""
     config = metadata_store_pb2.ConnectionConfig()

@@ -36,7 +36,7 @@ from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import WritableConvention
 from zen_mlmd.mlmd.handles import RunHandle, StepHandle
 from zen_mlmd.mlmd.native import NativeConvention
-from zen_mlmd.mlmd.store import MetadataStore, is_aborted, is_already_exists
+from zen_mlmd.mlmd.store import MetadataStore, is_aborted, is_already_exists, is_not_found
 
 
 def now_ms() -> int:
@@ -305,12 +305,18 @@ class RunWriter:
         if run.node_type_id:
             node = self._node_context(run, step_name)
             contexts.append(node)
-        execution_id, artifact_ids, context_ids = self.store.put_execution(
-            execution, events, contexts,
-            # Contexts passed with an id are only linked, never rewritten; a
-            # new node context created by a concurrent run is reused.
-            reuse_context_if_already_exist=True, force_reuse_context=True,
-        )
+        # Contexts passed with an id are only linked, never rewritten; a new node
+        # context created by a concurrent run is reused.
+        try:
+            execution_id, artifact_ids, context_ids = self.store.put_execution(
+                execution, events, contexts, reuse_context_if_already_exist=True, force_reuse_context=True)
+        except Exception as exc:
+            if node is None or not node.id or not is_not_found(exc):
+                raise
+            # deleted (with the last other run that used it) since the run's start: again by name
+            node.ClearField("id")
+            execution_id, artifact_ids, context_ids = self.store.put_execution(
+                execution, events, contexts, reuse_context_if_already_exist=True, force_reuse_context=True)
         if node is not None and not node.id:
             node.id = context_ids[2]
         return artifact_ids if want_artifacts else execution_id
