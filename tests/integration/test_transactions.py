@@ -142,6 +142,10 @@ def test_a_run_of_s_steps_costs_s_plus_one_step_writes(metadata_store: MetadataS
     assert set(steps[names[-1]].outputs) == {"a", "b"}
     assert [s.name for s in step_history(store, "chain", names[-1])][:1] == [names[-1]]
     assert StoreReader(store).get_run("counted").recorded_status == "completed"
+    # the same recorder's next run finds every context by the ids this one found
+    store.reset_counts()
+    recorder.start_run("chain", "counted-again", step_names=names if named else ())
+    assert dict(store.calls) == {"PutContexts": 1, "PutParentContexts": 1}
 
 
 def test_while_it_runs_another_connection_sees_the_running_step(backend: BackendSpec,
@@ -276,3 +280,31 @@ def test_a_node_context_deleted_before_its_step_starts_alone_is_found_again(meta
     run.finish()
     [execution] = step_history(metadata_store, "chain", "step_0")
     assert execution.properties["run_name"] == "second" and execution.state == records.COMPLETE
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mysql", "postgresql"], indirect=True)
+def test_a_recorder_whose_pipeline_was_deleted_between_two_runs_recreates_it(metadata_store: MetadataStore):
+    from zen_mlmd.lifecycle import delete_runs
+
+    recorder = Recorder(metadata_store)
+    names = [f"step_{i}" for i in range(S)]
+
+    def record(run_name: str) -> None:
+        run = recorder.start_run("chain", run_name, step_names=names)
+        inputs = None
+        for name in names:
+            step = run.start_step(name, f"tests.chain.{name}", inputs=inputs)
+            refs = step.publish({n: _output(run_name, name, n) for n in ("a", "b")}, defer=True)
+            inputs = {"x": refs["a"], "y": refs["b"]}
+        run.finish()
+
+    record("first")
+    delete_runs(metadata_store, ["first"])  # the pipeline and node contexts go with their only run
+    assert metadata_store.raw.get_contexts_by_type("pipeline") == []
+    record("second")  # the ids the recorder kept are refused: found (created) again by name
+    reader = StoreReader(metadata_store)
+    [run] = list(reader.iter_runs("chain"))
+    assert run.name == "second" and run.recorded_status == "completed"
+    assert {s.state for s in reader.read_run(run).steps} == {records.COMPLETE}
+    for name in names:
+        assert [s.properties["run_name"] for s in step_history(metadata_store, "chain", name)] == ["second"]

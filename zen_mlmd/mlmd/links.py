@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2 as pb
+
+from zen_mlmd.mlmd.store import is_invalid_argument
 
 
 class DeferredLinks:
@@ -49,8 +50,7 @@ class DeferredLinks:
         try:
             store.put_attributions_and_associations([], self._associations())
         except Exception as exc:
-            # MLMD says InvalidArgument ("Context id not found") for a link to a missing context
-            if not isinstance(getattr(exc, "mlmd_error", None), mlmd_errors.InvalidArgumentError):
+            if not is_invalid_argument(exc):  # what MLMD says of a link to a context id gone
                 raise
             self._resolve(store, only_missing=False)
             store.put_attributions_and_associations([], self._associations())

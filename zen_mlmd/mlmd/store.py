@@ -415,6 +415,11 @@ def is_not_found(error: Exception) -> bool:
     return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.NotFoundError)
 
 
+def is_invalid_argument(error: Exception) -> bool:
+    """True when a translated StoreError came from MLMD's InvalidArgument (e.g. a link to an id gone)."""
+    return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.InvalidArgumentError)
+
+
 def in_memory_connection_config() -> metadata_store_pb2.ConnectionConfig:
     """An MLMD fake (in-memory) database: for tests and benchmarks."""
     config = metadata_store_pb2.ConnectionConfig()

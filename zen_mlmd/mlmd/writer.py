@@ -2,7 +2,8 @@
 
 * start a run: ONE `put_lineage_subgraph` that finds (or creates) the
   pipeline context and the node contexts of the steps the orchestrator
-  names, the run context and its parent link (plus, in conventions that
+  names (none when an earlier run of this writer found them), the run
+  context and its parent link (plus, in conventions that
   have one, ONE `put_execution` of the run-level root execution, e.g.
   Kubeflow Pipelines' root DAG);
 * start a step: ONE `put_execution` (RUNNING execution, INPUT events by
@@ -36,7 +37,13 @@ from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import WritableConvention
 from zen_mlmd.mlmd.handles import RunHandle, StepHandle
 from zen_mlmd.mlmd.native import NativeConvention
-from zen_mlmd.mlmd.store import MetadataStore, is_aborted, is_already_exists, is_not_found
+from zen_mlmd.mlmd.store import (
+    MetadataStore,
+    is_aborted,
+    is_already_exists,
+    is_invalid_argument,
+    is_not_found,
+)
 
 
 def now_ms() -> int:
@@ -53,6 +60,10 @@ class RunWriter:
     def __init__(self, store: MetadataStore, convention: WritableConvention | None = None):
         self.store = store
         self.convention = convention or NativeConvention()
+        # Ids of the pipeline and node contexts earlier runs found, by (type id,
+        # name). An id MLMD refuses later (the context was deleted with the last
+        # run that used it) is found again by name and the write repeated.
+        self._context_ids: dict[tuple[int, str], int] = {}
         # Type ids by artifact kind / step type: no type proto built per write.
         self._type_ids: dict[tuple[str, str], int] = {}
         if not isinstance(self.convention, WritableConvention):
@@ -71,10 +82,10 @@ class RunWriter:
 
         Args:
             step_names: the steps the run will have, where the orchestrator
-                knows them: their node contexts are resolved now, in the call
-                that resolves the pipeline context, so the run's end needs no
-                call to create them. Context ids are never kept from run to
-                run: a deleted pipeline is recreated.
+                knows them: their node contexts are found (or created) now,
+                in the call that finds the pipeline context, so the run's end
+                needs no call to find them. Contexts an earlier run of this
+                writer found need no call at all.
 
         Raises:
             AlreadyExistsError: a run with this name exists already.
@@ -88,7 +99,8 @@ class RunWriter:
             pipeline_type, c.pipeline_context_name(pipeline_name), pipeline_properties or {})
         nodes = {name: c.node_context(node_type, pipeline_name, name)
                  for name in dict.fromkeys(step_names)} if node_type else {}
-        self._resolve_contexts([pipeline_context, *nodes.values()])
+        shared = [pipeline_context, *nodes.values()]
+        self._resolve_contexts(shared)
         run_context = c.run_context(run_type, pipeline_name, run_name, config, owner)
         root = None
         try:
@@ -97,10 +109,10 @@ class RunWriter:
                 # may be what makes the run name unique) exist together or not at all.
                 root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
                 root = c.root_execution(root_type, pipeline_name, run_name, run_context.name, config, owner)
-                root.id, _, [_, run_context.id] = self.store.put_execution(
+                root.id, _, [_, run_context.id] = self._again_if_gone(shared, lambda: self.store.put_execution(
                     root, [], [pipeline_context, run_context],
                     reuse_context_if_already_exist=True, force_reuse_context=True,
-                )
+                ))
             else:
                 [run_context.id] = self.store.put_contexts([run_context])
         except Exception as exc:
@@ -111,28 +123,54 @@ class RunWriter:
                     "unset to get a generated one"
                 ) from None
             raise
-        self.store.put_parent_contexts([
+        self._again_if_gone(shared, lambda: self.store.put_parent_contexts([
             pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
-        ])
+        ]))
         handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c,
                            node_contexts=nodes)
         handle.root_execution = root
         return handle
 
-    def _resolve_contexts(self, contexts: Sequence[pb.Context]) -> None:
-        """Give each context its id, creating those that do not exist (ONE call).
+    def _resolve_contexts(self, contexts: Sequence[pb.Context], again: bool = False) -> None:
+        """Give each context its id: known from an earlier run, or found by type and
+        name, creating those that do not exist (ONE call, none if all are known).
 
-        An existing context is found by type and name and kept as it is.
+        An existing context is kept as it is. `again`: find them all by name.
         """
+        missing = []
+        for context in contexts:
+            known = None if again else self._context_ids.get((context.type_id, context.name))
+            if known:
+                context.id = known
+            else:
+                context.ClearField("id")
+                missing.append(context)
+        if not missing:
+            return
         try:
-            _, _, ids = self.store.put_lineage_subgraph([], [], contexts, [], reuse_context_if_already_exist=True)
+            _, _, ids = self.store.put_lineage_subgraph([], [], missing, [], reuse_context_if_already_exist=True)
         except Exception as exc:
             if not is_aborted(exc):
                 raise
             # another process created one of them first (MLMD asks for a retry): now it exists
-            _, _, ids = self.store.put_lineage_subgraph([], [], contexts, [], reuse_context_if_already_exist=True)
-        for context, context_id in zip(contexts, ids):
+            _, _, ids = self.store.put_lineage_subgraph([], [], missing, [], reuse_context_if_already_exist=True)
+        for context, context_id in zip(missing, ids):
             context.id = context_id
+        self._remember(missing)
+
+    def _remember(self, contexts) -> None:
+        self._context_ids.update(((c.type_id, c.name), c.id) for c in contexts if c.id)
+
+    def _again_if_gone(self, contexts: Sequence[pb.Context], write):
+        """`write()`; if MLMD refuses an id of `contexts` as unknown, once more after
+        finding them all again by name (a context an earlier run found was deleted)."""
+        try:
+            return write()
+        except Exception as exc:
+            if not (is_not_found(exc) or is_invalid_argument(exc)):
+                raise
+            self._resolve_contexts(contexts, again=True)
+            return write()
 
     def end_run(
         self, run: RunHandle, status: str,
@@ -150,6 +188,7 @@ class RunWriter:
         ended = c.ended_run_context(run.run_context, status, end_ms)
         if run.deferred:
             run.deferred.write(self.store)
+            self._remember(run.node_contexts.values())
         executions, artifacts, edges, refs = [], [], [], []
         if publish is not None:
             handle, outputs = publish
@@ -313,12 +352,14 @@ class RunWriter:
         except Exception as exc:
             if node is None or not node.id or not is_not_found(exc):
                 raise
-            # deleted (with the last other run that used it) since the run's start: again by name
+            # deleted (with the last run that used it) since it was found: again by name
+            self._context_ids.pop((node.type_id, node.name), None)
             node.ClearField("id")
             execution_id, artifact_ids, context_ids = self.store.put_execution(
                 execution, events, contexts, reuse_context_if_already_exist=True, force_reuse_context=True)
         if node is not None and not node.id:
             node.id = context_ids[2]
+            self._remember([node])
         return artifact_ids if want_artifacts else execution_id
 
     def _node_context(self, run: RunHandle, step_name: str) -> pb.Context:
