@@ -67,7 +67,10 @@ def test_backslashes_and_long_values_read_back_exactly(metadata_store):
     message = f"cannot parse {path!r}: " + long_text[:3500]
     with Recorder(metadata_store).start_run("awkward", "awkward-1") as run:
         step = run.start_step("load", "tests.load", parameters=parameters)
-        step.publish({})
+        # a data type JSON escapes (a quote, a backslash): the output's facts are tagged too
+        odd_type = 'odd.Typé"\\x'
+        step.publish({"out": records.OutputArtifact(uri="/nowhere/out", kind="data", materializer="builtins.json",
+                                                    data_type=odd_type, content_hash="sha256:" + "0" * 64)})
         failing = run.start_step("parse", "tests.parse", parameters={"sep": "\\t"})
         failing.fail(ValueError(message))
     reader = StoreReader(metadata_store)
@@ -76,6 +79,9 @@ def test_backslashes_and_long_values_read_back_exactly(metadata_store):
     assert dict(steps["parse"].parameters) == {"sep": "\\t"}
     assert steps["parse"].state == records.FAILED
     assert steps["parse"].error_message == message
+    [out] = reader.read_run(reader.get_run("awkward-1")).artifacts.values()
+    assert (out.data_type, out.materializer, out.properties["producer_execution_id"]) == (
+        odd_type, "builtins.json", steps["load"].id)
     # the long ones are kept where no backend indexes them
     [load] = metadata_store.raw.get_executions_by_id([steps["load"].id])
     kinds = {name: load.custom_properties[f"param.{name}"].WhichOneof("value") for name in parameters}

@@ -37,6 +37,7 @@ from zen_mlmd.mlmd.convention import (
     set_properties,
 )
 from zen_mlmd.mlmd.record_names import artifact_output, execution_run_name
+from zen_mlmd.mlmd.values import from_value, to_value
 
 #: 2: nothing stored twice: step executions without `task_name`, `step_name`,
 #: `pipeline_name`, `run_name` (`code_fingerprint` only when `cache_key_parts`
@@ -181,8 +182,10 @@ class NativeConvention(WritableConvention):
         facts = {"materializer": output.materializer, "data_type": output.data_type,
                  "content_hash": output.content_hash, "size_bytes": output.size_bytes,
                  "producer_execution_id": producer_execution_id}
-        artifact.custom_properties[OUTPUT_FACTS_PROPERTY].string_value = json.dumps(
-            {k: v for k, v in facts.items() if v is not None and v != ""}, separators=(",", ":"))
+        # through to_value: a name with a backslash or a quote (escaped in JSON) is tagged
+        artifact.custom_properties[OUTPUT_FACTS_PROPERTY].CopyFrom(to_value(json.dumps(
+            {k: v for k, v in facts.items() if v is not None and v != ""},
+            separators=(",", ":"), ensure_ascii=False)))
         set_properties(artifact.custom_properties, extra)
         return artifact
 
@@ -275,7 +278,7 @@ class NativeConvention(WritableConvention):
 def output_facts(artifact: pb.Artifact) -> dict[str, Any]:
     """What zen_mlmd recorded about an output (keys of `OUTPUT_FACTS`), from any schema."""
     if OUTPUT_FACTS_PROPERTY in artifact.custom_properties:
-        return _parsed_facts(artifact.custom_properties[OUTPUT_FACTS_PROPERTY].string_value)
+        return _parsed_facts(from_value(artifact.custom_properties[OUTPUT_FACTS_PROPERTY]))
     values = properties_of(artifact)
     return {k: values[k] for k in OUTPUT_FACTS if values.get(k) not in (None, "")}
 
