@@ -6,9 +6,10 @@ starting step N+1 together therefore passes only the contexts both share
 (pipeline and run): a killed run still lists its running step. The links of
 each execution to its own `node` context are collected here and written
 just before the run's end, in one `put_attributions_and_associations`
-(after one `put_lineage_subgraph` that resolves the node contexts the
-orchestrator did not name when the run started). Artifacts of such writes are attributed to the pipeline
-and run contexts only: MLMD validates every link of
+(after one `put_lineage_subgraph` that finds the node contexts neither the
+orchestrator named when the run started nor an earlier run found).
+Artifacts of such writes are attributed to the pipeline and run contexts
+only: MLMD validates every link of
 `put_attributions_and_associations` with several queries, and no reader
 finds artifacts through a step's own contexts (TFX goes through executions
 and events). A run whose process is killed keeps those links unwritten: its
@@ -39,41 +40,27 @@ class DeferredLinks:
         if contexts:
             self._links.append((execution_id, tuple(contexts)))
 
-    def write(self, store) -> None:
-        """Write every link: one MLMD call (two with contexts to resolve), then forget them.
+    def write(self, store, resolve) -> None:
+        """Write every link: one MLMD call, then forget them.
 
-        A context found when the run started may be gone since (deleted with
-        the last other run that used it): MLMD refuses the link, and the
-        contexts are found, or created, again by type and name (two more calls).
+        Args:
+            resolve: `resolve(contexts, again=False)` gives contexts their ids
+                (the writer's `_resolve_contexts`: ids earlier runs found, the
+                others found or created by type and name in one call; with
+                `again`, all by name). A context found when the run started
+                may be gone since (deleted with the last other run that used
+                it): MLMD refuses the link, and the contexts are found again.
         """
-        self._resolve(store, only_missing=True)
+        contexts = list({id(c): c for _, linked in self._links for c in linked}.values())
+        resolve([c for c in contexts if not c.id])
         try:
             store.put_attributions_and_associations([], self._associations())
         except Exception as exc:
             if not is_invalid_argument(exc):  # what MLMD says of a link to a context id gone
                 raise
-            self._resolve(store, only_missing=False)
+            resolve(contexts, again=True)
             store.put_attributions_and_associations([], self._associations())
         self._links.clear()
-
-    def _resolve(self, store, only_missing: bool) -> None:
-        """Give the contexts their ids (ONE call; none if all have one and `only_missing`)."""
-        contexts: dict[tuple[int, str], list[pb.Context]] = {}
-        for _, linked in self._links:
-            for context in linked:
-                if not (only_missing and context.id):
-                    contexts.setdefault((context.type_id, context.name), []).append(context)
-        if not contexts:
-            return
-        written = []
-        for same in contexts.values():  # as first built (a new one gets its properties), without id
-            written.append(pb.Context())
-            written[-1].CopyFrom(same[0])
-            written[-1].ClearField("id")
-        _, _, ids = store.put_lineage_subgraph([], [], written, [], reuse_context_if_already_exist=True)
-        for same, context_id in zip(contexts.values(), ids):
-            for context in same:  # later writes of the run pass it by id
-                context.id = context_id
 
     def _associations(self) -> list[pb.Association]:
         pairs = dict.fromkeys((execution_id, context.id) for execution_id, contexts in self._links

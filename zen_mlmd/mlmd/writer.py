@@ -138,7 +138,7 @@ class RunWriter:
         An existing context is kept as it is. `again`: find them all by name.
         """
         missing = []
-        for context in contexts:
+        for context in contexts:  # each context once: one proto per pipeline and per step
             known = None if again else self._context_ids.get((context.type_id, context.name))
             if known:
                 context.id = known
@@ -187,8 +187,7 @@ class RunWriter:
         end_ms = now_ms()
         ended = c.ended_run_context(run.run_context, status, end_ms)
         if run.deferred:
-            run.deferred.write(self.store)
-            self._remember(run.node_contexts.values())
+            run.deferred.write(self.store, self._resolve_contexts)
         executions, artifacts, edges, refs = [], [], [], []
         if publish is not None:
             handle, outputs = publish
