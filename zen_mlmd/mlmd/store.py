@@ -405,16 +405,6 @@ def is_already_exists(error: Exception) -> bool:
     return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.AlreadyExistsError)
 
 
-def is_aborted(error: Exception) -> bool:
-    """True when a translated StoreError came from MLMD's Aborted (a transaction to retry)."""
-    return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.AbortedError)
-
-
-def is_not_found(error: Exception) -> bool:
-    """True when a translated StoreError came from MLMD's NotFound (e.g. a context id gone)."""
-    return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.NotFoundError)
-
-
 def is_invalid_argument(error: Exception) -> bool:
     """True when a translated StoreError came from MLMD's InvalidArgument (e.g. a link to an id gone)."""
     return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.InvalidArgumentError)

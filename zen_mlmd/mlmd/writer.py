@@ -37,13 +37,8 @@ from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import WritableConvention
 from zen_mlmd.mlmd.handles import RunHandle, StepHandle
 from zen_mlmd.mlmd.native import NativeConvention
-from zen_mlmd.mlmd.store import (
-    MetadataStore,
-    is_aborted,
-    is_already_exists,
-    is_invalid_argument,
-    is_not_found,
-)
+from zen_mlmd.mlmd.context_ids import ContextIds
+from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
 
 
 def now_ms() -> int:
@@ -60,10 +55,8 @@ class RunWriter:
     def __init__(self, store: MetadataStore, convention: WritableConvention | None = None):
         self.store = store
         self.convention = convention or NativeConvention()
-        # Ids of the pipeline and node contexts earlier runs found, by (type id,
-        # name). An id MLMD refuses later (the context was deleted with the last
-        # run that used it) is found again by name and the write repeated.
-        self._context_ids: dict[tuple[int, str], int] = {}
+        # Ids of the pipeline and node contexts that earlier runs found.
+        self._contexts = ContextIds(store)
         # Type ids by artifact kind / step type: no type proto built per write.
         self._type_ids: dict[tuple[str, str], int] = {}
         if not isinstance(self.convention, WritableConvention):
@@ -100,7 +93,7 @@ class RunWriter:
         nodes = {name: c.node_context(node_type, pipeline_name, name)
                  for name in dict.fromkeys(step_names)} if node_type else {}
         shared = [pipeline_context, *nodes.values()]
-        self._resolve_contexts(shared)
+        self._contexts.resolve(shared)
         run_context = c.run_context(run_type, pipeline_name, run_name, config, owner)
         root = None
         try:
@@ -109,7 +102,7 @@ class RunWriter:
                 # may be what makes the run name unique) exist together or not at all.
                 root_type = self.store.type_id("execution", c.execution_type(c.root_execution_type))
                 root = c.root_execution(root_type, pipeline_name, run_name, run_context.name, config, owner)
-                root.id, _, [_, run_context.id] = self._again_if_gone(shared, lambda: self.store.put_execution(
+                root.id, _, [_, run_context.id] = self._contexts.again_if_gone(shared, lambda: self.store.put_execution(
                     root, [], [pipeline_context, run_context],
                     reuse_context_if_already_exist=True, force_reuse_context=True,
                 ))
@@ -123,54 +116,13 @@ class RunWriter:
                     "unset to get a generated one"
                 ) from None
             raise
-        self._again_if_gone(shared, lambda: self.store.put_parent_contexts([
+        self._contexts.again_if_gone(shared, lambda: self.store.put_parent_contexts([
             pb.ParentContext(child_id=run_context.id, parent_id=pipeline_context.id)
         ]))
         handle = RunHandle(pipeline_name, run_name, pipeline_context, run_context, node_type, c,
                            node_contexts=nodes)
         handle.root_execution = root
         return handle
-
-    def _resolve_contexts(self, contexts: Sequence[pb.Context], again: bool = False) -> None:
-        """Give each context its id: known from an earlier run, or found by type and
-        name, creating those that do not exist (ONE call, none if all are known).
-
-        An existing context is kept as it is. `again`: find them all by name.
-        """
-        missing = []
-        for context in contexts:  # each context once: one proto per pipeline and per step
-            known = None if again else self._context_ids.get((context.type_id, context.name))
-            if known:
-                context.id = known
-            else:
-                context.ClearField("id")
-                missing.append(context)
-        if not missing:
-            return
-        try:
-            _, _, ids = self.store.put_lineage_subgraph([], [], missing, [], reuse_context_if_already_exist=True)
-        except Exception as exc:
-            if not is_aborted(exc):
-                raise
-            # another process created one of them first (MLMD asks for a retry): now it exists
-            _, _, ids = self.store.put_lineage_subgraph([], [], missing, [], reuse_context_if_already_exist=True)
-        for context, context_id in zip(missing, ids):
-            context.id = context_id
-        self._remember(missing)
-
-    def _remember(self, contexts) -> None:
-        self._context_ids.update(((c.type_id, c.name), c.id) for c in contexts if c.id)
-
-    def _again_if_gone(self, contexts: Sequence[pb.Context], write):
-        """`write()`; if MLMD refuses an id of `contexts` as unknown, once more after
-        finding them all again by name (a context an earlier run found was deleted)."""
-        try:
-            return write()
-        except Exception as exc:
-            if not (is_not_found(exc) or is_invalid_argument(exc)):
-                raise
-            self._resolve_contexts(contexts, again=True)
-            return write()
 
     def end_run(
         self, run: RunHandle, status: str,
@@ -187,7 +139,7 @@ class RunWriter:
         end_ms = now_ms()
         ended = c.ended_run_context(run.run_context, status, end_ms)
         if run.deferred:
-            run.deferred.write(self.store, self._resolve_contexts)
+            run.deferred.write(self.store, self._contexts.resolve)
         executions, artifacts, edges, refs = [], [], [], []
         if publish is not None:
             handle, outputs = publish
@@ -345,20 +297,12 @@ class RunWriter:
             contexts.append(node)
         # Contexts passed with an id are only linked, never rewritten; a new node
         # context created by a concurrent run is reused.
-        try:
-            execution_id, artifact_ids, context_ids = self.store.put_execution(
-                execution, events, contexts, reuse_context_if_already_exist=True, force_reuse_context=True)
-        except Exception as exc:
-            if node is None or not node.id or not is_not_found(exc):
-                raise
-            # deleted (with the last run that used it) since it was found: again by name
-            self._context_ids.pop((node.type_id, node.name), None)
-            node.ClearField("id")
-            execution_id, artifact_ids, context_ids = self.store.put_execution(
-                execution, events, contexts, reuse_context_if_already_exist=True, force_reuse_context=True)
+        execution_id, artifact_ids, context_ids = self._contexts.again_if_gone(
+            [node] if node is not None and node.id else [], lambda: self.store.put_execution(
+                execution, events, contexts, reuse_context_if_already_exist=True, force_reuse_context=True))
         if node is not None and not node.id:
             node.id = context_ids[2]
-            self._remember([node])
+            self._contexts.remember([node])
         return artifact_ids if want_artifacts else execution_id
 
     def _node_context(self, run: RunHandle, step_name: str) -> pb.Context:
