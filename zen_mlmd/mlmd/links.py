@@ -21,7 +21,7 @@ from typing import Sequence
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from zen_mlmd.mlmd.store import is_invalid_argument
+from zen_mlmd.mlmd.context_ids import ContextIds
 
 
 class DeferredLinks:
@@ -40,26 +40,19 @@ class DeferredLinks:
         if contexts:
             self._links.append((execution_id, tuple(contexts)))
 
-    def write(self, store, resolve) -> None:
+    def write(self, store, context_ids: ContextIds) -> None:
         """Write every link: one MLMD call, then forget them.
 
-        Args:
-            resolve: `resolve(contexts, again=False)` gives contexts their ids
-                (the writer's `_resolve_contexts`: ids earlier runs found, the
-                others found or created by type and name in one call; with
-                `again`, all by name). A context found when the run started
-                may be gone since (deleted with the last other run that used
-                it): MLMD refuses the link, and the contexts are found again.
+        `context_ids` gives the contexts their ids (those earlier runs found;
+        the others found or created by type and name in one call). A context
+        found when the run started may be gone since (deleted with the last
+        other run that used it): MLMD refuses the link, and the contexts are
+        found again and the links written again.
         """
         contexts = list({id(c): c for _, linked in self._links for c in linked}.values())
-        resolve([c for c in contexts if not c.id])
-        try:
-            store.put_attributions_and_associations([], self._associations())
-        except Exception as exc:
-            if not is_invalid_argument(exc):  # what MLMD says of a link to a context id gone
-                raise
-            resolve(contexts, again=True)
-            store.put_attributions_and_associations([], self._associations())
+        context_ids.resolve([c for c in contexts if not c.id])
+        context_ids.again_if_gone(
+            contexts, lambda: store.put_attributions_and_associations([], self._associations()))
         self._links.clear()
 
     def _associations(self) -> list[pb.Association]:

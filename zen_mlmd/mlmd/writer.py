@@ -139,7 +139,7 @@ class RunWriter:
         end_ms = now_ms()
         ended = c.ended_run_context(run.run_context, status, end_ms)
         if run.deferred:
-            run.deferred.write(self.store, self._contexts.resolve)
+            run.deferred.write(self.store, self._contexts)
         executions, artifacts, edges, refs = [], [], [], []
         if publish is not None:
             handle, outputs = publish
