@@ -68,14 +68,20 @@ def test_soft_delete_hides_the_run_and_retires_only_its_own_artifacts(plain_grpc
     assert "fit" in EXECUTED and "load" in EXECUTED
 
 
-def test_the_cli_says_rows_remain(plain_grpc, tmp_path):
+def _recorded_and_registered(plain_grpc, tmp_path, run_name: str) -> tuple[MetadataStore, CliRunner]:
+    """A training run recorded over the served store, registered as `kf` for the CLI."""
     config, port = plain_grpc
     store = MetadataStore(config, store_name="kubeflow")
-    training.run(stack=LocalTestStack(store, tmp_path / "artifacts"), quiet=True, run_name="cli-soft")
+    training.run(stack=LocalTestStack(store, tmp_path / "artifacts"), quiet=True, run_name=run_name)
     runner = CliRunner()
     registered = runner.invoke(cli, ["metadata-store", "register", "kf", "-f", "kubeflow",
                                      "--host", "127.0.0.1", "--port", str(port)])
     assert registered.exit_code == 0, registered.output
+    return store, runner
+
+
+def test_the_cli_says_rows_remain(plain_grpc, tmp_path):
+    store, runner = _recorded_and_registered(plain_grpc, tmp_path, "cli-soft")
     result = runner.invoke(cli, ["run", "delete", "cli-soft", "--store", "kf", "--yes"])
     assert result.exit_code == 0, result.output
     assert "rows remain" in result.stderr
@@ -181,13 +187,7 @@ def test_run_describe_shows_a_soft_deleted_run_as_deleted_and_listings_hide_it(p
     import json
     import re
 
-    config, port = plain_grpc
-    store = MetadataStore(config, store_name="kubeflow")
-    training.run(stack=LocalTestStack(store, tmp_path / "artifacts"), quiet=True, run_name="described")
-    runner = CliRunner()
-    registered = runner.invoke(cli, ["metadata-store", "register", "kf", "-f", "kubeflow",
-                                     "--host", "127.0.0.1", "--port", str(port)])
-    assert registered.exit_code == 0, registered.output
+    _, runner = _recorded_and_registered(plain_grpc, tmp_path, "described")
     before = runner.invoke(cli, ["run", "describe", "described", "--store", "kf"])
     assert before.exit_code == 0 and "deleted" not in before.output, before.output
     assert runner.invoke(cli, ["run", "delete", "described", "--store", "kf", "--yes"]).exit_code == 0

@@ -64,7 +64,7 @@ ARTIFACT_TYPES: Mapping[str, tuple[str, str | None]] = {
 #: three as typed properties and the others as custom properties.
 OUTPUT_FACTS_PROPERTY = "zen_mlmd_output"
 OUTPUT_FACTS = ("materializer", "data_type", "content_hash", "size_bytes", "producer_execution_id")
-_TEXT_FACTS = ("materializer", "data_type", "content_hash")
+_TEXT_FACTS, _INT_FACTS = OUTPUT_FACTS[:3], OUTPUT_FACTS[3:]
 
 # Execution custom properties the reader turns into StepRecord fields.
 _STEP_FIELDS = {
@@ -296,7 +296,7 @@ def _parsed_facts(text: Any) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         return {}
     facts = {k: loaded[k] for k in _TEXT_FACTS if isinstance(loaded.get(k), str) and loaded[k]}
-    facts.update({k: loaded[k] for k in ("size_bytes", "producer_execution_id")
+    facts.update({k: loaded[k] for k in _INT_FACTS
                   if isinstance(loaded.get(k), int) and not isinstance(loaded[k], bool)})
     return facts
 

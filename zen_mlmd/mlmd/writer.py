@@ -176,12 +176,8 @@ class RunWriter:
         self, handle: StepHandle, outputs: Mapping[str, Sequence[records.OutputArtifact]]
     ) -> dict[str, tuple[int, ...]]:
         """ONE put_execution: COMPLETE, LIVE outputs, OUTPUT events. Returns output ids."""
-        c = self.convention
-        artifacts, refs = self._output_artifacts(handle, outputs)
-        pairs = [(artifact, c.event(pb.Event.OUTPUT, ref.output_name, ref.index))
-                 for artifact, ref in zip(artifacts, refs)]
-        execution = c.ended_execution(handle.execution, records.COMPLETE)
-        c.describe_outputs(execution, outputs)
+        execution, artifacts, refs, edges = self._completed(handle, outputs)
+        pairs = [(artifact, event) for artifact, (_, _, event) in zip(artifacts, edges)]
         artifact_ids = self._put(handle.run, handle.step.name, execution, pairs, want_artifacts=True)
         handle.execution = execution
         return _published(handle.run, refs, artifact_ids)
