@@ -83,6 +83,15 @@ class HashingWriter(io.BufferedIOBase):
                 super().close()
 
 
+class _WholeFile:
+    """A file `HashingStore.write_bytes` wrote: its hash and size, as `HashingWriter` keeps them."""
+
+    __slots__ = ("sha256", "size")
+
+    def __init__(self, sha256, size: int):
+        self.sha256, self.size = sha256, size
+
+
 class HashingStore(ArtifactStore):
     """The view of an `ArtifactStore` a materializer writes one artifact through.
 
@@ -128,6 +137,13 @@ class HashingStore(ArtifactStore):
             handle = io.TextIOWrapper(writer, encoding=encoding, errors=errors, newline=newline)
         self._handles.append(handle)
         return handle
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Writes a whole file, hashing `data` at once (no wrapper around the file)."""
+        relative = self._relative(uri)
+        super().write_bytes(uri, data)
+        self.writers[relative] = _WholeFile(hashlib.sha256(data), len(data))
+        self.rehash.discard(relative)
 
     def close_all(self) -> None:
         """Closes what the materializer left open, so every byte is flushed and hashed."""

@@ -78,9 +78,10 @@ class Materializer(abc.ABC):
     name: ClassVar[str]
     default_kind: ClassVar[ArtifactKind] = ArtifactKind.DATA
     for_types: ClassVar[Tuple[Union[type, str], ...]] = ()
-    #: True when `save` writes every file through `store.open`: the files are
-    #: then hashed as they are written and the directory need not be listed
-    #: afterwards. False (the safe default) for code that may write by path.
+    #: True when `save` writes every file through `store.open` or
+    #: `store.write_bytes`: the files are then hashed as they are written and
+    #: the directory need not be listed afterwards. False (the safe default)
+    #: for code that may write by path.
     writes_through_store: ClassVar[bool] = False
     #: True when `load` cannot run code whatever the bytes hold (JSON, NumPy
     #: without pickles, Parquet). False (the default, so a plugin that uses
@@ -106,8 +107,9 @@ class Materializer(abc.ABC):
     def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
         """Writes `obj` as file(s) inside the artifact directory `uri`.
 
-        Write only through `store.open`, so the content hash is computed while
-        the bytes are written.
+        Write only through `store.open` or `store.write_bytes` (a whole file
+        at once, the cheaper of the two), so the content hash is computed
+        while the bytes are written.
         """
 
     @abc.abstractmethod
@@ -149,8 +151,7 @@ class JSONMaterializer(Materializer):
         return default_kind_for(obj)
 
     def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
-        with store.open(f"{uri}/{self.file_name}", "w") as f:
-            f.write(json_values.dumps(obj))
+        store.write_bytes(f"{uri}/{self.file_name}", json_values.dumps(obj).encode("utf-8"))
 
     def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
         with store.open(f"{uri}/{self.file_name}", "r") as f:
@@ -170,9 +171,8 @@ class TextMaterializer(Materializer):
         return type(obj) is str  # a str subclass would come back as plain str
 
     def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
-        with store.open(f"{uri}/{self.file_name}", "wb") as f:
-            # Encoding ourselves: text mode would translate newlines on Windows.
-            f.write(obj.encode("utf-8", errors="surrogatepass"))
+        # Encoding ourselves: text mode would translate newlines on Windows.
+        store.write_bytes(f"{uri}/{self.file_name}", obj.encode("utf-8", errors="surrogatepass"))
 
     def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
         with store.open(f"{uri}/{self.file_name}", "rb") as f:
@@ -192,8 +192,7 @@ class BytesMaterializer(Materializer):
         return type(obj) in (bytes, bytearray)
 
     def save(self, obj: Any, uri: str, store: ArtifactStore) -> None:
-        with store.open(f"{uri}/{self.file_name}", "wb") as f:
-            f.write(bytes(obj))
+        store.write_bytes(f"{uri}/{self.file_name}", bytes(obj))
 
     def load(self, uri: str, store: ArtifactStore, data_type: str) -> Any:
         with store.open(f"{uri}/{self.file_name}", "rb") as f:

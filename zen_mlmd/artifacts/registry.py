@@ -75,6 +75,9 @@ def _type_name(spec: TypeSpec) -> str:
     )
 
 
+#: How many object types the registry remembers the candidates of.
+_CANDIDATE_TYPES_KEPT = 1024
+
 class MaterializerRegistry:
     """Maps types to materializers and materializer names to materializers.
 
@@ -93,9 +96,12 @@ class MaterializerRegistry:
             _CUSTOM: {}, _PLUGIN: {}, _BUILTIN: {}}
         self._by_name: dict[str, type[Materializer]] = {}
         self._instances: dict[type[Materializer], Materializer] = {}
+        # type of an object -> the candidates of its type and bases, in order (rebuilt after a registration)
+        self._candidates: dict[type, tuple[type[Materializer], ...]] = {}
         self._lock = threading.RLock()
         self._entry_point_group = entry_point_group
         self._plugins_loaded = entry_point_group is None
+        self._loading_plugins = False
         for cls in reversed(tuple(builtins)):  # each goes first: the first listed is tried first
             self._register(cls, (), _BUILTIN)
 
@@ -118,18 +124,30 @@ class MaterializerRegistry:
     def materializer_for(self, obj: object) -> Materializer:
         """The materializer that writes `obj`: most specific type first, pickle last."""
         self._load_plugins()
-        for type_name in type_names_of(obj):
-            for layer in (_CUSTOM, _PLUGIN, _BUILTIN):
-                for cls in self._by_type[layer].get(type_name, ()):
-                    cls = self._resolve(cls)
-                    materializer = self._instance(cls)
-                    if materializer.can_save(obj):
-                        return materializer
+        candidates = self._candidates.get(type(obj))
+        if candidates is None:
+            candidates = self._candidates_for(obj)
+        for cls in candidates:
+            materializer = self._instance(self._resolve(cls))
+            if materializer.can_save(obj):
+                return materializer
         raise MaterializerError(
             f"no materializer can write an object of type {data_type_of(obj)}. Fix: register "
             "one with `zen_mlmd.artifacts.register_materializer(MyMaterializer, "
             f"for_types=({type(obj).__name__},))`"
         )
+
+    def _candidates_for(self, obj: object) -> tuple[type[Materializer], ...]:
+        """The materializers registered for the type of `obj` and its bases, most specific first."""
+        candidates = tuple(dict.fromkeys(
+            cls
+            for type_name in type_names_of(obj)
+            for layer in (_CUSTOM, _PLUGIN, _BUILTIN)
+            for cls in self._by_type[layer].get(type_name, ())))
+        if len(self._candidates) >= _CANDIDATE_TYPES_KEPT:  # types made on the fly must not pile up
+            self._candidates.clear()
+        self._candidates[type(obj)] = candidates
+        return candidates
 
     def get(self, name: str) -> Materializer:
         """The materializer called `name` (the name stored with an artifact).
@@ -187,6 +205,7 @@ class MaterializerRegistry:
                 )
             self._by_name[name] = cls
             self._instances.pop(taken, None)
+            self._candidates.clear()
             for type_name in type_names:
                 others = self._by_type[layer].get(type_name, ())
                 # a new tuple, not a changed one: a lookup in another thread sees either
@@ -210,33 +229,40 @@ class MaterializerRegistry:
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return
-        with self._lock:
-            if self._plugins_loaded:
+        with self._lock:  # another thread waits here until the plugins are in
+            if self._plugins_loaded or self._loading_plugins:
                 return
-            self._plugins_loaded = True
-            from importlib import metadata  # ~15 ms: only paid on the first lookup
+            self._loading_plugins = True  # a lookup made while loading (same thread) returns
+            try:
+                self._add_plugins()
+            finally:
+                self._candidates.clear()
+                self._plugins_loaded = True
 
-            from zen_mlmd.plugins import PluginClaims, load_plugin_classes
+    def _add_plugins(self) -> None:
+        from importlib import metadata  # ~15 ms: only paid on the first lookup
 
-            builtin_names = {name: f"the materializer {_qualified(cls)}" for name, cls in self._by_name.items()}
-            names = PluginClaims("materializer", builtin_names)
-            types = PluginClaims("materializer plugin for type", fix=(
-                "uninstall one of them (pip uninstall ...), or choose one for this type with "
-                "zen_mlmd.artifacts.register_materializer(TheMaterializer, for_types=(...)), "
-                "which wins over plugins"))
-            seen = {_qualified(cls) for cls in self._by_name.values()}
-            for _, source, cls in load_plugin_classes(
-                    metadata.entry_points(group=self._entry_point_group),
-                    kind="materializer", check_class=_plugin_class_problem):
-                if _qualified(cls) in seen:  # one class under two entry points is no conflict
-                    continue
-                seen.add(_qualified(cls))
-                names.claim(cls.name, cls, source)
-                for type_name in dict.fromkeys(_type_name(spec) for spec in cls.for_types):
-                    types.claim(type_name, cls, source)
-            self._by_name.update(names.found)
-            # one candidate per type (a clash is a `PluginConflict`), as tuples like the other layers
-            self._by_type[_PLUGIN].update((t, (found,)) for t, found in types.found.items())
+        from zen_mlmd.plugins import PluginClaims, load_plugin_classes
+
+        builtin_names = {name: f"the materializer {_qualified(cls)}" for name, cls in self._by_name.items()}
+        names = PluginClaims("materializer", builtin_names)
+        types = PluginClaims("materializer plugin for type", fix=(
+            "uninstall one of them (pip uninstall ...), or choose one for this type with "
+            "zen_mlmd.artifacts.register_materializer(TheMaterializer, for_types=(...)), "
+            "which wins over plugins"))
+        seen = {_qualified(cls) for cls in self._by_name.values()}
+        for _, source, cls in load_plugin_classes(
+                metadata.entry_points(group=self._entry_point_group),
+                kind="materializer", check_class=_plugin_class_problem):
+            if _qualified(cls) in seen:  # one class under two entry points is no conflict
+                continue
+            seen.add(_qualified(cls))
+            names.claim(cls.name, cls, source)
+            for type_name in dict.fromkeys(_type_name(spec) for spec in cls.for_types):
+                types.claim(type_name, cls, source)
+        self._by_name.update(names.found)
+        # one candidate per type (a clash is a `PluginConflict`), as tuples like the other layers
+        self._by_type[_PLUGIN].update((t, (found,)) for t, found in types.found.items())
 
 
 def _plugin_class_problem(loaded) -> str | None:

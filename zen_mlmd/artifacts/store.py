@@ -167,6 +167,11 @@ class ArtifactStore:
             self.filesystem.makedirs(self.filesystem._parent(path), exist_ok=True)
         return self.filesystem.open(path, mode, **kwargs)
 
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Writes the file at `uri` with `data` (replacing it); parent directories are created."""
+        with ArtifactStore.open(self, uri, "wb") as f:  # not a subclass's wrapped open
+            f.write(data)
+
     def makedirs(self, uri: str) -> None:
         """Creates the directory at `uri` and its parents; no error if it exists."""
         path = self._path(uri)
