@@ -59,6 +59,8 @@ class RunWriter:
         self._contexts = ContextIds(store)
         # Type ids by artifact kind / step type: no type proto built per write.
         self._type_ids: dict[tuple[str, str], int] = {}
+        # Node contexts by (type id, pipeline, step): built once, their ids kept in `_contexts`.
+        self._nodes: dict[tuple[int, str, str], pb.Context] = {}
         if not isinstance(self.convention, WritableConvention):
             raise ConfigError(
                 "convention", self.convention.name, "zen_mlmd can read but not record runs in it",
@@ -90,7 +92,7 @@ class RunWriter:
                      if c.node_context_type else 0)
         pipeline_context = c.pipeline_context(
             pipeline_type, c.pipeline_context_name(pipeline_name), pipeline_properties or {})
-        nodes = {name: c.node_context(node_type, pipeline_name, name)
+        nodes = {name: self._node(node_type, pipeline_name, name)
                  for name in dict.fromkeys(step_names)} if node_type else {}
         shared = [pipeline_context, *nodes.values()]
         self._contexts.resolve(shared)
@@ -304,8 +306,15 @@ class RunWriter:
     def _node_context(self, run: RunHandle, step_name: str) -> pb.Context:
         node = run.node_contexts.get(step_name)
         if node is None:  # not named at the run's start: its id is filled in once written
-            node = self.convention.node_context(run.node_type_id, run.pipeline_name, step_name)
-            run.node_contexts[step_name] = node
+            node = run.node_contexts[step_name] = self._node(run.node_type_id, run.pipeline_name, step_name)
+        return node
+
+    def _node(self, type_id: int, pipeline_name: str, step_name: str) -> pb.Context:
+        """The node context of a step (its id once found), the same proto for every run."""
+        key = (type_id, pipeline_name, step_name)
+        node = self._nodes.get(key)
+        if node is None:
+            node = self._nodes[key] = self.convention.node_context(type_id, pipeline_name, step_name)
         return node
 
     def _step_contexts(self, run: RunHandle, step_name: str) -> list[pb.Context]:

@@ -23,13 +23,17 @@ def _process_start_ticks(pid: int) -> int | None:
         return None
 
 
+# (pid, its start ticks): this process's, read once (a forked child reads its own)
+_started: tuple[int, int] = (0, 0)
+
+
 def current_owner() -> dict:
     """The owner record of this process."""
-    return {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "pid_started": _process_start_ticks(os.getpid()) or 0,
-    }
+    global _started
+    pid = os.getpid()
+    if _started[0] != pid:
+        _started = (pid, _process_start_ticks(pid) or 0)
+    return {"host": socket.gethostname(), "pid": pid, "pid_started": _started[1]}
 
 
 def owner_is_alive(owner) -> bool | None:
