@@ -13,6 +13,7 @@ import random
 import re
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
 from ml_metadata import errors as mlmd_errors
@@ -128,13 +129,21 @@ class MetadataStore:
         self._close_callbacks.append(callback)
 
     def close(self) -> None:
-        """Release what the store holds (its `on_close` callbacks). Safe to call again.
+        """Close the connection, then release what it depends on (the `on_close`
+        callbacks). Safe to call again; a call made afterwards raises `StoreError`.
 
-        All callbacks run even if one raises; the first error is raised after.
+        The connection closes now, not when a garbage collection finds the
+        store (a database server counts its connections). All callbacks run
+        even if one raises; the first error is raised after.
         """
         if self._closed:
             return
         self._closed = True
+        # ml-metadata's handle: the C++ store closes its database connection when
+        # freed; a gRPC channel goes with its stub
+        for handle in ("_metadata_store", "_metadata_store_stub"):
+            if getattr(self.raw, handle, None) is not None:
+                setattr(self.raw, handle, None)
         callbacks, self._close_callbacks = self._close_callbacks[::-1], []
         first_error: BaseException | None = None
         for callback in callbacks:
@@ -144,6 +153,13 @@ class MetadataStore:
                 first_error = first_error or exc
         if first_error is not None:
             raise first_error
+
+    def close_if_forwarded(self) -> None:
+        """Close the store if its connection goes through something `on_close`
+        releases (a port-forward), which must not outlive its user; else keep it
+        open for what was read through it (it closes with its last reference)."""
+        if self._close_callbacks:
+            self.close()
 
     @property
     def closed(self) -> bool:
@@ -162,46 +178,61 @@ class MetadataStore:
         `raw_call` is ml-metadata's bound `_call`; each try goes to its
         store's `_call_method` (one attempt), so that this bounded loop is
         the only retry policy. Retries are counted by name in `retried`.
+        The wrapper holds both stores weakly: a store nobody holds any more
+        is freed at once, and with it its connection (no reference cycle
+        left for a garbage collection to find).
         """
-        raw = getattr(raw_call, "__self__", None) or self.raw
+        store_ref = weakref.ref(self)
+        raw_ref = weakref.ref(getattr(raw_call, "__self__", None) or self.raw)
         self.retried: collections.Counter[str] = collections.Counter()
 
         def call(method_name, request, response, extra_options=None):
-            if self.read_only and method_name.startswith("Put"):
-                raise ReadOnlyStoreError(
-                    f"{self.store_name}: {method_name} refused: the store was opened for reading "
-                    "only. Fix: open it for writing (`MetadataStoreComponent.open()`), as "
-                    "recording does")
-            with self._lock:
-                self.calls[method_name] += 1
-            first_try = time.monotonic()
-            attempt = unavailable = 0
-            while True:
-                attempt += 1
-                try:
-                    return raw._call_method(method_name, request, response)
-                except (mlmd_errors.StatusError, RuntimeError) as exc:
-                    if (attempt > 1 and method_name.startswith("Put")
-                            and isinstance(exc, mlmd_errors.AlreadyExistsError)):
-                        # an earlier try failed without an answer, yet wrote
-                        raise self._ambiguous_write_error(method_name, exc) from None
-                    delay = None
-                    if isinstance(exc, mlmd_errors.AbortedError):  # rolled back: try again
-                        delay = min(ABORTED_MAX_DELAY, ABORTED_FIRST_DELAY * 2 ** (attempt - 1))
-                        delay *= random.uniform(0.5, 1.0)  # writers that collided part ways
-                        if time.monotonic() + delay - first_try > ABORTED_RETRY_SECONDS:
-                            delay = None
-                    elif isinstance(exc, RETRIED_ERRORS) or _mysql_gone(exc):
-                        # Unavailable or a lost MySQL connection: MLMD reconnects next try
-                        if unavailable < len(RETRY_DELAYS):
-                            delay, unavailable = RETRY_DELAYS[unavailable], unavailable + 1
-                    if delay is None:
-                        raise self._call_error(method_name, exc, attempt) from None
-                    with self._lock:
-                        self.retried[method_name] += 1
-                    time.sleep(delay)
+            store, raw = store_ref(), raw_ref()  # the caller holds `raw`
+            if store is None:  # only ml-metadata's store is still held: a plain call
+                return raw._call_method(method_name, request, response)
+            return store._call(raw, method_name, request, response)
 
         return call
+
+    def _call(self, raw, method_name: str, request, response):
+        """One MLMD call through `raw` (see `_wrap_call`)."""
+        if self._closed:
+            raise StoreError(
+                f"{self.store_name}: {method_name} refused: the store was closed. Fix: open "
+                "it again (`MetadataStoreComponent.open()`)")
+        if self.read_only and method_name.startswith("Put"):
+            raise ReadOnlyStoreError(
+                f"{self.store_name}: {method_name} refused: the store was opened for reading "
+                "only. Fix: open it for writing (`MetadataStoreComponent.open()`), as "
+                "recording does")
+        with self._lock:
+            self.calls[method_name] += 1
+        first_try = time.monotonic()
+        attempt = unavailable = 0
+        while True:
+            attempt += 1
+            try:
+                return raw._call_method(method_name, request, response)
+            except (mlmd_errors.StatusError, RuntimeError) as exc:
+                if (attempt > 1 and method_name.startswith("Put")
+                        and isinstance(exc, mlmd_errors.AlreadyExistsError)):
+                    # an earlier try failed without an answer, yet wrote
+                    raise self._ambiguous_write_error(method_name, exc) from None
+                delay = None
+                if isinstance(exc, mlmd_errors.AbortedError):  # rolled back: try again
+                    delay = min(ABORTED_MAX_DELAY, ABORTED_FIRST_DELAY * 2 ** (attempt - 1))
+                    delay *= random.uniform(0.5, 1.0)  # writers that collided part ways
+                    if time.monotonic() + delay - first_try > ABORTED_RETRY_SECONDS:
+                        delay = None
+                elif isinstance(exc, RETRIED_ERRORS) or _mysql_gone(exc):
+                    # Unavailable or a lost MySQL connection: MLMD reconnects next try
+                    if unavailable < len(RETRY_DELAYS):
+                        delay, unavailable = RETRY_DELAYS[unavailable], unavailable + 1
+                if delay is None:
+                    raise self._call_error(method_name, exc, attempt) from None
+                with self._lock:
+                    self.retried[method_name] += 1
+                time.sleep(delay)
 
     @property
     def write_calls(self) -> int:

@@ -114,10 +114,11 @@ class LocalOrchestrator:
     def run(self, graph: PipelineGraph, run_name: str | None = None):
         """Run and record the graph; returns the recorded run (post-execution view).
 
-        The metadata store opened for the run is closed when it ends (a
-        `kubeflow` store's port-forward stops then): the returned run is read
-        before, and a later lineage query through a port-forward needs the
-        store opened again (`get_run(name)`).
+        The returned run reads through the metadata store the run was
+        recorded in (lineage, producers), which stays open while the run is
+        held. A store reached through a port-forward (`kubeflow`) is closed
+        when the run ends, stopping the forward: a later lineage query
+        through it needs the store opened again (`get_run(name)`).
 
         Raises:
             StepFailedError: a step raised (after the run is recorded as failed).
@@ -129,7 +130,7 @@ class LocalOrchestrator:
         try:
             return self._run(graph, run_name, convention, store)
         finally:
-            store.close()
+            store.close_if_forwarded()
 
     def _run(self, graph: PipelineGraph, run_name: str | None, convention, store):
         artifact_store = self.stack.artifact_store.open()

@@ -192,7 +192,7 @@ class KubeflowOrchestrator:
             package = self.compile(graph, os.path.join(tmp, f"{kfp_pipeline_name(graph.name)}.yaml"), root)
             check_importable_by_tasks(graph)
             store = self.stack.metadata_store.open()
-            try:  # closed when the run ends (a port-forward stops with it)
+            try:  # the run returned reads through it; a port-forward stops when the run ends
                 owner = current_owner()  # this process, alive while kfp.local runs the tasks
                 owner.update(heartbeat_owner({}, self.config.heartbeat_sec, self.config.stale_after_sec))
                 recorder = Recorder(store, artifact_store, convention=convention, owner=owner)
@@ -205,7 +205,7 @@ class KubeflowOrchestrator:
                 self._record_unfinished(store, recorder, graph, run_name, convention)
                 run = read_recorded_run(store, artifact_store, run_name)
             finally:
-                store.close()
+                store.close_if_forwarded()
         self._say(f"Run {run_name!r} {run.status}: {len(run.steps)} steps, "
                   f"{sum(s.status == 'cached' for s in run.steps)} from cache")
         failed = [step for step in run.steps if step.status == "failed"]
