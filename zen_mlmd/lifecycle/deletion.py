@@ -136,13 +136,13 @@ def delete_records(store: "MetadataStore", records: Sequence["RunRecord"], *,
     run_names = tuple(r.name for r in records)
     if not store.has_database:
         return _delete_over_grpc(store, records, files, keep_artifacts, dry_run)
-    from zen_mlmd.mlmd.deletion import delete_runs_sql, plan_deletion, run_context_type_ids
+    from zen_mlmd.mlmd.deletion import delete_runs_sql, plan_deletion, run_types
 
-    run_types = run_context_type_ids(store)
+    types = run_types(store)
     journals: list = []
     with store.database() as db:
         if dry_run:
-            plan = plan_deletion(db, run_ids, run_types, keep_artifacts, planned)
+            plan = plan_deletion(db, run_ids, types, keep_artifacts, planned)
             if planned is not None:
                 planned.add(plan)
             return _report(run_names, plan, files, dry_run=True, statements=db.statement_count,
@@ -154,7 +154,7 @@ def delete_records(store: "MetadataStore", records: Sequence["RunRecord"], *,
             sizes.update({i: files.size(uri) for i, uri in plan.artifacts.items() if uri})
             journals.extend(files.write_journal(store.identity, list(plan.artifacts.values()), run_names))
 
-        plan = delete_runs_sql(db, run_ids, run_types, keep_artifacts, before_commit=before_commit)
+        plan = delete_runs_sql(db, run_ids, types, keep_artifacts, before_commit=before_commit)
         statements = db.statement_count
     removal = files.remove(plan.artifacts.values())
     if not removal.left:

@@ -51,6 +51,12 @@ class Convention(abc.ABC):
     #: `execution_cache`; the native convention's before schema 3): its own
     #: when reading (never reported as unrecognised); zen_mlmd writes none.
     other_context_types: ClassVar[tuple[str, ...]] = ()
+    #: Executions in none of a run's contexts that still belong to it, as
+    #: (execution type, property holding the run context's name): TFX's
+    #: orchestrator records each sync pipeline run as an `__ORCHESTRATOR__`
+    #: execution whose `pipeline_run_id` names the run. Deleting the run
+    #: deletes them once ended (COMPLETE, FAILED or CANCELED).
+    run_record_executions: ClassVar[tuple[str, str] | None] = None
 
     def claims_context(self, context: pb.Context) -> bool:
         """Whether this convention wrote `context` (a pipeline or run context)."""

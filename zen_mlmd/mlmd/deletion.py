@@ -4,7 +4,8 @@ Works through contexts, the same for every convention: a run is a context of
 a run context type (native/TFX `pipeline_run`, KFP `system.PipelineRun`,
 KFP v1 `KfpRun`, a TFX async pipeline's `pipeline`); its executions are
 those associated with it (KFP's root, nested and loop DAG executions
-included); a run context holding only executions of the run is a part of it
+included), and the ended executions a convention says name it (TFX's
+orchestrator records, `Convention.run_record_executions`); a run context holding only executions of the run is a part of it
 (a TFX sub-pipeline's inner run contexts) and goes with it; the artifacts it
 made are those its executions output or that are attributed to it. An
 artifact is kept while an execution of a kept run used it (a consumer, or a
@@ -53,8 +54,23 @@ class DeletionPlan:
     soft: bool = False
 
 
-def run_context_type_ids(store: MetadataStore) -> list[int]:
-    """Ids of the context types that hold runs: an execution or artifact they hold stays.
+@dataclass(frozen=True)
+class RunTypes:
+    """The types that make records a run's, in one store (see `run_types`).
+
+    Attributes:
+        contexts: ids of the context types that hold runs: an execution or
+            artifact they hold stays.
+        records: (execution type ids, property name) of executions that
+            belong to the run their property names (`Convention.run_record_executions`).
+    """
+
+    contexts: tuple[int, ...]
+    records: tuple[tuple[tuple[int, ...], str], ...] = ()
+
+
+def run_types(store: MetadataStore) -> RunTypes:
+    """The store's run types.
 
     Every convention's run context type, except a type another convention
     groups its runs under: TFX's async pipelines are runs whose context is a
@@ -62,11 +78,20 @@ def run_context_type_ids(store: MetadataStore) -> list[int]:
     run of the pipeline, so a `pipeline` context keeps nothing alive (it goes
     once it holds nothing).
     """
-    return list(_run_context_types(store).values())
+    from zen_mlmd.mlmd.convention import all_conventions
+
+    by_property: dict[str, list[int]] = {}
+    for type_name, name in dict.fromkeys(c.run_record_executions for c in all_conventions()
+                                         if c.run_record_executions):
+        type_id = store.cached_type_id("execution", type_name)
+        if type_id is not None:
+            by_property.setdefault(name, []).append(type_id)
+    return RunTypes(tuple(_run_context_types(store).values()),
+                    tuple((tuple(ids), name) for name, ids in by_property.items()))
 
 
 def _run_context_types(store: MetadataStore) -> dict[str, int]:
-    """The store's run context types (see `run_context_type_ids`), name -> id."""
+    """The store's run context types (see `run_types`), name -> id."""
     from zen_mlmd.mlmd.convention import all_conventions
 
     conventions = all_conventions()
@@ -92,9 +117,10 @@ class Planned:
         self.artifacts.update(plan.artifacts)
 
 
-def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequence[int],
+def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], types: RunTypes,
                   keep_artifacts: bool = False, planned: Planned | None = None) -> DeletionPlan:
-    """What deleting `run_ids` would remove (reads only: at most eight statements).
+    """What deleting `run_ids` would remove (reads only: at most eight statements, and
+    one per `RunTypes.records` entry).
 
     A run context holding only executions of the runs is a part of them (a
     TFX sub-pipeline's run context) and goes with them (in `contexts`).
@@ -103,6 +129,7 @@ def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequenc
         planned: what earlier pages of a dry run remove, treated as gone.
     """
     planned = planned or Planned()
+    run_types = types.contexts
     executions = {row[0] for row in db.query("executions_of_contexts", contexts=sql.ids(run_ids))}
     sharing = db.query("run_contexts_sharing", executions=sql.ids(executions | planned.executions),
                        run_types=sql.ids(run_types), contexts=sql.ids({*run_ids, *planned.runs}))
@@ -114,6 +141,10 @@ def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequenc
         executions -= {row[0] for row in db.query(
             "executions_in_other_runs", executions=sql.ids(executions),
             run_types=sql.ids(run_types), contexts=gone_runs)}
+    for type_ids, name in types.records:
+        executions |= {row[0] for row in db.query(
+            "ended_executions_naming", [name], types=sql.ids(type_ids),
+            states=sql.ids(sql.ENDED_EXECUTION_STATES), contexts=sql.ids(contexts))}
     made = {row[0] for row in db.query(
         "output_artifacts", executions=sql.ids(executions), output_types=sql.ids(sql.OUTPUT_EVENT_TYPES))}
     made |= {row[0] for row in db.query("artifacts_of_contexts", contexts=sql.ids(contexts))}
@@ -135,7 +166,7 @@ def plan_deletion(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequenc
         contexts=tuple(sorted(contexts)))
 
 
-def delete_runs_sql(db: SchemaDatabase, run_ids: Sequence[int], run_types: Sequence[int],
+def delete_runs_sql(db: SchemaDatabase, run_ids: Sequence[int], types: RunTypes,
                     keep_artifacts: bool = False,
                     before_commit: Callable[[DeletionPlan], None] | None = None) -> DeletionPlan:
     """Delete runs and what only they used, in one transaction (a fixed number of statements).
@@ -149,7 +180,7 @@ def delete_runs_sql(db: SchemaDatabase, run_ids: Sequence[int], run_types: Seque
         The plan carried out, with every context that went in `contexts`.
     """
     with db.transaction("delete"):
-        plan = plan_deletion(db, run_ids, run_types, keep_artifacts)
+        plan = plan_deletion(db, run_ids, types, keep_artifacts)
         executions, artifacts, runs = (sql.ids(plan.executions), sql.ids(plan.artifacts),
                                        sql.ids(plan.contexts))
         linked = {row[0] for row in db.query(

@@ -27,6 +27,9 @@ SCHEMA_VERSION = 10
 #: MLMD's Event.Type numbers that mean "output" (metadata_store.proto:
 #: DECLARED_OUTPUT 1, OUTPUT 4, INTERNAL_OUTPUT 6, PENDING_OUTPUT 7).
 OUTPUT_EVENT_TYPES = (1, 4, 6, 7)
+#: Execution.State numbers of an execution that ended (metadata_store.proto:
+#: COMPLETE 3, FAILED 4, CANCELED 6).
+ENDED_EXECUTION_STATES = (3, 4, 6)
 
 
 def ids(values: Iterable[int]) -> str:
@@ -56,6 +59,11 @@ _COMMON: dict[str, str] = {
         "SELECT DISTINCT artifact_id FROM Event WHERE execution_id IN ({executions}) "
         "AND type IN ({output_types})"),
     "artifacts_of_contexts": "SELECT DISTINCT artifact_id FROM Attribution WHERE context_id IN ({contexts})",
+    # ended executions of a type whose property names one of the contexts (TFX's orchestrator records)
+    "ended_executions_naming": (
+        "SELECT e.id FROM Execution e JOIN ExecutionProperty p ON p.execution_id = e.id "
+        "WHERE e.type_id IN ({types}) AND e.last_known_state IN ({states}) AND p.name = {p} "
+        "AND p.string_value IN (SELECT name FROM Context WHERE id IN ({contexts}))"),
     "artifacts_used_elsewhere": (
         "SELECT DISTINCT artifact_id FROM Event WHERE artifact_id IN ({artifacts}) "
         "AND execution_id NOT IN ({executions})"),

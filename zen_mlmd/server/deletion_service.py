@@ -77,16 +77,16 @@ class RunDeletionService:
 
     def _delete(self, names, keep_artifacts: bool, dry_run: bool):
         from zen_mlmd.lifecycle.deletion import refuse_running, resolve_runs
-        from zen_mlmd.mlmd.deletion import delete_runs_sql, plan_deletion, run_context_type_ids
+        from zen_mlmd.mlmd.deletion import delete_runs_sql, plan_deletion, run_types
 
         store = self._open()
         records = resolve_runs(store, names)
         refuse_running(store, records)
-        run_types = run_context_type_ids(store)
+        types = run_types(store)
         with store.database() as db:
             if dry_run:
-                return plan_deletion(db, [r.id for r in records], run_types, keep_artifacts)
-            plan = delete_runs_sql(db, [r.id for r in records], run_types, keep_artifacts)
+                return plan_deletion(db, [r.id for r in records], types, keep_artifacts)
+            plan = delete_runs_sql(db, [r.id for r in records], types, keep_artifacts)
         logger.info("deleted runs %s (%d executions, %d artifacts)", ", ".join(names),
                     len(plan.executions), len(plan.artifacts))
         return plan

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 from ml_metadata.metadata_store import metadata_store as mlmd
+from ml_metadata.proto import metadata_store_pb2 as pb
 
 from backends import BackendSpec
 from lifecycle_helpers import assert_store_consistent, integrity
@@ -57,6 +58,24 @@ def contexts_by_type(raw) -> dict[str, set[str]]:
     for context in raw.get_contexts():
         found.setdefault(types[context.type_id], set()).add(context.name)
     return found
+
+
+def orchestrator_records(raw) -> dict[int, tuple[str, str]]:
+    """TFX's orchestrator executions: id -> (pipeline id, the run id they name)."""
+    return {e.id: (context.name, e.custom_properties["pipeline_run_id"].string_value)
+            for context in raw.get_contexts_by_type("__ORCHESTRATOR__")
+            for e in raw.get_executions_by_context(context.id)}
+
+
+def another_run_recorded_by_the_orchestrator(raw, pipeline_id: str, run_id: str) -> int:
+    """An ended run's execution in the pipeline's orchestrator context, as TFX's
+    `pipeline_state.PipelineState.new` writes it (tfx <= 1.15), then ended."""
+    [context] = [c for c in raw.get_contexts_by_type("__ORCHESTRATOR__") if c.name == pipeline_id]
+    execution = pb.Execution(type_id=raw.get_execution_type("__ORCHESTRATOR__").id,
+                             name=f"orchestrator-{run_id}", last_known_state=pb.Execution.COMPLETE)
+    execution.custom_properties["pipeline_run_id"].string_value = run_id
+    execution_id, _, _ = raw.put_execution(execution, [], [context])
+    return execution_id
 
 
 def others_read_the_same(store, names, before) -> None:
@@ -113,21 +132,60 @@ def test_a_run_with_a_sub_pipeline_goes_whole(copied):
                   for e in raw.get_executions_by_context(raw.get_context_by_type_and_name("pipeline_run", c).id)}
     names = [s[1] for s in steps_of(store, run)]
     assert "training/Fit" in names  # a step of the sub-pipeline
+    # TFX's orchestrator records each run (the sub-pipeline's too) in a context per pipeline
+    records = orchestrator_records(raw)
+    assert {name for name, _ in records.values()} == {"outer", "training"}
+    assert {run_id for _, run_id in records.values()} == {run, *inner} - {f"training_{run}"}
+    other = another_run_recorded_by_the_orchestrator(raw, "outer", "outer-run-0")
 
     report = delete_runs(store, [run])
 
-    # every execution of the run, the sub-pipeline's included
-    assert report.executions == len(executions) and raw.get_executions_by_id(sorted(executions)) == []
+    # every execution of the run, the sub-pipeline's and the orchestrator's included
+    assert report.executions == len(executions) + len(records)
+    assert raw.get_executions_by_id(sorted({*executions, *records})) == []
+    assert orchestrator_records(raw) == {other: ("outer", "outer-run-0")}
     left = contexts_by_type(raw)
     assert not ({run, *inner} & left["pipeline_run"])
     assert raw.get_context_by_type_and_name("pipeline_run", run) is None and run_context is not None
     assert not ({"outer", "training"} & left["pipeline"])
     assert not any(n.startswith(("outer.", "training.")) for n in left["node"])
-    # TFX's orchestrator keeps its own records per pipeline, tied to no run: they stay
-    assert left["__ORCHESTRATOR__"] == {"outer", "training"}
+    # the orchestrator's context of a pipeline stays while another run's record is in it
+    assert left["__ORCHESTRATOR__"] == {"outer"}
     assert run_names(store) == set(others)
     others_read_the_same(store, others, before)
     assert_store_consistent(BackendSpec("sqlite", "sqlite", {"path": str(path)}))
+
+
+@pytest.mark.parametrize("backend", ["mysql", "postgresql"], indirect=True)
+def test_a_sub_pipeline_run_goes_with_its_orchestrator_records_from_a_database_server(copied, backend):
+    """The same deletion on MariaDB and PostgreSQL, the store copied there with
+    `zen-mlmd metadata-store copy`: the orchestrator's records are found by SQL too."""
+    from click.testing import CliRunner
+
+    from backends import connection_config
+    from zen_mlmd.cli.main import cli
+    from zen_mlmd.stack import StackRegistry
+
+    _, raw, run_ids, path = copied
+    [run] = run_ids["subpipeline"]
+    registry = StackRegistry()
+    registry.register_metadata_store("tfx-copy", "sqlite", {"path": str(path)})
+    registry.register_metadata_store("server", backend.flavor, dict(backend.options))
+    result = CliRunner().invoke(cli, ["metadata-store", "copy", "tfx-copy", "server", "--json"])
+    assert result.exit_code == 0, result.output
+    store = MetadataStore(connection_config(backend), store_name="server")
+    served = mlmd.MetadataStore(connection_config(backend))
+    records = orchestrator_records(served)
+    assert sorted(records.values())[0] == ("outer", run) and len(records) == 2  # and "training"'s
+    executions = len(served.get_executions())
+
+    report = delete_runs(store, [run])
+
+    assert orchestrator_records(served) == {}
+    assert "__ORCHESTRATOR__" not in contexts_by_type(served)  # emptied: no other run used them
+    assert len(served.get_executions()) == executions - report.executions
+    store.close()
+    assert_store_consistent(backend)
 
 
 def test_an_async_pipeline_is_one_run_and_goes_whole(copied):

@@ -64,6 +64,11 @@ PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
 CACHE_CONTEXT = "execution_cache"
+#: The context and execution type of TFX's orchestrator: one context per
+#: pipeline id, one execution per sync run with the custom property
+#: ``pipeline_run_id`` (tfx <= 1.15 ``orchestration/experimental/core/pipeline_state.py``,
+#: ``_ORCHESTRATOR_RESERVED_ID`` and ``PipelineState.new``).
+ORCHESTRATOR = "__ORCHESTRATOR__"
 LEGACY_RUN_CONTEXT = "run"
 #: Executions of TFX's orchestrator that are not components: a sub-pipeline
 #: seen as a node of its parent, and its begin and end nodes
@@ -194,6 +199,7 @@ class TfxConvention(_TfxConvention):
     run_context_type = RUN_CONTEXT
     node_context_type = NODE_CONTEXT
     other_context_types = (CACHE_CONTEXT,)
+    run_record_executions = (ORCHESTRATOR, "pipeline_run_id")
     claim_priority = 10
 
     def decode_run(self, context: pb.Context, pipeline_name: str) -> records.RunRecord:
