@@ -12,7 +12,8 @@ from typing import Callable, Sequence, TypeVar
 
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from zen_mlmd.mlmd.store import MetadataStore, is_invalid_argument, is_not_found
+from zen_mlmd.mlmd.store import MetadataStore
+from zen_mlmd.mlmd.store_errors import is_invalid_argument, is_not_found
 
 T = TypeVar("T")
 

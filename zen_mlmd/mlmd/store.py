@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import random
-import re
 import threading
 import time
 import weakref
@@ -20,8 +19,16 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store import metadata_store as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from zen_mlmd.errors import ReadOnlyStoreError, SchemaVersionError, StoreError, StoreUnavailableError
+from zen_mlmd.errors import ReadOnlyStoreError, StoreError
 from zen_mlmd.mlmd.journal import DEFAULT_JOURNAL_MODE, set_journal_mode
+from zen_mlmd.mlmd.store_errors import (
+    CREATED_CONCURRENTLY,
+    ambiguous_write_error,
+    call_error,
+    is_not_found,
+    mysql_gone,
+    open_error,
+)
 
 #: Retried errors: a concurrent writer (Aborted) or a server that is briefly
 #: away (Unavailable), and a MySQL connection lost to a server restart.
@@ -47,10 +54,6 @@ ABORTED_MAX_DELAY = 1.0
 ABORTED_RETRY_SECONDS = 5.0
 MAX_TRIES = len(RETRY_DELAYS) + 1
 
-_NEWER_SCHEMA = re.compile(r"database version (\d+) is greater than library version (\d+)")
-_OLDER_SCHEMA = re.compile(r"version (\d+) .*older than library version (\d+)", re.S)
-_MYSQL_GONE = ("Lost connection to MySQL server", "MySQL server has gone away")
-_CREATED_CONCURRENTLY = "another process was creating it"
 
 
 class MetadataStore:
@@ -99,9 +102,9 @@ class MetadataStore:
                 self.raw = mlmd.MetadataStore(connection_config, enable_upgrade_migration=allow_upgrade)
                 break
             except Exception as exc:  # MLMD raises RuntimeError or a StatusError here
-                error = self._open_error(exc)
+                error = open_error(self.store_name, exc)
                 # another process creating the same new schema: the next try finds it made
-                if delay is None or _CREATED_CONCURRENTLY not in str(error):
+                if delay is None or CREATED_CONCURRENTLY not in str(error):
                     raise error from None
                 time.sleep(delay)
         # kept (never shown) for zen-mlmd's own services beside MLMD's (the delete extension)
@@ -217,19 +220,19 @@ class MetadataStore:
                 if (attempt > 1 and method_name.startswith("Put")
                         and isinstance(exc, mlmd_errors.AlreadyExistsError)):
                     # an earlier try failed without an answer, yet wrote
-                    raise self._ambiguous_write_error(method_name, exc) from None
+                    raise ambiguous_write_error(self.store_name, method_name, exc) from None
                 delay = None
                 if isinstance(exc, mlmd_errors.AbortedError):  # rolled back: try again
                     delay = min(ABORTED_MAX_DELAY, ABORTED_FIRST_DELAY * 2 ** (attempt - 1))
                     delay *= random.uniform(0.5, 1.0)  # writers that collided part ways
                     if time.monotonic() + delay - first_try > ABORTED_RETRY_SECONDS:
                         delay = None
-                elif isinstance(exc, RETRIED_ERRORS) or _mysql_gone(exc):
+                elif isinstance(exc, RETRIED_ERRORS) or mysql_gone(exc):
                     # Unavailable or a lost MySQL connection: MLMD reconnects next try
                     if unavailable < len(RETRY_DELAYS):
                         delay, unavailable = RETRY_DELAYS[unavailable], unavailable + 1
                 if delay is None:
-                    raise self._call_error(method_name, exc, attempt) from None
+                    raise call_error(self.store_name, method_name, exc, attempt) from None
                 with self._lock:
                     self.retried[method_name] += 1
                 time.sleep(delay)
@@ -337,85 +340,6 @@ class MetadataStore:
 
         return SchemaDatabase(self.connection_config, store_name=self.store_name)
 
-    # -- errors ------------------------------------------------------------------
-    def _open_error(self, exc: Exception) -> Exception:
-        text = str(exc)
-        newer = _NEWER_SCHEMA.search(text)
-        if newer:
-            return SchemaVersionError(
-                f"{self.store_name}: the database schema version {newer.group(1)} is newer than "
-                f"this ml-metadata library supports ({newer.group(2)}). Fix: upgrade zen-mlmd and "
-                "ml-metadata to the version that wrote this store"
-            )
-        if "older than library version" in text or "migration is disabled" in text.lower():
-            return SchemaVersionError(
-                f"{self.store_name}: the database schema is older than this ml-metadata library "
-                f"and zen_mlmd never migrates on its own. Fix: back the database up, then run "
-                f"`zen-mlmd metadata-store upgrade {self.store_name}`"
-            )
-        if any(marker in text for marker in (
-                "concurrent connection to the empty database",  # MLMD, MySQL and SQLite
-                "pg_database_datname_index",  # PostgreSQL: the database was created meanwhile
-                "pg_type_typname_nsp_index",  # PostgreSQL: a table was created meanwhile
-                "Deadlock found when trying to get lock",  # MySQL: schema creation raced
-                # SQLite: the file stayed locked by the process creating the schema
-                "Concurrent writes aborted after max number of retries",
-        )):
-            return StoreUnavailableError(
-                f"{self.store_name}: could not open the store: {_CREATED_CONCURRENTLY} "
-                f"at the same moment ({text.strip()}). Fix: open it again; to avoid this, create "
-                f"a new store once (`zen-mlmd metadata-store init {self.store_name}`) "
-                "before starting concurrent writers"
-            )
-        if isinstance(exc, mlmd_errors.UnavailableError):
-            return StoreUnavailableError(f"{self.store_name}: unavailable: {text}")
-        return StoreUnavailableError(
-            f"{self.store_name}: could not open the store: {text or type(exc).__name__}. "
-            f"Fix: run `zen-mlmd metadata-store check {self.store_name}` for the cause"
-        )
-
-    def _ambiguous_write_error(self, method_name: str, exc: Exception) -> Exception:
-        error = StoreUnavailableError(
-            f"{self.store_name}: {method_name} was retried after the store stopped answering, "
-            f"and the retry found the records already there: the first try was written before "
-            f"the connection failed. Fix: read the run back (`zen-mlmd run describe RUN`) before "
-            f"recording it again")
-        error.mlmd_error = exc
-        return error
-
-    def _call_error(self, method_name: str, exc: Exception, tries: int = 1) -> Exception:
-        text = str(exc) or type(exc).__name__
-        after = f" after {tries} tries" if tries > 1 else ""
-        check = f"Fix: run `zen-mlmd metadata-store check {self.store_name}` for the cause"
-        if isinstance(exc, mlmd_errors.AbortedError):
-            error = StoreUnavailableError(
-                f"{self.store_name}: {method_name} failed{after}: the store stayed busy (another "
-                f"writer held its lock, or transactions kept conflicting): {text}. Fix: retry "
-                "later; with SQLite, make sure no other process keeps the database file locked, "
-                "or use MySQL or PostgreSQL for many concurrent writers"
-            )
-        elif isinstance(exc, mlmd_errors.DeadlineExceededError):
-            error = StoreUnavailableError(
-                f"{self.store_name}: {method_name} failed: no answer within the client timeout "
-                f"(client_timeout_sec): {text}. {check}"
-            )
-        elif isinstance(exc, mlmd_errors.UnavailableError) or _mysql_gone(exc):
-            error = StoreUnavailableError(
-                f"{self.store_name}: {method_name} failed{after}: the store did not answer: "
-                f"{text}. {check}"
-            )
-        else:
-            error = StoreError(f"{self.store_name}: {method_name} failed: {text}. {check}; if the "
-                               "store answers, the request itself was refused (see MLMD's reason)")
-        error.mlmd_error = exc
-        return error
-
-
-def _mysql_gone(exc: Exception) -> bool:
-    """The MySQL server went away (restart): MLMD reconnects on the next call."""
-    text = str(exc)
-    return any(marker in text for marker in _MYSQL_GONE)
-
 
 def library_schema_version() -> int:
     """The MLMD schema version this ml-metadata library writes."""
@@ -424,21 +348,6 @@ def library_schema_version() -> int:
 
 # ml-metadata 1.17.1 writes schema version 10 (the version MLMD 1.14 servers use).
 _LIBRARY_SCHEMA_VERSION = 10
-
-
-def is_not_found(error: Exception) -> bool:
-    """True when a translated StoreError came from MLMD's NotFound."""
-    return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.NotFoundError)
-
-
-def is_already_exists(error: Exception) -> bool:
-    """True when a translated StoreError came from MLMD's AlreadyExists."""
-    return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.AlreadyExistsError)
-
-
-def is_invalid_argument(error: Exception) -> bool:
-    """True when a translated StoreError came from MLMD's InvalidArgument (e.g. a link to an id gone)."""
-    return isinstance(getattr(error, "mlmd_error", None), mlmd_errors.InvalidArgumentError)
 
 
 def in_memory_connection_config() -> metadata_store_pb2.ConnectionConfig:

@@ -38,7 +38,8 @@ from zen_mlmd.mlmd.convention import WritableConvention
 from zen_mlmd.mlmd.handles import RunHandle, StepHandle
 from zen_mlmd.mlmd.native import NativeConvention
 from zen_mlmd.mlmd.context_ids import ContextIds
-from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
+from zen_mlmd.mlmd.store import MetadataStore
+from zen_mlmd.mlmd.store_errors import is_already_exists
 
 
 def now_ms() -> int:

@@ -11,7 +11,6 @@ a server is started.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from typing import Callable
 
@@ -23,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2, metadata_store_service_pb2
 
 from zen_mlmd.errors import ConfigError, SchemaVersionError, StoreUnavailableError
 from zen_mlmd.mlmd.journal import DEFAULT_JOURNAL_MODE, set_journal_mode
+from zen_mlmd.mlmd.store_errors import schema_mismatch
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ UNSUPPORTED_ALTERNATIVES = {
 # MLMD returns absl status codes, which are the canonical gRPC codes by number.
 _GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
-_NEWER_SCHEMA = re.compile(r"database version (\d+) is greater than library version (\d+)")
 
 Handler = Callable[[bytes, grpc.ServicerContext], bytes]
 
@@ -131,14 +130,13 @@ def open_store_handle(config, *, allow_upgrade: bool = False, store_name: str = 
 
 
 def _open_error(store_name: str, text: str) -> Exception:
-    newer = _NEWER_SCHEMA.search(text)
-    if newer:
+    mismatch = schema_mismatch(text)
+    if mismatch and mismatch[0] == "newer":
         return SchemaVersionError(
-            f"{store_name}: the database schema version {newer.group(1)} is newer than this "
-            f"ml-metadata library supports ({newer.group(2)}). Fix: serve it with the "
+            f"{store_name}: the database schema version {mismatch[1]}. Fix: serve it with the "
             "zen-mlmd / ml-metadata version that wrote it"
         )
-    if "older than library version" in text or "migration is disabled" in text.lower():
+    if mismatch:
         return SchemaVersionError(
             f"{store_name}: the database schema is older than this ml-metadata library and "
             "the server does not migrate on its own. Fix: back the database up, then start "

@@ -23,7 +23,8 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from zen_mlmd.errors import AlreadyExistsError, ConfigError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES
-from zen_mlmd.mlmd.store import MetadataStore, is_already_exists
+from zen_mlmd.mlmd.store import MetadataStore
+from zen_mlmd.mlmd.store_errors import is_already_exists
 from zen_mlmd.mlmd.handles import RunHandle
 from zen_mlmd.tracking.owner import current_owner
 from zen_mlmd.tracking.recorder import Recorder, RunRecorder
