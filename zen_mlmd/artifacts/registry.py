@@ -78,6 +78,7 @@ def _type_name(spec: TypeSpec) -> str:
 #: How many object types the registry remembers the candidates of.
 _CANDIDATE_TYPES_KEPT = 1024
 
+
 class MaterializerRegistry:
     """Maps types to materializers and materializer names to materializers.
 

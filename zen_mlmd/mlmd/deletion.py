@@ -5,8 +5,9 @@ a run context type (native/TFX `pipeline_run`, KFP `system.PipelineRun`,
 KFP v1 `KfpRun`, a TFX async pipeline's `pipeline`); its executions are
 those associated with it (KFP's root, nested and loop DAG executions
 included), and the ended executions a convention says name it (TFX's
-orchestrator records, `Convention.run_record_executions`); a run context holding only executions of the run is a part of it
-(a TFX sub-pipeline's inner run contexts) and goes with it; the artifacts it
+orchestrator records, `Convention.run_record_executions`); a run context
+holding only executions of the run is a part of it (a TFX sub-pipeline's
+inner run contexts) and goes with it; the artifacts it
 made are those its executions output or that are attributed to it. An
 artifact is kept while an execution of a kept run used it (a consumer, or a
 cached step that reused it) or a kept run context holds it. Contexts left
