@@ -103,8 +103,35 @@ def test_a_closed_store_refuses_calls_and_says_how_to_open_it_again(tmp_path):
     assert store.closed
 
 
-def test_a_store_dropped_while_its_mlmd_store_is_held_still_answers(tmp_path, gc_off):
+def test_a_method_taken_from_a_store_keeps_it_for_the_call(tmp_path, gc_off):
+    spec = BackendSpec("sqlite", "sqlite", {"path": str(tmp_path / "m.sqlite")})
+    open_store(spec).close()
+
+    def read_only():
+        return MetadataStore(connection_config(spec), store_name="reader", read_only=True)
+
+    assert [t.name for t in read_only().get_context_types()] == ["connected"]
+    with pytest.raises(StoreError, match="reader: PutContextType refused: the store was opened for reading only"):
+        read_only().put_context_type(pb.ContextType(name="written"))
+
+
+def test_mlmd_s_store_kept_without_its_store_refuses_calls_and_says_why(tmp_path, gc_off):
     store = open_store(BackendSpec("sqlite", "sqlite", {"path": str(tmp_path / "m.sqlite")}))
     raw = store.raw
     del store
-    assert raw.get_context_type("connected").name == "connected"
+    with pytest.raises(StoreError, match=r"test-sqlite: GetContextTypes refused: the store is no longer "
+                                         r"held\. Fix: keep the MetadataStore while using its `raw` store"):
+        raw.get_context_types()
+
+
+def test_a_call_overtaken_by_a_close_says_the_store_was_closed(tmp_path):
+    store = open_store(BackendSpec("sqlite", "sqlite", {"path": str(tmp_path / "m.sqlite")}))
+    send = store.raw._call_method
+
+    def closed_on_the_way(*args):
+        store.close()  # as another thread may, while this call is on its way
+        return send(*args)
+
+    store.raw._call_method = closed_on_the_way
+    with pytest.raises(StoreError, match="test-sqlite: GetContextTypes refused: the store was closed"):
+        store.get_context_types()

@@ -283,6 +283,11 @@ def test_a_materializer_sees_only_the_verified_bytes_and_cannot_write(tmp_path):
         assert handle.read() == "verified"
     with pytest.raises(MaterializerError, match="read-only"):
         view.open(f"{written.uri}/data.txt", "wb")
+    for target in (f"{written.uri}/data.txt", f"{store.root}/elsewhere/x"):
+        with pytest.raises(MaterializerError, match="read-only"):
+            view.write_bytes(target, b"written while loading")
+    assert Path(written.uri, "data.txt").read_text() == "swapped after the check"
+    assert not Path(store.root, "elsewhere").exists()
     with pytest.raises(ArtifactTrustError):
         view.open(f"{written.uri}/../other/data.txt", "rb")
 

@@ -140,9 +140,10 @@ class HashingStore(ArtifactStore):
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         """Writes a whole file, hashing `data` at once (no wrapper around the file)."""
-        relative = self._relative(uri)
-        super().write_bytes(uri, data)
-        self.writers[relative] = _WholeFile(hashlib.sha256(data), len(data))
+        relative = self._relative(uri)  # refuses a file outside the artifact directory
+        with ArtifactStore.open(self, uri, "wb") as f:
+            f.write(data)
+        self.writers[relative] = _WholeFile(hashlib.sha256(data), memoryview(data).nbytes)
         self.rehash.discard(relative)
 
     def close_all(self) -> None:

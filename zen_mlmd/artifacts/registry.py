@@ -139,15 +139,20 @@ class MaterializerRegistry:
         )
 
     def _candidates_for(self, obj: object) -> tuple[type[Materializer], ...]:
-        """The materializers registered for the type of `obj` and its bases, most specific first."""
-        candidates = tuple(dict.fromkeys(
-            cls
-            for type_name in type_names_of(obj)
-            for layer in (_CUSTOM, _PLUGIN, _BUILTIN)
-            for cls in self._by_type[layer].get(type_name, ())))
-        if len(self._candidates) >= _CANDIDATE_TYPES_KEPT:  # types made on the fly must not pile up
-            self._candidates.clear()
-        self._candidates[type(obj)] = candidates
+        """The materializers registered for the type of `obj` and its bases, most specific first.
+
+        Kept under the lock: a registration (which clears what is kept) cannot
+        come between reading the registrations and keeping the result.
+        """
+        with self._lock:
+            candidates = tuple(dict.fromkeys(
+                cls
+                for type_name in type_names_of(obj)
+                for layer in (_CUSTOM, _PLUGIN, _BUILTIN)
+                for cls in self._by_type[layer].get(type_name, ())))
+            if len(self._candidates) >= _CANDIDATE_TYPES_KEPT:  # types made on the fly must not pile up
+                self._candidates.clear()
+            self._candidates[type(obj)] = candidates
         return candidates
 
     def get(self, name: str) -> Materializer:

@@ -9,6 +9,7 @@ else is translated into zen_mlmd's error tree with MLMD's reason kept.
 from __future__ import annotations
 
 import collections
+import functools
 import random
 import threading
 import time
@@ -187,12 +188,14 @@ class MetadataStore:
         """
         store_ref = weakref.ref(self)
         raw_ref = weakref.ref(getattr(raw_call, "__self__", None) or self.raw)
+        store_name = self.store_name
         self.retried: collections.Counter[str] = collections.Counter()
 
         def call(method_name, request, response, extra_options=None):
             store, raw = store_ref(), raw_ref()  # the caller holds `raw`
-            if store is None:  # only ml-metadata's store is still held: a plain call
-                return raw._call_method(method_name, request, response)
+            if store is None:  # only `raw` was kept: no retries, checks or translated errors
+                raise _closed_error(store_name, method_name, "is no longer held",
+                                    "keep the MetadataStore while using its `raw` store")
             return store._call(raw, method_name, request, response)
 
         return call
@@ -200,9 +203,7 @@ class MetadataStore:
     def _call(self, raw, method_name: str, request, response):
         """One MLMD call through `raw` (see `_wrap_call`)."""
         if self._closed:
-            raise StoreError(
-                f"{self.store_name}: {method_name} refused: the store was closed. Fix: open "
-                "it again (`MetadataStoreComponent.open()`)")
+            raise _closed_error(self.store_name, method_name)
         if self.read_only and method_name.startswith("Put"):
             raise ReadOnlyStoreError(
                 f"{self.store_name}: {method_name} refused: the store was opened for reading "
@@ -216,6 +217,10 @@ class MetadataStore:
             attempt += 1
             try:
                 return raw._call_method(method_name, request, response)
+            except (TypeError, AttributeError):
+                if self._closed:  # by another thread, during this call
+                    raise _closed_error(self.store_name, method_name) from None
+                raise
             except (mlmd_errors.StatusError, RuntimeError) as exc:
                 if (attempt > 1 and method_name.startswith("Put")
                         and isinstance(exc, mlmd_errors.AlreadyExistsError)):
@@ -251,9 +256,10 @@ class MetadataStore:
             self.calls.clear()
 
     def __getattr__(self, name: str):
-        # The MLMD API itself (get_*, put_*), counted through `_call`.
+        # The MLMD API itself (get_*, put_*), counted through `_call`. The method
+        # holds the store: `component.open().get_contexts()` keeps it open for the call.
         if name.startswith(("get_", "put_")):
-            return getattr(self.raw, name)
+            return functools.partial(_held_call, self, getattr(self.raw, name))
         raise AttributeError(name)
 
     # -- types, registered once per connection ---------------------------------
@@ -339,6 +345,16 @@ class MetadataStore:
         from zen_mlmd.mlmd.database import SchemaDatabase
 
         return SchemaDatabase(self.connection_config, store_name=self.store_name)
+
+
+def _held_call(store: MetadataStore, method: Callable, *args, **kwargs):
+    """`method(*args, **kwargs)`, with `store` held until it returns."""
+    return method(*args, **kwargs)
+
+
+def _closed_error(store_name: str, method_name: str, what: str = "was closed",
+                  fix: str = "open it again (`MetadataStoreComponent.open()`)") -> StoreError:
+    return StoreError(f"{store_name}: {method_name} refused: the store {what}. Fix: {fix}")
 
 
 def library_schema_version() -> int:
