@@ -36,7 +36,8 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from backends import BackendSpec, GrpcServer, connection_config, sqlite_spec
 from concurrency_worker import OUTPUTS, STEPS, chain, local_stack
 from zen_mlmd.errors import StepFailedError, StoreError, StoreUnavailableError
-from zen_mlmd.mlmd.store import ABORTED_RETRY_SECONDS, MAX_TRIES, RETRY_DELAYS, MetadataStore
+from zen_mlmd.mlmd.calls import ABORTED_RETRY_SECONDS, MAX_TRIES, RETRY_DELAYS
+from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.artifacts import ArtifactStore
 from zen_mlmd.post_execution.api import get_run
 from zen_mlmd.post_execution.session import ReadSession

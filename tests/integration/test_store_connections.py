@@ -115,13 +115,25 @@ def test_a_method_taken_from_a_store_keeps_it_for_the_call(tmp_path, gc_off):
         read_only().put_context_type(pb.ContextType(name="written"))
 
 
-def test_mlmd_s_store_kept_without_its_store_refuses_calls_and_says_why(tmp_path, gc_off):
-    store = open_store(BackendSpec("sqlite", "sqlite", {"path": str(tmp_path / "m.sqlite")}))
-    raw = store.raw
-    del store
-    with pytest.raises(StoreError, match=r"test-sqlite: GetContextTypes refused: the store is no longer "
-                                         r"held\. Fix: keep the MetadataStore while using its `raw` store"):
-        raw.get_context_types()
+def test_mlmd_s_store_kept_without_its_store_still_counts_refuses_and_translates(tmp_path, gc_off):
+    """`store.raw` handed to other MLMD tooling keeps zen_mlmd's rules after the store goes."""
+    from zen_mlmd.errors import ReadOnlyStoreError
+
+    spec = BackendSpec("sqlite", "sqlite", {"path": str(tmp_path / "m.sqlite")})
+    open_store(spec).close()
+    raw = MetadataStore(connection_config(spec), store_name="reader", read_only=True).raw
+    assert [t.name for t in raw.get_context_types()] == ["connected"]
+    with pytest.raises(ReadOnlyStoreError, match="reader: PutContextType refused"):
+        raw.put_context_type(pb.ContextType(name="written"))
+    with pytest.raises(StoreError, match="reader: GetContextType failed: .*Fix: run `zen-mlmd metadata-store check"):
+        raw.get_context_type("no-such-type")  # MLMD's NotFound, translated
+
+    closed = open_store(spec)
+    kept = closed.raw
+    closed.close()
+    del closed
+    with pytest.raises(StoreError, match="test-sqlite: GetContextTypes refused: the store was closed"):
+        kept.get_context_types()
 
 
 def test_a_call_overtaken_by_a_close_says_the_store_was_closed(tmp_path):

@@ -4,57 +4,22 @@
 per page for paginated reads) is counted by name in `calls`, so tests can
 hold the rules that keep zen_mlmd fast. Transient failures (Aborted,
 Unavailable) are retried a bounded number of times with backoff; everything
-else is translated into zen_mlmd's error tree with MLMD's reason kept.
+else is translated into zen_mlmd's error tree with MLMD's reason kept (see
+`zen_mlmd.mlmd.calls`).
 """
 from __future__ import annotations
 
-import collections
 import functools
-import random
-import threading
 import time
-import weakref
 from typing import Any, Callable
 
-from ml_metadata import errors as mlmd_errors
 from ml_metadata.metadata_store import metadata_store as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from zen_mlmd.errors import ReadOnlyStoreError, StoreError
+from zen_mlmd.errors import StoreError
+from zen_mlmd.mlmd.calls import RETRY_DELAYS, CallPolicy
 from zen_mlmd.mlmd.journal import DEFAULT_JOURNAL_MODE, set_journal_mode
-from zen_mlmd.mlmd.store_errors import (
-    CREATED_CONCURRENTLY,
-    ambiguous_write_error,
-    call_error,
-    is_not_found,
-    mysql_gone,
-    open_error,
-)
-
-#: Retried errors: a concurrent writer (Aborted) or a server that is briefly
-#: away (Unavailable), and a MySQL connection lost to a server restart.
-#: Unavailable and a lost connection: at most `MAX_TRIES` tries with
-#: `RETRY_DELAYS` between them (1.5 s in all), then the error surfaces; one
-#: try waits for gRPC `client_timeout_sec` (a refused connection fails at
-#: once; an expired deadline is not retried, so a hung server costs one
-#: timeout), for MySQL its connect timeout.
-#: Aborted (the transaction was rolled back): tried again after short, growing,
-#: jittered pauses (`ABORTED_FIRST_DELAY` doubling up to 1 s) until
-#: `ABORTED_RETRY_SECONDS` have passed since the first try. In SQLite's WAL mode
-#: MLMD gives up at once when another process holds the write lock (a
-#: transaction that has read cannot wait for it), so many short tries are
-#: what waits for the lock; with the rollback journal one try already waits
-#: in MLMD's busy handler (~1.5 s).
-#: ml-metadata's own retry of Aborted (5 tries, random sleeps of 2 s on
-#: average, no upper bound) is not used: under this loop it made a store that
-#: stays locked take over a minute and a half to fail.
-RETRIED_ERRORS = (mlmd_errors.AbortedError, mlmd_errors.UnavailableError)
-RETRY_DELAYS = (0.1, 0.4, 1.0)
-ABORTED_FIRST_DELAY = 0.005
-ABORTED_MAX_DELAY = 1.0
-ABORTED_RETRY_SECONDS = 5.0
-MAX_TRIES = len(RETRY_DELAYS) + 1
-
+from zen_mlmd.mlmd.store_errors import CREATED_CONCURRENTLY, is_not_found, open_error
 
 
 class MetadataStore:
@@ -89,14 +54,13 @@ class MetadataStore:
         if read_only and allow_upgrade:
             raise ValueError("a store opened read-only cannot be upgraded")
         self.store_name = store_name or "metadata store"
-        self.read_only = read_only
         self.connection_config = connection_config
-        self.calls: collections.Counter[str] = collections.Counter()
-        self._lock = threading.Lock()
+        self._policy = CallPolicy(self.store_name, read_only)
+        #: calls made, by RPC name; `retried`: retries, by RPC name (see `CallPolicy`)
+        self.calls, self.retried = self._policy.calls, self._policy.retried
         self._type_ids: dict[tuple[str, str], int] = {}
         self._types_by_id: dict[tuple[str, int], Any] = {}
         self._close_callbacks: list[Callable[[], Any]] = []
-        self._closed = False
         set_journal_mode(connection_config, sqlite_journal)
         for delay in (*RETRY_DELAYS, None):
             try:
@@ -120,8 +84,7 @@ class MetadataStore:
         self._resolve_type_names = (
             connection_config.DESCRIPTOR.name == "ConnectionConfig"
             and connection_config.WhichOneof("config") == "postgresql")
-        raw_call = self.raw._call
-        self.raw._call = self._wrap_call(raw_call)
+        self._policy.install(self.raw)
 
     # -- lifetime ------------------------------------------------------------
     def on_close(self, callback: Callable[[], Any]) -> None:
@@ -140,9 +103,9 @@ class MetadataStore:
         store (a database server counts its connections). All callbacks run
         even if one raises; the first error is raised after.
         """
-        if self._closed:
+        if self._policy.closed:
             return
-        self._closed = True
+        self._policy.closed = True
         # ml-metadata's handle: the C++ store closes its database connection when
         # freed; a gRPC channel goes with its stub
         for handle in ("_metadata_store", "_metadata_store_stub"):
@@ -167,7 +130,12 @@ class MetadataStore:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._policy.closed
+
+    @property
+    def read_only(self) -> bool:
+        """True when every write call (Put*) is refused."""
+        return self._policy.read_only
 
     def __enter__(self) -> "MetadataStore":
         return self
@@ -176,72 +144,6 @@ class MetadataStore:
         self.close()
 
     # -- calls ---------------------------------------------------------------
-    def _wrap_call(self, raw_call: Callable) -> Callable:
-        """Count each call once, retry it while transient (see `RETRY_DELAYS`), translate its error.
-
-        `raw_call` is ml-metadata's bound `_call`; each try goes to its
-        store's `_call_method` (one attempt), so that this bounded loop is
-        the only retry policy. Retries are counted by name in `retried`.
-        The wrapper holds both stores weakly: a store nobody holds any more
-        is freed at once, and with it its connection (no reference cycle
-        left for a garbage collection to find).
-        """
-        store_ref = weakref.ref(self)
-        raw_ref = weakref.ref(getattr(raw_call, "__self__", None) or self.raw)
-        store_name = self.store_name
-        self.retried: collections.Counter[str] = collections.Counter()
-
-        def call(method_name, request, response, extra_options=None):
-            store, raw = store_ref(), raw_ref()  # the caller holds `raw`
-            if store is None:  # only `raw` was kept: no retries, checks or translated errors
-                raise _closed_error(store_name, method_name, "is no longer held",
-                                    "keep the MetadataStore while using its `raw` store")
-            return store._call(raw, method_name, request, response)
-
-        return call
-
-    def _call(self, raw, method_name: str, request, response):
-        """One MLMD call through `raw` (see `_wrap_call`)."""
-        if self._closed:
-            raise _closed_error(self.store_name, method_name)
-        if self.read_only and method_name.startswith("Put"):
-            raise ReadOnlyStoreError(
-                f"{self.store_name}: {method_name} refused: the store was opened for reading "
-                "only. Fix: open it for writing (`MetadataStoreComponent.open()`), as "
-                "recording does")
-        with self._lock:
-            self.calls[method_name] += 1
-        first_try = time.monotonic()
-        attempt = unavailable = 0
-        while True:
-            attempt += 1
-            try:
-                return raw._call_method(method_name, request, response)
-            except (TypeError, AttributeError):
-                if self._closed:  # by another thread, during this call
-                    raise _closed_error(self.store_name, method_name) from None
-                raise
-            except (mlmd_errors.StatusError, RuntimeError) as exc:
-                if (attempt > 1 and method_name.startswith("Put")
-                        and isinstance(exc, mlmd_errors.AlreadyExistsError)):
-                    # an earlier try failed without an answer, yet wrote
-                    raise ambiguous_write_error(self.store_name, method_name, exc) from None
-                delay = None
-                if isinstance(exc, mlmd_errors.AbortedError):  # rolled back: try again
-                    delay = min(ABORTED_MAX_DELAY, ABORTED_FIRST_DELAY * 2 ** (attempt - 1))
-                    delay *= random.uniform(0.5, 1.0)  # writers that collided part ways
-                    if time.monotonic() + delay - first_try > ABORTED_RETRY_SECONDS:
-                        delay = None
-                elif isinstance(exc, RETRIED_ERRORS) or mysql_gone(exc):
-                    # Unavailable or a lost MySQL connection: MLMD reconnects next try
-                    if unavailable < len(RETRY_DELAYS):
-                        delay, unavailable = RETRY_DELAYS[unavailable], unavailable + 1
-                if delay is None:
-                    raise call_error(self.store_name, method_name, exc, attempt) from None
-                with self._lock:
-                    self.retried[method_name] += 1
-                time.sleep(delay)
-
     @property
     def write_calls(self) -> int:
         """How many write RPCs (Put*) this connection made."""
@@ -252,7 +154,7 @@ class MetadataStore:
         return sum(self.calls.values())
 
     def reset_counts(self) -> None:
-        with self._lock:
+        with self._policy.lock:
             self.calls.clear()
 
     def __getattr__(self, name: str):
@@ -350,11 +252,6 @@ class MetadataStore:
 def _held_call(store: MetadataStore, method: Callable, *args, **kwargs):
     """`method(*args, **kwargs)`, with `store` held until it returns."""
     return method(*args, **kwargs)
-
-
-def _closed_error(store_name: str, method_name: str, what: str = "was closed",
-                  fix: str = "open it again (`MetadataStoreComponent.open()`)") -> StoreError:
-    return StoreError(f"{store_name}: {method_name} refused: the store {what}. Fix: {fix}")
 
 
 def library_schema_version() -> int:
