@@ -18,32 +18,31 @@ _MYSQL_GONE = ("Lost connection to MySQL server", "MySQL server has gone away")
 CREATED_CONCURRENTLY = "another process was creating it"
 
 
-def schema_mismatch(text: str) -> tuple[str, str] | None:
-    """("newer", "<db version> and <library version>") or ("older", "") when MLMD
-    refused to open a store for its schema version (`text` is MLMD's reason), else None."""
+def schema_error(store_name: str, text: str, *, newer_fix: str, not_migrating: str,
+                 upgrade: str) -> SchemaVersionError | None:
+    """The error when MLMD refused to open a store for its schema version (`text`
+    is MLMD's reason), else None; the caller says who does not migrate and how to."""
     newer = _NEWER_SCHEMA.search(text)
     if newer:
-        return "newer", f"{newer.group(1)} is newer than this ml-metadata library supports ({newer.group(2)})"
+        return SchemaVersionError(
+            f"{store_name}: the database schema version {newer.group(1)} is newer than this "
+            f"ml-metadata library supports ({newer.group(2)}). Fix: {newer_fix}")
     if "older than library version" in text or "migration is disabled" in text.lower():
-        return "older", ""
+        return SchemaVersionError(
+            f"{store_name}: the database schema is older than this ml-metadata library and "
+            f"{not_migrating} on its own. Fix: back the database up, then {upgrade}")
     return None
 
 
 def open_error(store_name: str, exc: Exception) -> Exception:
     """The error for a store MLMD could not open."""
     text = str(exc)
-    mismatch = schema_mismatch(text)
-    if mismatch and mismatch[0] == "newer":
-        return SchemaVersionError(
-            f"{store_name}: the database schema version {mismatch[1]}. Fix: upgrade zen-mlmd "
-            "and ml-metadata to the version that wrote this store"
-        )
-    if mismatch:
-        return SchemaVersionError(
-            f"{store_name}: the database schema is older than this ml-metadata library "
-            f"and zen_mlmd never migrates on its own. Fix: back the database up, then run "
-            f"`zen-mlmd metadata-store upgrade {store_name}`"
-        )
+    schema = schema_error(
+        store_name, text, newer_fix="upgrade zen-mlmd and ml-metadata to the version that wrote this store",
+        not_migrating="zen_mlmd never migrates",
+        upgrade=f"run `zen-mlmd metadata-store upgrade {store_name}`")
+    if schema is not None:
+        return schema
     if any(marker in text for marker in (
             "concurrent connection to the empty database",  # MLMD, MySQL and SQLite
             "pg_database_datname_index",  # PostgreSQL: the database was created meanwhile

@@ -20,9 +20,9 @@ from ml_metadata.metadata_store.pywrap.metadata_store_extension import (
 )
 from ml_metadata.proto import metadata_store_pb2, metadata_store_service_pb2
 
-from zen_mlmd.errors import ConfigError, SchemaVersionError, StoreUnavailableError
+from zen_mlmd.errors import ConfigError, StoreUnavailableError
 from zen_mlmd.mlmd.journal import DEFAULT_JOURNAL_MODE, set_journal_mode
-from zen_mlmd.mlmd.store_errors import schema_mismatch
+from zen_mlmd.mlmd.store_errors import schema_error
 
 logger = logging.getLogger(__name__)
 
@@ -130,18 +130,11 @@ def open_store_handle(config, *, allow_upgrade: bool = False, store_name: str = 
 
 
 def _open_error(store_name: str, text: str) -> Exception:
-    mismatch = schema_mismatch(text)
-    if mismatch and mismatch[0] == "newer":
-        return SchemaVersionError(
-            f"{store_name}: the database schema version {mismatch[1]}. Fix: serve it with the "
-            "zen-mlmd / ml-metadata version that wrote it"
-        )
-    if mismatch:
-        return SchemaVersionError(
-            f"{store_name}: the database schema is older than this ml-metadata library and "
-            "the server does not migrate on its own. Fix: back the database up, then start "
-            "the server once with --allow-upgrade"
-        )
+    schema = schema_error(
+        store_name, text, newer_fix="serve it with the zen-mlmd / ml-metadata version that wrote it",
+        not_migrating="the server does not migrate", upgrade="start the server once with --allow-upgrade")
+    if schema is not None:
+        return schema
     return StoreUnavailableError(
         f"{store_name}: could not open the database: {text or 'no reason given'}. "
         "Fix: check the connection config (host, port, file path, credentials)"
