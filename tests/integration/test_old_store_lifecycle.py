@@ -1,7 +1,7 @@
 """Deleting and copying runs of a store written before lean records (native schema 1).
 
 tests/fixtures/native_schema1_store.sql is a store zen_mlmd wrote at commit
-a9d013b (how: tests/fixtures/make_native_schema1_store.py): `fixture-1`,
+a9d013b (how: tests/fixtures/make_native_store.py): `fixture-1`,
 `fixture-2` (served from fixture-1's cache), `fixture-3` (partly cached, a
 failed step and a canceled one) and `manual-1`. A run in the current schema (`fresh-1`,
 lean records) is added, consuming one of fixture-1's outputs. Deleting the

@@ -4,12 +4,17 @@ tests/fixtures/native_schema1_store.sql is a store written by zen_mlmd at
 commit a9d013b (native convention schema 1: every step execution carries
 `task_name`, `step_name`, `pipeline_name`, `run_name`, `code_fingerprint`,
 every output `display_name` and `output_index`); how it was made is in
-tests/fixtures/make_native_schema1_store.py. It is loaded into a fresh
+tests/fixtures/make_native_store.py. It is loaded into a fresh
 SQLite file and read with the current code, alone and after a new (current
 schema) run was recorded into it.
+
+tests/fixtures/native_schema4_store.sql is the same runs written at commit
+3d8c559 (schema 4: an output's facts as one JSON object in `string_value`,
+where schema 5 keeps a list in `proto_value`).
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -29,17 +34,30 @@ from zen_mlmd.stack.components import MetadataStoreComponent
 from zen_mlmd.tracking.explain import explain_run
 from zen_mlmd.tracking.recorder import Recorder
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "native_schema1_store.sql"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURE = FIXTURES / "native_schema1_store.sql"
 STEPS = ["load", "fit", "merge", "gate", "after_gate"]
+
+
+def _loaded(fixture: Path, db: Path):
+    connection = sqlite3.connect(db)
+    connection.executescript(fixture.read_text())
+    connection.close()
+    return MetadataStoreComponent("old", "sqlite", {"path": str(db)}).open()
 
 
 @pytest.fixture
 def old_store(tmp_path: Path):
     db = tmp_path / "schema1.sqlite"
-    connection = sqlite3.connect(db)
-    connection.executescript(FIXTURE.read_text())
-    connection.close()
-    store = MetadataStoreComponent("old", "sqlite", {"path": str(db)}).open()
+    store = _loaded(FIXTURE, db)
+    yield store, db
+    store.close()
+
+
+@pytest.fixture
+def schema4_store(tmp_path: Path):
+    db = tmp_path / "schema4.sqlite"
+    store = _loaded(FIXTURES / "native_schema4_store.sql", db)
     yield store, db
     store.close()
 
@@ -127,7 +145,7 @@ def test_a_new_run_in_an_old_store_reads_beside_the_old_ones(old_store, tmp_path
         after.publish({})
 
     fresh = reader.get_run("fresh-1")
-    assert fresh.properties["schema_version"] == SCHEMA_VERSION == 4
+    assert fresh.properties["schema_version"] == SCHEMA_VERSION == 5
     assert not [c for c in store.raw.get_contexts() if c.type == "execution_cache" and c.name == "c" * 64]
     new = {s.name: s for s in reader.read_run(fresh).steps}
     assert new["fit"].properties["run_name"] == "fresh-1"
@@ -147,7 +165,7 @@ def test_a_new_run_in_an_old_store_reads_beside_the_old_ones(old_store, tmp_path
     view = get_run("fresh-1", ReadSession(store, ArtifactStore(str(tmp_path))))
     assert view.get_step("fit").outputs["model"].name == "model"
 
-    # schema 4 keeps an output's facts in one property, in a type that still declares
+    # schema 5 keeps an output's facts in one property, in a type that still declares
     # schema 1's typed properties; both layouts read alike, for the cache too
     [model] = store.raw.get_artifacts_by_id(new["fit"].outputs["model"])
     assert set(model.properties) == set() and set(model.custom_properties) == {"zen_mlmd_output", "cache_key"}
@@ -162,3 +180,66 @@ def test_a_new_run_in_an_old_store_reads_beside_the_old_ones(old_store, tmp_path
     cached = find_cached_outputs(store, "c" * 64)
     assert cached.execution_id == new["fit"].id
     assert [(a.id, a.materializer) for a in cached.outputs["model"]] == [(model.id, "builtins.json")]
+
+
+def _facts_rows(db: Path) -> dict[int, str | None]:
+    """Each output's facts row: the text schema 4 wrote (None when not a string), read with sqlite3."""
+    connection = sqlite3.connect(db)
+    try:
+        return dict(connection.execute(
+            "SELECT artifact_id, string_value FROM ArtifactProperty WHERE name = 'zen_mlmd_output'"))
+    finally:
+        connection.close()
+
+
+def test_schema_4_facts_read_as_written_and_serve_the_cache(schema4_store):
+    store, db = schema4_store
+    stored = {i: json.loads(text) for i, text in _facts_rows(db).items()}
+    assert len(stored) == 7  # fixture-1's six outputs and manual-1's one
+    reader = StoreReader(store)
+    first = reader.read_run(reader.get_run("fixture-1"))
+    assert reader.get_run("fixture-1").properties["schema_version"] == 4
+    for artifact_id, facts in stored.items():
+        if artifact_id not in first.artifacts:
+            continue
+        read = first.artifacts[artifact_id]
+        assert (read.materializer, read.data_type, read.content_hash) == (
+            facts["materializer"], facts["data_type"], facts["content_hash"])
+        assert read.properties["size_bytes"] == facts["size_bytes"]
+        assert read.properties["producer_execution_id"] == facts["producer_execution_id"]
+        assert "zen_mlmd_output" not in read.properties
+    fit = {s.name: s for s in first.steps}["fit"]
+    cached = find_cached_outputs(store, fit.cache_key)
+    [model] = cached.outputs["model"]
+    assert cached.execution_id == fit.id == stored[model.id]["producer_execution_id"]
+    assert (model.materializer, model.data_type, model.content_hash) == (
+        stored[model.id]["materializer"], stored[model.id]["data_type"], stored[model.id]["content_hash"])
+
+
+def test_a_schema_5_run_beside_schema_4_runs_reads_alike(schema4_store, tmp_path: Path):
+    store, db = schema4_store
+    reader = StoreReader(store)
+    old = {s.name: s for s in reader.read_run(reader.get_run("fixture-1")).steps}
+    with Recorder(store).start_run("fixture", "fresh-1") as run:
+        step = run.start_step("fit", "tests.fresh.fit", inputs={"train": old["load"].outputs["train"]},
+                              cache_key="d" * 64)
+        step.publish({"model": records.OutputArtifact(
+            uri=str(tmp_path / "m"), kind="model", materializer="builtins.json", data_type="builtins.dict",
+            content_hash="sha256:" + "e" * 64, size_bytes=7, properties={"cache_key": "d" * 64})})
+    fresh = reader.read_run(reader.get_run("fresh-1"))
+    [new_fit] = fresh.steps
+    [model_id] = new_fit.outputs["model"]
+    [model] = store.raw.get_artifacts_by_id([model_id])
+    assert model.custom_properties["zen_mlmd_output"].WhichOneof("value") == "proto_value"
+    assert _facts_rows(db)[model_id] is None  # not a string: no MLMD index holds it
+    read = fresh.artifacts[model_id]
+    assert (read.materializer, read.data_type, read.content_hash) == (
+        "builtins.json", "builtins.dict", "sha256:" + "e" * 64)
+    assert (read.properties["size_bytes"], read.properties["producer_execution_id"]) == (7, new_fit.id)
+    cached = find_cached_outputs(store, "d" * 64)
+    assert cached.execution_id == new_fit.id
+    assert [(a.id, a.content_hash) for a in cached.outputs["model"]] == [(model_id, "sha256:" + "e" * 64)]
+    # the old and the new outputs on one lineage, both with their facts
+    lineage = query_lineage(store, model_id, "upstream", max_hops=4)
+    assert {lineage.step_runs[i] for i in lineage.steps} == {"fresh-1", "fixture-1", "fixture-2", "fixture-3"}
+    assert all(a.materializer == "builtins.json" for a in lineage.artifacts.values())

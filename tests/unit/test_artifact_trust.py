@@ -8,16 +8,17 @@ in the artifact store are tampered with on disk.
 """
 from __future__ import annotations
 
-import json
 
 import os
 import pickle
 from pathlib import Path
 
 import pytest
+from google.protobuf.struct_pb2 import ListValue
 
 from zen_mlmd.artifacts import ArtifactStore, read_artifact, write_artifact
 from zen_mlmd.errors import ArtifactIntegrityError, ArtifactTrustError, MaterializerError
+from zen_mlmd.mlmd.native import OUTPUT_FACTS
 from zen_mlmd.pipelines.pipeline import pipeline
 from zen_mlmd.pipelines.step import step
 from zen_mlmd.post_execution import get_artifact, get_run
@@ -64,8 +65,14 @@ def forge(store, artifact_id: int, **changes) -> None:
     [artifact] = store.get_artifacts_by_id([artifact_id])
     if "uri" in changes:
         artifact.uri = changes.pop("uri")
-    facts = artifact.custom_properties["zen_mlmd_output"]  # JSON: what zen_mlmd knows of the output
-    facts.string_value = json.dumps({**json.loads(facts.string_value), **changes})
+    facts = artifact.custom_properties["zen_mlmd_output"]  # what zen_mlmd knows of the output
+    listed = ListValue()
+    assert facts.proto_value.Unpack(listed)
+    values = dict(zip(OUTPUT_FACTS, listed))
+    listed.Clear()
+    listed.extend([changes.pop(name, values[name]) for name in OUTPUT_FACTS])
+    assert not changes, f"not a fact: {changes}"
+    facts.proto_value.Pack(listed)
     store.put_artifacts([artifact])
 
 

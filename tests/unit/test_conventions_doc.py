@@ -11,7 +11,6 @@ is written. The doc's plain-ml_metadata example is run as well.
 """
 from __future__ import annotations
 
-import json
 
 import re
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from google.protobuf.struct_pb2 import Struct
+from google.protobuf.struct_pb2 import ListValue, Struct
 from ml_metadata.metadata_store import metadata_store as plain_mlmd
 from ml_metadata.proto import metadata_store_pb2 as pb
 
@@ -189,6 +188,8 @@ def _contexts(store):
 def _check_value(kind: str, value: pb.Value, where: str):
     if kind == "value":
         assert value.WhichOneof("value") is not None, where
+    elif kind == "list":
+        assert value.proto_value.Is(ListValue.DESCRIPTOR), where
     elif value.WhichOneof("value") == "proto_value":  # a long one: a Struct in an Any (see Values)
         assert kind in ("struct", "string") and value.proto_value.Is(Struct.DESCRIPTOR), where
     else:
@@ -334,12 +335,17 @@ def test_artifact_names_states_and_properties_match_the_doc(spec, recorded):
                 assert name in custom, (artifact.name, name)
             if name in custom:
                 _check_value(prop["type"], artifact.custom_properties[name], f"{artifact.name}.{name}")
-        # the facts: a JSON object with exactly the documented keys, in the documented order
-        json_doc = doc["custom_properties"]["zen_mlmd_output"]["json"]
-        facts = json.loads(artifact.custom_properties["zen_mlmd_output"].string_value)
-        assert list(facts) == list(json_doc), artifact.name
-        for key, kind in json_doc.items():
-            assert type(facts[key]).__name__ == {"string": "str", "int": "int"}[kind], (artifact.name, key)
+        # the facts: a ListValue with exactly the documented items, in the documented order,
+        # read with protobuf alone (as any MLMD client would)
+        items = [next(iter(item.items())) for item in doc["custom_properties"]["zen_mlmd_output"]["items"]]
+        listed = ListValue()
+        assert artifact.custom_properties["zen_mlmd_output"].proto_value.Unpack(listed), artifact.name
+        assert len(listed.values) == len(items), artifact.name
+        facts = {}
+        for (key, kind), value in zip(items, listed.values):
+            assert value.WhichOneof("kind") == {"string": "string_value", "number": "number_value"}[kind], \
+                (artifact.name, key)
+            facts[key] = value.string_value if kind == "string" else value.number_value
         assert facts["content_hash"].startswith("sha256:") and facts["size_bytes"] > 0
         execution_id, event = produced_by[artifact.id]
         producer = executions[execution_id]

@@ -5,10 +5,10 @@ but `ml_metadata` and the file system.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
+from google.protobuf.struct_pb2 import ListValue
 from ml_metadata.metadata_store import metadata_store as plain_mlmd
 from ml_metadata.proto import metadata_store_pb2 as pb
 
@@ -107,9 +107,11 @@ def test_each_output_is_a_live_artifact_with_a_base_type_and_existing_uri(record
         assert artifact_type.base_type == expected_base[key]
         assert artifact_type.name.startswith("zen_mlmd.")
         assert "display_name" not in artifact.custom_properties  # the output name is in its name
-        facts = json.loads(artifact.custom_properties["zen_mlmd_output"].string_value)
-        assert facts["content_hash"].startswith("sha256:") and facts["size_bytes"] > 0
-        assert facts["producer_execution_id"] == event.execution_id
+        listed = ListValue()  # what zen_mlmd knows of the output, read with protobuf alone
+        assert artifact.custom_properties["zen_mlmd_output"].proto_value.Unpack(listed)
+        materializer, data_type, content_hash, size_bytes, producer = listed
+        assert materializer and data_type and content_hash.startswith("sha256:") and size_bytes > 0
+        assert producer == event.execution_id
         assert os.path.exists(artifact.uri)
         assert os.listdir(artifact.uri)  # the materializer's files are there
         producer = executions[event.execution_id]

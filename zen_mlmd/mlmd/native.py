@@ -13,9 +13,9 @@ Documented in docs/CONVENTIONS.md (a test checks the writer against it):
   properties `param.<name>`;
 * artifact types `zen_mlmd.<Kind>` with `base_type`; state only in
   `Artifact.state`; what zen_mlmd knows of an output (materializer, data
-  type, content hash, size, producer) in ONE JSON string property
-  `zen_mlmd_output`, the cache key in `cache_key` (the cache lookup filters
-  on it);
+  type, content hash, size, producer) in ONE property `zen_mlmd_output`, a
+  `google.protobuf.ListValue` in `proto_value` (no MLMD index copies it),
+  the cache key in `cache_key` (the cache lookup filters on it);
 * event paths as `[key, index]` pairs.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ import dataclasses
 import json
 from typing import Any, Mapping, Sequence
 
+from google.protobuf import struct_pb2
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd import records
@@ -37,7 +38,7 @@ from zen_mlmd.mlmd.convention import (
     set_properties,
 )
 from zen_mlmd.mlmd.record_names import artifact_output, execution_run_name
-from zen_mlmd.mlmd.values import from_value, to_value
+from zen_mlmd.mlmd.values import from_value
 
 #: 2: nothing stored twice: step executions without `task_name`, `step_name`,
 #: `pipeline_name`, `run_name` (`code_fingerprint` only when `cache_key_parts`
@@ -46,8 +47,10 @@ from zen_mlmd.mlmd.values import from_value, to_value
 #: on the execution and its outputs; lookups read the outputs). 4: an output's
 #: facts in one property (`OUTPUT_FACTS_PROPERTY`) instead of five: MLMD
 #: stores, and on a server inserts, every property as a row of its own.
-#: Readers read all.
-SCHEMA_VERSION = 4
+#: 5: those facts as a list in `proto_value`, where schema 4 kept a JSON
+#: object in `string_value`: MLMD indexes every string value, so each fact
+#: was stored twice. Readers read all.
+SCHEMA_VERSION = 5
 PARAM_PREFIX = "param."
 
 #: Artifact kinds -> (MLMD type name, base type). Kept in step with
@@ -59,9 +62,11 @@ ARTIFACT_TYPES: Mapping[str, tuple[str, str | None]] = {
     "statistics": ("zen_mlmd.Statistics", "STATISTICS"),
     "data": ("zen_mlmd.Data", None),
 }
-#: Artifact custom property (schema 4): zen_mlmd's facts about an output, one
-#: JSON object with the keys of `OUTPUT_FACTS`. Schemas 1-3 kept the first
-#: three as typed properties and the others as custom properties.
+#: Artifact custom property: zen_mlmd's facts about an output. Schema 5: a
+#: `google.protobuf.ListValue` in `proto_value`, the values of `OUTPUT_FACTS`
+#: in that order (null when unknown); schema 4: a JSON object with those
+#: keys in `string_value`. Schemas 1-3 kept the first three as typed
+#: properties and the others as custom properties.
 OUTPUT_FACTS_PROPERTY = "zen_mlmd_output"
 OUTPUT_FACTS = ("materializer", "data_type", "content_hash", "size_bytes", "producer_execution_id")
 _TEXT_FACTS, _INT_FACTS = OUTPUT_FACTS[:3], OUTPUT_FACTS[3:]
@@ -179,13 +184,10 @@ class NativeConvention(WritableConvention):
         )
         # the output name and index are in the artifact name and the OUTPUT event
         extra = {k: v for k, v in output.properties.items() if k not in OUTPUT_FACTS}
-        facts = {"materializer": output.materializer, "data_type": output.data_type,
-                 "content_hash": output.content_hash, "size_bytes": output.size_bytes,
-                 "producer_execution_id": producer_execution_id}
-        # through to_value: a name with a backslash or a quote (escaped in JSON) is tagged
-        artifact.custom_properties[OUTPUT_FACTS_PROPERTY].CopyFrom(to_value(json.dumps(
-            {k: v for k, v in facts.items() if v is not None and v != ""},
-            separators=(",", ":"), ensure_ascii=False)))
+        facts = struct_pb2.ListValue()
+        facts.extend([output.materializer or None, output.data_type or None, output.content_hash or None,
+                      output.size_bytes, producer_execution_id])
+        artifact.custom_properties[OUTPUT_FACTS_PROPERTY].proto_value.Pack(facts)
         set_properties(artifact.custom_properties, extra)
         return artifact
 
@@ -202,7 +204,7 @@ class NativeConvention(WritableConvention):
         record = super().decode_artifact(artifact, artifact_type)
         props = dict(record.properties)
         text_facts = {}
-        if OUTPUT_FACTS_PROPERTY in props:  # schema 4: readers see the facts as before
+        if OUTPUT_FACTS_PROPERTY in props:  # schemas 4 and 5: readers see the facts as before
             facts = _parsed_facts(props.pop(OUTPUT_FACTS_PROPERTY))
             text_facts = {k: facts.pop(k) for k in _TEXT_FACTS if k in facts}
             props.update(facts)
@@ -283,16 +285,20 @@ def output_facts(artifact: pb.Artifact) -> dict[str, Any]:
     return {k: values[k] for k in OUTPUT_FACTS if values.get(k) not in (None, "")}
 
 
-def _parsed_facts(text: Any) -> dict[str, Any]:
-    """The facts of one `OUTPUT_FACTS_PROPERTY` value; a value of the wrong type is left out.
+def _parsed_facts(found: Any) -> dict[str, Any]:
+    """The facts of one decoded `OUTPUT_FACTS_PROPERTY` value; a value of the wrong type is left out.
 
-    Anyone who can write to the store can write this text: it is only read
-    as data, each fact checked for its type.
+    `found` is a list (schema 5) or JSON text (schema 4). Anyone who can
+    write to the store can write it: it is only read as data, each fact
+    checked for its type.
     """
-    try:
-        loaded = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        loaded = None
+    if isinstance(found, list):
+        loaded = dict(zip(OUTPUT_FACTS, found))
+    else:
+        try:
+            loaded = json.loads(found) if isinstance(found, str) else None
+        except ValueError:
+            loaded = None
     if not isinstance(loaded, dict):
         return {}
     facts = {k: loaded[k] for k in _TEXT_FACTS if isinstance(loaded.get(k), str) and loaded[k]}

@@ -95,6 +95,10 @@ def from_value(value: metadata_store_pb2.Value) -> Any:
             struct = struct_pb2.Struct()
             value.proto_value.Unpack(struct)
             return _from_struct_value(struct_pb2.Value(struct_value=struct))
+        if value.proto_value.Is(struct_pb2.ListValue.DESCRIPTOR):  # a native output's facts
+            listed = struct_pb2.ListValue()
+            value.proto_value.Unpack(listed)
+            return _from_struct_value(struct_pb2.Value(list_value=listed))
         return {"@type": value.proto_value.type_url}
     return None
 
