@@ -256,3 +256,16 @@ def test_a_bad_parameter_is_refused_before_the_step_is_written():
         run.start_step("fit", "tests.fit", parameters={"data": {"blob": b"\x00"}})
     assert info.value.field == "param.data.blob"
     assert store.calls["PutExecution"] == 0
+
+
+@pytest.mark.parametrize("payload", [
+    {TAG: "int", "value": "x"}, {TAG: "int", "value": "1" * 5000}, {TAG: "int"},
+])
+def test_a_forged_int_tag_reads_as_the_plain_map_it_is(payload):
+    """Anyone who can write the store can write any struct: a tag `to_value` never wrote is data."""
+    value = pb.Value()
+    value.struct_value.update(payload)
+    nested = pb.Value()
+    nested.struct_value.update({"params": payload})
+    assert from_value(value) == {TAG: "int", **({"value": payload["value"]} if "value" in payload else {})}
+    assert from_value(nested)["params"][TAG] == "int"

@@ -193,19 +193,42 @@ def _from_struct_value(value: struct_pb2.Value) -> Any:
         return [_from_struct_value(item) for item in value.list_value.values]
     if kind == "struct_value":
         fields = value.struct_value.fields
-        tag = fields[TAG].string_value if TAG in fields else None
-        if tag == "none":
-            return None
-        if tag == "int":
-            return int(fields["value"].string_value)
-        if tag == "float":
-            return float(fields["value"].number_value)
-        if tag == "str":
-            return fields["value"].string_value
-        if tag == "list":
-            return _from_struct_value(fields["items"])
+        tagged = _from_tag(fields)
+        if tagged is not _PLAIN:
+            return tagged
         return {key: _from_struct_value(item) for key, item in fields.items()}
     return None
+
+
+_PLAIN = object()
+_TAG_PAYLOAD = {"int": "value", "float": "value", "str": "value", "list": "items"}
+
+
+def _from_tag(fields) -> Any:
+    """The value a `to_value` tag stands for, or `_PLAIN` for a map that is not one.
+
+    Anyone who can write the store can write any struct: a tag `to_value`
+    never writes (no payload, an int that is not one) is read as the plain
+    map it is. The map is only read (a missing key is not looked up, which
+    would add it).
+    """
+    tag = fields[TAG].string_value if TAG in fields else None
+    if tag == "none":
+        return None
+    key = _TAG_PAYLOAD.get(tag)
+    if key is None or key not in fields:
+        return _PLAIN
+    payload = fields[key]
+    if tag == "int":
+        try:
+            return int(payload.string_value)
+        except ValueError:
+            return _PLAIN
+    if tag == "float":
+        return float(payload.number_value)
+    if tag == "str":
+        return payload.string_value
+    return _from_struct_value(payload)
 
 
 def _unsupported(value: Any, name: str) -> ConfigError:
