@@ -269,3 +269,10 @@ def test_a_forged_int_tag_reads_as_the_plain_map_it_is(payload):
     nested.struct_value.update({"params": payload})
     assert from_value(value) == {TAG: "int", **({"value": payload["value"]} if "value" in payload else {})}
     assert from_value(nested)["params"][TAG] == "int"
+
+
+def test_a_proto_value_whose_bytes_are_not_its_type_reads_as_opaque():
+    value = pb.Value()
+    value.proto_value.type_url = "type.googleapis.com/google.protobuf.ListValue"
+    value.proto_value.value = b"\x0a\xff\xff\xff"  # a length past the end
+    assert from_value(value) == {"@type": "type.googleapis.com/google.protobuf.ListValue"}

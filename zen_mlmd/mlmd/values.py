@@ -35,6 +35,7 @@ import math
 from typing import Any, Mapping
 
 from google.protobuf import struct_pb2
+from google.protobuf.message import DecodeError
 from ml_metadata.proto import metadata_store_pb2
 
 from zen_mlmd.errors import ConfigError
@@ -91,15 +92,19 @@ def from_value(value: metadata_store_pb2.Value) -> Any:
     if kind == "struct_value":
         return _from_struct_value(struct_pb2.Value(struct_value=value.struct_value))
     if kind == "proto_value":
-        if value.proto_value.Is(struct_pb2.Struct.DESCRIPTOR):  # a long value (see above)
-            struct = struct_pb2.Struct()
-            value.proto_value.Unpack(struct)
-            return _from_struct_value(struct_pb2.Value(struct_value=struct))
-        if value.proto_value.Is(struct_pb2.ListValue.DESCRIPTOR):  # a native output's facts
-            listed = struct_pb2.ListValue()
-            value.proto_value.Unpack(listed)
-            return _from_struct_value(struct_pb2.Value(list_value=listed))
-        return {"@type": value.proto_value.type_url}
+        packed = value.proto_value
+        try:
+            if packed.Is(struct_pb2.Struct.DESCRIPTOR):  # a long value (see above)
+                struct = struct_pb2.Struct()
+                packed.Unpack(struct)
+                return _from_struct_value(struct_pb2.Value(struct_value=struct))
+            if packed.Is(struct_pb2.ListValue.DESCRIPTOR):  # a native output's facts
+                listed = struct_pb2.ListValue()
+                packed.Unpack(listed)
+                return _from_struct_value(struct_pb2.Value(list_value=listed))
+        except DecodeError:  # bytes that are not the type they claim (a forged record): opaque
+            pass
+        return {"@type": packed.type_url}
     return None
 
 
