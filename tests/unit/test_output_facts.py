@@ -78,13 +78,25 @@ def test_facts_not_known_are_null_and_left_out():
                                                  "content_hash": "sha256:c", "size_bytes": 1,
                                                  "producer_execution_id": 2}),  # too long
     ([], {}),
+    (["m", "t", "sha256:c", 1e300, 2.0**63], {"materializer": "m", "data_type": "t", "content_hash": "sha256:c"}),
+    (["m", "t", "sha256:c", -1, float("nan")], {"materializer": "m", "data_type": "t", "content_hash": "sha256:c"}),
+    ([None, None, None, 2.0**53 - 1, 0], {"size_bytes": 2**53 - 1, "producer_execution_id": 0}),
 ])
 def test_a_forged_list_is_read_as_data_with_each_fact_checked_for_its_type(values, kept):
+    """Ids and sizes must fit MLMD's int64 and a double exactly: a huge forged id broke later reads."""
     assert output_facts(_with_list(values)) == kept
+
+
+def test_a_forged_schema_4_id_out_of_range_is_left_out():
+    artifact = pb.Artifact(name="r.s.out")
+    artifact.custom_properties["zen_mlmd_output"].string_value = json.dumps(
+        {"materializer": "m", "size_bytes": 10**300, "producer_execution_id": -3})
+    assert output_facts(artifact) == {"materializer": "m"}
 
 
 @pytest.mark.parametrize("value", [
     pb.Value(string_value="[1, 2"), pb.Value(string_value="[\"builtins.json\"]"),
+    pb.Value(string_value="[" * 100_000),  # schema 4's JSON nested past Python's recursion limit
     pb.Value(int_value=3), pb.Value(proto_value=any_pb2.Any(type_url="type.googleapis.com/x.Y", value=b"\x01")),
 ])
 def test_a_facts_value_of_another_kind_gives_no_facts(value):

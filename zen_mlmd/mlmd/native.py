@@ -70,6 +70,7 @@ ARTIFACT_TYPES: Mapping[str, tuple[str, str | None]] = {
 OUTPUT_FACTS_PROPERTY = "zen_mlmd_output"
 OUTPUT_FACTS = ("materializer", "data_type", "content_hash", "size_bytes", "producer_execution_id")
 _TEXT_FACTS, _INT_FACTS = OUTPUT_FACTS[:3], OUTPUT_FACTS[3:]
+_EXACT = 2**53  # integers a ListValue's doubles hold exactly
 
 # Execution custom properties the reader turns into StepRecord fields.
 _STEP_FIELDS = {
@@ -297,13 +298,13 @@ def _parsed_facts(found: Any) -> dict[str, Any]:
     else:
         try:
             loaded = json.loads(found) if isinstance(found, str) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
             loaded = None
     if not isinstance(loaded, dict):
         return {}
     facts = {k: loaded[k] for k in _TEXT_FACTS if isinstance(loaded.get(k), str) and loaded[k]}
-    facts.update({k: loaded[k] for k in _INT_FACTS
-                  if isinstance(loaded.get(k), int) and not isinstance(loaded[k], bool)})
+    # a size or an id MLMD (int64) and the list's doubles (exact below 2**53) both hold
+    facts.update({k: loaded[k] for k in _INT_FACTS if type(loaded.get(k)) is int and 0 <= loaded[k] < _EXACT})
     return facts
 
 

@@ -32,6 +32,7 @@ Tuples are stored as lists and read back as lists.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping
 
 from google.protobuf import struct_pb2
@@ -206,35 +207,40 @@ def _from_struct_value(value: struct_pb2.Value) -> Any:
 
 
 _PLAIN = object()
-_TAG_PAYLOAD = {"int": "value", "float": "value", "str": "value", "list": "items"}
+#: tag -> (its payload's key, the payload's kind), as `to_value` writes them
+_TAG_PAYLOAD = {"int": ("value", "string_value"), "float": ("value", "number_value"),
+                "str": ("value", "string_value"), "list": ("items", "list_value")}
+_INT_TEXT = re.compile(r"-?[0-9]+")
 
 
 def _from_tag(fields) -> Any:
     """The value a `to_value` tag stands for, or `_PLAIN` for a map that is not one.
 
     Anyone who can write the store can write any struct: a tag `to_value`
-    never writes (no payload, an int that is not one) is read as the plain
-    map it is. The map is only read (a missing key is not looked up, which
-    would add it).
+    never writes (no payload, a payload of another kind, an int that is not
+    one) is read as the plain map it is. The map is only read (a missing
+    key is not looked up, which would add it).
     """
     tag = fields[TAG].string_value if TAG in fields else None
     if tag == "none":
         return None
-    key = _TAG_PAYLOAD.get(tag)
-    if key is None or key not in fields:
+    key, kind = _TAG_PAYLOAD.get(tag, (None, None))
+    if key is None or key not in fields or fields[key].WhichOneof("kind") != kind:
         return _PLAIN
     payload = fields[key]
     if tag == "int":
+        text = payload.string_value
+        if not _INT_TEXT.fullmatch(text):
+            return _PLAIN
         try:
-            return int(payload.string_value)
-        except ValueError:
+            return int(text)
+        except ValueError:  # more digits than Python converts (`to_value` could not write it)
             return _PLAIN
     if tag == "float":
         return float(payload.number_value)
     if tag == "str":
         return payload.string_value
     return _from_struct_value(payload)
-
 
 def _unsupported(value: Any, name: str) -> ConfigError:
     return ConfigError(
