@@ -150,3 +150,27 @@ def test_jsonl_archive_round_trips_and_bad_archives_are_refused(run, recorded, t
     # the pipeline filter
     run("export", "--format", "jsonl", "--output", str(tmp_path / "p.jsonl"), "--pipeline", "nope",
         expect=2)
+
+
+def test_a_record_json_cannot_carry_fails_the_export_clearly_and_leaves_no_file(run, recorded, tmp_path):
+    """A value only a forger (or another tool) writes: NaN inside a list in `proto_value`."""
+    from google.protobuf.struct_pb2 import ListValue
+
+    from zen_mlmd.stack import get_active_stack
+
+    store = get_active_stack().metadata_store.open()
+    try:
+        [artifact] = store.get_artifacts()[:1]
+        listed = ListValue()
+        listed.extend([float("nan")])
+        artifact.custom_properties["other_tool"].proto_value.Pack(listed)
+        store.put_artifacts([artifact])
+    finally:
+        store.close()
+    out = tmp_path / "a.jsonl"
+    result = run("export", "--format", "jsonl", "--output", str(out), expect=1)
+    message = error_of(result)
+    assert f"Artifact {artifact.id} {artifact.name!r}" in message
+    assert "cannot carry" in message and "no archive was written" in message
+    assert "zen-mlmd metadata-store copy" in message
+    assert not out.exists() and not Path(f"{out}.partial").exists()

@@ -8,6 +8,7 @@ aside: it says when and from where).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -30,8 +31,8 @@ def export_archive(store: "MetadataStore", path: str | os.PathLike, selection: "
                    total: Callable[[int | None], None] | None = None) -> dict[str, int]:
     """Write the records of `selection` (default: all) to `path`; returns the counts.
 
-    The file is written next to `path` and renamed at the end, so a
-    failed export leaves no half archive under that name.
+    The file is written next to `path` (`<path>.partial`) and renamed at
+    the end; a failed export removes it, so it leaves no half archive.
 
     Args:
         progress: called with (what, records in the batch) after each batch.
@@ -39,13 +40,25 @@ def export_archive(store: "MetadataStore", path: str | os.PathLike, selection: "
             contexts, artifacts and executions to export (None when unknown:
             the whole store).
     """
-    from zen_mlmd.mlmd.archive_records import batch_to_records
     from zen_mlmd.mlmd.store_reading import StoreSource
 
     source = StoreSource(store, selection)
     if total is not None:
         total(source.node_total())
     temp = f"{os.fspath(path)}.partial"
+    try:
+        _write_archive(store, source, temp, progress)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temp)
+        raise
+    os.replace(temp, path)
+    return dict(source.counts)
+
+
+def _write_archive(store: "MetadataStore", source, temp: str, progress: Progress | None) -> None:
+    from zen_mlmd.mlmd.archive_records import batch_to_records
+
     with open(temp, "w", encoding="utf-8") as handle:
         header = {"record": "header", "format": FORMAT, "version": VERSION,
                   "mlmd_schema_version": 10, "source": store.identity,
@@ -58,8 +71,6 @@ def export_archive(store: "MetadataStore", path: str | os.PathLike, selection: "
             if progress is not None:
                 progress(batch.what, len(batch.nodes) or len(batch.links))
         handle.write(_line({"record": "end", "counts": source.counts}))
-    os.replace(temp, path)
-    return dict(source.counts)
 
 
 def import_archive(path: str | os.PathLike, store: "MetadataStore",

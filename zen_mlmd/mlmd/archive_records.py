@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from zen_mlmd.errors import ConfigError
+from zen_mlmd.errors import ConfigError, StoreError
 from zen_mlmd.mlmd.store_reading import Batch
 
 _TYPES = {"artifact": pb.ArtifactType, "execution": pb.ExecutionType, "context": pb.ContextType}
@@ -26,7 +27,18 @@ _LINKS = {"parent_context": ("child_id", "parent_id"), "attribution": ("context_
 
 
 def _dict(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    try:
+        return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    except (json_format.Error, DecodeError, ValueError) as error:
+        # NaN or infinity in a Struct or ListValue, or packed bytes that are not their
+        # type: a value JSON cannot carry (no zen_mlmd writer stores one)
+        what = type(message).DESCRIPTOR.name
+        name = f" {message.name!r}" if getattr(message, "name", "") else ""
+        raise StoreError(
+            f"{what} {getattr(message, 'id', '') or ''}{name}: a property holds a value an "
+            f"archive's JSON cannot carry ({str(error).rstrip('.')}); no archive was written. Fix: copy the "
+            "store instead (`zen-mlmd metadata-store copy`, which keeps every value), or "
+            "leave this record out of the selection") from None
 
 
 def batch_to_records(batch: Batch, page: int) -> Iterator[dict]:
