@@ -104,3 +104,25 @@ def test_a_facts_value_of_another_kind_gives_no_facts(value):
     artifact.custom_properties["zen_mlmd_output"].CopyFrom(value)
     assert output_facts(artifact) == {}
     assert NativeConvention().decode_artifact(artifact, None).materializer == ""
+
+
+def test_a_run_of_a_newer_schema_warns_once_that_this_version_may_miss_what_it_recorded():
+    import warnings
+
+    from zen_mlmd.mlmd.native import SCHEMA_VERSION, NewerRecordsWarning
+
+    def run_context(version: int) -> pb.Context:
+        context = pb.Context(id=version, name=f"run-{version}")
+        context.custom_properties["schema_version"].int_value = version
+        return context
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            NativeConvention().decode_run(run_context(SCHEMA_VERSION), "p")
+        assert caught == []
+        for _ in range(3):
+            NativeConvention().decode_run(run_context(SCHEMA_VERSION + 1), "p")
+    [warning] = caught
+    assert issubclass(warning.category, NewerRecordsWarning)
+    assert f"schema {SCHEMA_VERSION + 1}" in str(warning.message) and "upgrade zen_mlmd" in str(warning.message)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from typing import Any, Mapping, Sequence
 
 from google.protobuf import struct_pb2
@@ -79,6 +80,10 @@ _STEP_FIELDS = {
 }
 #: Written only when one artifact feeds several inputs (see step_execution).
 INPUTS_PROPERTY = "input_artifacts"
+
+
+class NewerRecordsWarning(UserWarning):
+    """Runs recorded by a newer zen_mlmd (a higher convention schema) than the one reading them."""
 
 
 class NativeConvention(WritableConvention):
@@ -223,6 +228,14 @@ class NativeConvention(WritableConvention):
 
     def decode_run(self, context: pb.Context, pipeline_name: str) -> records.RunRecord:
         props = properties_of(context)
+        version = props.get("schema_version")
+        if type(version) is int and version > SCHEMA_VERSION:
+            # one warning per version and process (the text names no run)
+            warnings.warn(NewerRecordsWarning(
+                f"some runs were recorded by a newer zen_mlmd (native convention schema {version}; "
+                f"this one reads schemas up to {SCHEMA_VERSION}): what it recorded in a newer form "
+                "reads as missing here (an output's materializer, content hash, cache hits). Fix: "
+                "upgrade zen_mlmd on this machine to the version that recorded them"), stacklevel=2)
         return records.RunRecord(
             id=context.id,
             name=context.name,
