@@ -64,14 +64,26 @@ def to_value(value: Any, name: str = "value") -> metadata_store_pb2.Value:
         out.int_value = value
     elif isinstance(value, float) and sql_exact(value):
         out.double_value = value
-    elif isinstance(value, str) and "\x00" not in value and "\\" not in value and _indexable(value):
+    elif isinstance(value, str) and plain_string_fits(value):
         out.string_value = value
     else:
         struct = _struct_from_dict(value, name) if isinstance(value, Mapping) else _tagged_struct(value, name)
-        if _STRUCT_PREFIX + (struct.ByteSize() + 2) // 3 * 4 <= INDEXED_TEXT_LIMIT:
-            out.struct_value.CopyFrom(struct)
-        else:
-            out.proto_value.Pack(struct)
+        out.CopyFrom(struct_to_value(struct))
+    return out
+
+
+def plain_string_fits(text: str) -> bool:
+    """Whether every backend stores `text` exactly as a `string_value` (see the module docstring)."""
+    return "\x00" not in text and "\\" not in text and _indexable(text)
+
+
+def struct_to_value(struct: struct_pb2.Struct) -> metadata_store_pb2.Value:
+    """`struct` as a `struct_value`, or in `proto_value` where its text would not fit MLMD's index."""
+    out = metadata_store_pb2.Value()
+    if _STRUCT_PREFIX + (struct.ByteSize() + 2) // 3 * 4 <= INDEXED_TEXT_LIMIT:
+        out.struct_value.CopyFrom(struct)
+    else:
+        out.proto_value.Pack(struct)
     return out
 
 

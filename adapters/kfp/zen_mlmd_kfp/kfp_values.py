@@ -8,6 +8,14 @@
 * Execution properties (`backend/src/v2/metadata/client.go`, `CreateExecution`):
   ids and iteration numbers as `int_value`, names as `string_value`,
   `inputs` / `outputs` as a `struct_value` of JSON values.
+
+Except where a backend could not store the value that way (KFP itself runs
+MLMD on MySQL only): on PostgreSQL, MLMD indexes the whole text of a
+`string_value` (structs are kept there as base64), an index entry over 2704
+bytes fails the write, and a backslash makes MLMD's SQL invalid. Such a
+string gets zen_mlmd's exact encoding, and such a struct goes into
+`proto_value` (`zen_mlmd.mlmd.values`), on every backend alike: zen_mlmd's
+readers read both, the KFP UI does not show them.
 """
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ from typing import Any, Mapping
 from google.protobuf import struct_pb2
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from zen_mlmd.mlmd.values import to_value
+from zen_mlmd.mlmd.values import plain_string_fits, struct_to_value, to_value
 
 
 def metadata_value(value: Any) -> pb.Value:
@@ -27,24 +35,26 @@ def metadata_value(value: Any) -> pb.Value:
         out.int_value = int(value)
     elif isinstance(value, (int, float)) and math.isfinite(value):
         out.double_value = float(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and plain_string_fits(value):
         out.string_value = value
     elif isinstance(value, Mapping):
-        out.struct_value.update({"struct": _json(value)})
+        out.CopyFrom(_struct({"struct": _json(value)}))
     elif isinstance(value, (list, tuple)):
-        out.struct_value.update({"list": _json(list(value))})
-    else:  # NaN, infinity, objects: no JSON form KFP would write; zen_mlmd's exact one
+        out.CopyFrom(_struct({"list": _json(list(value))}))
+    else:  # NaN, infinity, objects, strings no backend-neutral string_value holds: zen_mlmd's exact form
         out.CopyFrom(to_value(value))
     return out
 
 
 def struct_value(values: Mapping[str, Any]) -> pb.Value:
     """A plain protobuf Struct (JSON numbers), as KFP writes `inputs` and `outputs`."""
+    return _struct(_json(dict(values)))
+
+
+def _struct(data: Mapping[str, Any]) -> pb.Value:
     struct = struct_pb2.Struct()
-    struct.update(_json(dict(values)))
-    value = pb.Value()
-    value.struct_value.CopyFrom(struct)
-    return value
+    struct.update(data)
+    return struct_to_value(struct)
 
 
 def set_execution_properties(target, values: Mapping[str, Any]) -> None:
@@ -60,7 +70,7 @@ def set_execution_properties(target, values: Mapping[str, Any]) -> None:
             target[key].bool_value = value
         elif isinstance(value, int) and -(2**31) <= value < 2**31:
             target[key].int_value = value
-        elif isinstance(value, str):
+        elif isinstance(value, str) and plain_string_fits(value):
             target[key].string_value = value
         elif isinstance(value, Mapping):
             target[key].CopyFrom(struct_value(value))
