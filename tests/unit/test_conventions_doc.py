@@ -11,7 +11,6 @@ is written. The doc's plain-ml_metadata example is run as well.
 """
 from __future__ import annotations
 
-
 import re
 import threading
 from pathlib import Path
@@ -340,12 +339,9 @@ def test_artifact_names_states_and_properties_match_the_doc(spec, recorded):
         items = [next(iter(item.items())) for item in doc["custom_properties"]["zen_mlmd_output"]["items"]]
         listed = ListValue()
         assert artifact.custom_properties["zen_mlmd_output"].proto_value.Unpack(listed), artifact.name
-        assert len(listed.values) == len(items), artifact.name
-        facts = {}
-        for (key, kind), value in zip(items, listed.values):
-            assert value.WhichOneof("kind") == {"string": "string_value", "number": "number_value"}[kind], \
-                (artifact.name, key)
-            facts[key] = value.string_value if kind == "string" else value.number_value
+        assert [value.WhichOneof("kind") for value in listed.values] == [f"{k}_value" for _, k in items], \
+            artifact.name
+        facts = {key: value for (key, _), value in zip(items, listed)}
         assert facts["content_hash"].startswith("sha256:") and facts["size_bytes"] > 0
         execution_id, event = produced_by[artifact.id]
         producer = executions[execution_id]
