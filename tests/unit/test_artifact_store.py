@@ -176,3 +176,46 @@ def test_kind_parse_unknown_lists_valid_kinds(value):
 def test_kind_is_a_plain_string():
     assert ArtifactKind.MODEL == "MODEL"
     assert str(ArtifactKind.MODEL) == "MODEL"
+
+
+def test_create_directory_makes_it_once_with_its_parents(store):
+    """True once (the root and every parent made as needed), then False: the place is taken."""
+    uri = store.uri_for("pipe", "run", "step", "out")
+    assert store.create_directory(uri) is True
+    assert store.exists(uri)
+    assert store.create_directory(uri) is False  # nothing made: something is there
+    sibling = store.uri_for("pipe", "run", "step", "other")
+    assert store.create_directory(sibling) is True  # under parents the first call made
+    store.write_bytes(f"{sibling}/data.bin", b"x")
+    assert store.create_directory(f"{sibling}/data.bin") is False  # a file counts too
+
+
+def test_create_directory_refuses_a_uri_outside_the_root(tmp_path):
+    from zen_mlmd.errors import ArtifactTrustError
+
+    store = ArtifactStore(str(tmp_path / "root"))
+    with pytest.raises(ArtifactTrustError, match="outside the artifact store"):
+        store.create_directory(f"{store.root}/pipe/../../escaped")
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_create_directory_follows_a_symlink_that_stays_inside(tmp_path):
+    """A link the user made inside the store is allowed: the path is then looked up, not walked."""
+    store = ArtifactStore(str(tmp_path / "root"))
+    (tmp_path / "root" / "real" / "run").mkdir(parents=True)
+    os.symlink(tmp_path / "root" / "real", tmp_path / "root" / "pipe")
+    uri = store.uri_for("pipe", "run", "step", "out")
+    assert store.create_directory(uri) is True
+    assert (tmp_path / "root" / "real" / "run" / "step" / "out").is_dir()
+    assert store.create_directory(uri) is False
+
+
+def test_a_directory_made_by_another_writer_meanwhile_is_not_taken_as_made_here(tmp_path):
+    """The walk saw the place missing; another writer makes it before the mkdir: False, not an error."""
+    from zen_mlmd.artifacts.hashing import HashingStore
+
+    store = ArtifactStore(str(tmp_path / "root"))
+    uri = store.uri_for("pipe", "run", "step", "out")
+    view = HashingStore(store, uri)  # its walk found `pipe` missing
+    os.makedirs(tmp_path / "root" / "pipe" / "run" / "step" / "out")  # the other writer
+    assert view.create_directory(uri) is False

@@ -103,6 +103,14 @@ def test_json_codec_round_trips(obj):
     assert _same(json_values.loads(json_values.dumps(obj)), obj)
 
 
+@given(obj=json_trees)
+def test_json_text_is_the_same_with_or_without_the_plain_fast_path(obj):
+    """Values that need no tag skip `encode`: the bytes, and so content hashes, stay the same."""
+    import json
+
+    assert json_values.dumps(obj) == json.dumps(json_values.encode(obj), ensure_ascii=False, allow_nan=True)
+
+
 def test_json_refuses_non_native_values():
     # NumPy scalars that would not read back as themselves: an alias type of
     # int64, extended precision, complex, dates

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from typing import IO, Any, Iterable, Tuple
 
 from zen_mlmd.artifacts.store import ArtifactStore
@@ -107,7 +108,8 @@ class HashingStore(ArtifactStore):
         self.__dict__.update(store.__dict__)
         # The one full check (confinement, symbolic links) of this artifact's
         # directory; the files under it are then checked as strings only.
-        self._artifact_path = ArtifactStore._path(self, artifact_uri).rstrip("/")
+        self._artifact_path, self._missing = ArtifactStore._checked(self, artifact_uri)
+        self._artifact_path = self._artifact_path.rstrip("/")
         self._artifact_uri = artifact_uri.rstrip("/")
         self.writers: dict[str, HashingWriter] = {}
         self.rehash: set[str] = set()
@@ -140,11 +142,28 @@ class HashingStore(ArtifactStore):
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         """Writes a whole file, hashing `data` at once (no wrapper around the file)."""
-        relative = self._relative(uri)  # refuses a file outside the artifact directory
-        with ArtifactStore.open(self, uri, "wb") as f:
+        path = self._path(uri)
+        relative = self._relative_path(uri, path)  # refuses a file outside the artifact directory
+        if self.is_local:  # the OS directly: this is every built-in materializer's one write
+            try:
+                f = open(path, "wb")
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                f = open(path, "wb")
+        else:
+            f = ArtifactStore.open(self, uri, "wb")
+        with f:
             f.write(data)
         self.writers[relative] = _WholeFile(hashlib.sha256(data), memoryview(data).nbytes)
         self.rehash.discard(relative)
+
+    def create_directory(self, uri: str) -> bool:
+        """`ArtifactStore.create_directory`; for the artifact's own directory, from the
+        check the view was made with (no second walk down to it)."""
+        if uri.rstrip("/") == self._artifact_uri and self._missing is not False:
+            missing, self._missing = self._missing, False  # stale once anything is made
+            return self._create_checked(self._artifact_path, missing)
+        return super().create_directory(uri)
 
     def close_all(self) -> None:
         """Closes what the materializer left open, so every byte is flushed and hashed."""
@@ -167,7 +186,9 @@ class HashingStore(ArtifactStore):
         return super()._path(uri)
 
     def _relative(self, uri: str) -> str:
-        path = self._path(uri)
+        return self._relative_path(uri, self._path(uri))
+
+    def _relative_path(self, uri: str, path: str) -> str:
         if not path.startswith(self._artifact_path + "/"):
             raise MaterializerError(
                 f"a materializer tried to write {uri}, outside its artifact "

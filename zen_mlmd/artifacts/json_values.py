@@ -29,6 +29,8 @@ from typing import Any
 _TUPLE = "$tuple"
 _DICT = "$dict"
 _NUMPY = "$numpy"
+#: One encoder for every call (`json.dumps` with options builds one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)
 _SCALARS = (type(None), bool, int, float, str)
 #: NumPy scalar types whose `.item()` is a Python value that converts back
 #: exactly (float16/32 widen to a Python float without loss).
@@ -61,16 +63,45 @@ def is_json_native(obj: object, _depth: int = 0) -> bool:
     if _depth > 500:
         return False
     kind = type(obj)
-    if kind in _SCALARS or _numpy_dtype(obj) is not None:
+    if kind in _SCALARS:
         return True
     if kind is list or kind is tuple:
-        return all(is_json_native(item, _depth + 1) for item in obj)
-    if kind is dict:
-        return all(
-            type(key) is str and is_json_native(value, _depth + 1)
-            for key, value in obj.items()
-        )
-    return False
+        items = obj
+    elif kind is dict:
+        for key in obj:
+            if type(key) is not str:
+                return False
+        items = obj.values()
+    else:
+        return _numpy_dtype(obj) is not None
+    for item in items:  # scalars checked here: no call per leaf
+        if type(item) not in _SCALARS and not is_json_native(item, _depth + 1):
+            return False
+    return True
+
+
+def _plain(obj: object, _depth: int = 0) -> bool:
+    """True if `obj` is plain JSON already: `encode` would return an equal copy of it.
+
+    Lists, and dicts with str keys not starting with ``$``, of None, bool,
+    int, float and str (no tuple, NumPy scalar or marker-like key).
+    """
+    if _depth > 500:
+        return False
+    kind = type(obj)
+    if kind is list:
+        items = obj
+    elif kind is dict:
+        for key in obj:
+            if type(key) is not str or key.startswith("$"):
+                return False
+        items = obj.values()
+    else:
+        return kind in _SCALARS
+    for item in items:  # scalars checked here: no call per leaf
+        if type(item) not in _SCALARS and not _plain(item, _depth + 1):
+            return False
+    return True
 
 
 def encode(obj: Any, _depth: int = 0) -> Any:
@@ -85,13 +116,14 @@ def encode(obj: Any, _depth: int = 0) -> Any:
     if kind in _SCALARS:
         return obj
     if kind is list:
-        return [encode(item, _depth + 1) for item in obj]
+        return [item if type(item) in _SCALARS else encode(item, _depth + 1) for item in obj]
     if kind is tuple:
-        return {_TUPLE: [encode(item, _depth + 1) for item in obj]}
+        return {_TUPLE: [item if type(item) in _SCALARS else encode(item, _depth + 1) for item in obj]}
     if kind is dict:
         if any(type(key) is not str for key in obj):
             raise TypeError("a dict key is not a str")
-        encoded = {key: encode(value, _depth + 1) for key, value in obj.items()}
+        encoded = {key: value if type(value) in _SCALARS else encode(value, _depth + 1)
+                   for key, value in obj.items()}
         if any(key.startswith("$") for key in obj):
             return {_DICT: encoded}
         return encoded
@@ -123,6 +155,8 @@ def decode(data: Any) -> Any:
 
 def dumps(obj: Any) -> str:
     """JSON text for a JSON-native object; raises TypeError for anything else."""
+    if _plain(obj):  # the common case: no tags, so no copy to build
+        return _ENCODER.encode(obj)
     try:
         encoded = encode(obj)
     except TypeError as exc:
@@ -132,7 +166,7 @@ def dumps(obj: Any) -> str:
             f"JSON-native ({exc}): only None, bool, int, float, str, NumPy bool/int/float "
             "scalars, list, tuple and dicts with str keys are"
         ) from None
-    return json.dumps(encoded, ensure_ascii=False, allow_nan=True)
+    return _ENCODER.encode(encoded)
 
 
 def loads(text: str) -> Any:

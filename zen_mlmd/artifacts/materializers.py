@@ -10,6 +10,7 @@ reading checks the URI, the content hash and trust first (`reading`).
 from __future__ import annotations
 
 import abc
+import functools
 import numbers
 import pickle
 from typing import Any, ClassVar, Tuple, Union
@@ -42,13 +43,23 @@ def default_kind_for(obj: object) -> ArtifactKind:
     ``fit`` and ``predict`` methods (a scikit-learn style estimator) is a
     model; anything else is generic data.
     """
-    if DATASET_TYPE_NAMES.intersection(type_names_of(obj)):
+    try:
+        dataset = _is_dataset_type(type(obj))
+    except TypeError:  # a metaclass that makes its classes unhashable
+        dataset = _is_dataset_type.__wrapped__(type(obj))
+    if dataset:
         return ArtifactKind.DATASET
     if isinstance(obj, dict) and obj and all(_is_metric_value(v) for v in obj.values()):
         return ArtifactKind.METRICS
     if is_estimator(obj):
         return ArtifactKind.MODEL
     return ArtifactKind.DATA
+
+
+@functools.lru_cache(maxsize=512)
+def _is_dataset_type(cls: type) -> bool:
+    """Whether `cls` is a numpy array or pandas frame/series type, or derives from one."""
+    return not DATASET_TYPE_NAMES.isdisjoint(f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__)
 
 
 def is_estimator(obj: object) -> bool:

@@ -40,6 +40,7 @@ from zen_mlmd.artifacts.materializers_ml import (
     SklearnSkopsMaterializer,
 )
 from zen_mlmd.errors import ConfigError, MaterializerError, UnknownNameError
+from zen_mlmd.plugins import PluginConflict, resolve
 
 ENTRY_POINT_GROUP = "zen_mlmd.materializers"
 BUILTIN_MATERIALIZERS = (
@@ -225,8 +226,6 @@ class MaterializerRegistry:
 
     def _resolve(self, cls):
         """`cls`; raises the `PluginConflictError` of a type or of a name two plugins claim."""
-        from zen_mlmd.plugins import PluginConflict, resolve
-
         if isinstance(cls, PluginConflict):
             raise cls.error()
         resolve(self._by_name, cls.name)

@@ -172,6 +172,54 @@ class ArtifactStore:
         with self.open(uri, "wb") as f:  # a view's own rules apply (a loading view refuses)
             f.write(data)
 
+    def create_directory(self, uri: str) -> bool:
+        """Creates the directory at `uri` and its missing parents, unless something is there.
+
+        Returns False, creating nothing, when a file or directory exists at
+        `uri` already (or another writer creates it at the same moment). A
+        local store creates from the first missing directory that the
+        symbolic-link check on the way down found, with no further lookups.
+
+        Raises:
+            ArtifactTrustError: as every access, for a URI outside the root.
+        """
+        return self._create_checked(*self._checked(uri))
+
+    def _create_checked(self, path: str, missing: Optional[str]) -> bool:
+        """`create_directory` of a checked path (see `_checked`)."""
+        if not self.is_local:
+            if self.filesystem.exists(path):
+                return False
+            self.filesystem.makedirs(path, exist_ok=True)
+            return True
+        if missing is None:  # everything on the way exists (or could not be looked at)
+            if os.path.exists(path):
+                return False
+            missing = path
+        try:
+            current = missing  # the walk found its parents: make it and those below it
+            for part in path[len(missing) + 1:].split("/") if path != missing else ():
+                try:
+                    os.mkdir(current)
+                except FileExistsError:  # made by a concurrent writer meanwhile
+                    pass
+                current = f"{current}/{part}"
+            os.mkdir(path)
+        except FileNotFoundError:  # a parent is gone, or the root is not made yet
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return self._made(path)
+        except FileExistsError:
+            return False
+        return True
+
+    @staticmethod
+    def _made(path: str) -> bool:
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            return False
+        return True
+
     def makedirs(self, uri: str) -> None:
         """Creates the directory at `uri` and its parents; no error if it exists."""
         path = self._path(uri)
@@ -236,6 +284,11 @@ class ArtifactStore:
 
     def _path(self, uri: str) -> str:
         """The filesystem path of `uri`: this store's protocol, under its root."""
+        return self._checked(uri)[0]
+
+    def _checked(self, uri: str) -> tuple[str, Optional[str]]:
+        """`_path`, and for a local store the first directory on the way that does not
+        exist (the path itself when only it is missing), else None (all exist, or not known)."""
         uri = os.fspath(uri)
         protocol, rest = _split_protocol(uri)
         if self.is_local:
@@ -243,7 +296,7 @@ class ArtifactStore:
                 raise self._foreign(uri)
         elif protocol != self._protocol:
             raise self._foreign(uri)
-        reason = self.outside_reason(uri)
+        reason, missing = self._outside(uri)
         if reason is not None:
             raise ArtifactTrustError(
                 f"artifact URI {uri}: refused, {reason}; nothing was read or written there. "
@@ -251,33 +304,38 @@ class ArtifactStore:
                 "lives in another artifact store: register that one on this machine "
                 "(`zen-mlmd artifact-store register NAME --path ROOT`)")
         if self.is_local:
-            return os.path.abspath(rest)
-        return self.filesystem._strip_protocol(f"{protocol}://{posixpath.normpath(rest)}")
+            return os.path.abspath(rest), missing
+        return self.filesystem._strip_protocol(f"{protocol}://{posixpath.normpath(rest)}"), None
 
     def outside_reason(self, uri: str) -> Optional[str]:
         """Why `uri` is not under the root (for messages), or None when it is."""
+        return self._outside(uri)[0]
+
+    def _outside(self, uri: str) -> tuple[Optional[str], Optional[str]]:
+        """`outside_reason`, and the first missing directory the local walk found (see `_checked`)."""
         protocol, rest = _split_protocol(uri)
         if self.is_local:
             if protocol not in (None, *_LOCAL_PROTOCOLS):
-                return f"it is a {protocol}:// URL, not a path in the local store at {self._root}"
+                return f"it is a {protocol}:// URL, not a path in the local store at {self._root}", None
             path = os.path.abspath(rest)
             if not _within(path, self._root):
-                return f"it is outside the artifact store at {self._root}"
-            if not _link_below(self._root, path):
-                return None
+                return f"it is outside the artifact store at {self._root}", None
+            link, missing = _walk_below(self._root, path)
+            if not link:
+                return None, missing
             real = os.path.realpath(path)
             if self._real_root is None:  # the root's own links are the user's choice: resolved once
                 self._real_root = os.path.realpath(self._root)
             if not _within(real, self._real_root):
                 return (f"it leads through a symbolic link to {real}, outside the artifact "
-                        f"store at {self._root}")
-            return None
+                        f"store at {self._root}"), None
+            return None, None
         if protocol != self._protocol:
-            return f"it is not a {self._protocol}:// URL of the store at {self._root}"
+            return f"it is not a {self._protocol}:// URL of the store at {self._root}", None
         root_rest = self._root[len(self._protocol) + 3:]
         if not _within(posixpath.normpath(rest), posixpath.normpath(root_rest)):
-            return f"it is outside the artifact store at {self._root}"
-        return None
+            return f"it is outside the artifact store at {self._root}", None
+        return None, None
 
     def _foreign(self, uri: str) -> ConfigError:
         return ConfigError(
@@ -312,8 +370,9 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root if root.endswith("/") else root + "/")
 
 
-def _link_below(root: str, path: str) -> bool:
-    """True if a directory or file on the way from `root` down to `path` is a symbolic link.
+def _walk_below(root: str, path: str) -> tuple[bool, Optional[str]]:
+    """Whether a directory or file on the way from `root` down to `path` is a symbolic
+    link, and the first of them that does not exist (None if all do).
 
     `path` is normalised and lies under `root`. Only the parts below the root
     are looked at (a few `lstat`s, cheaper than resolving the whole path on
@@ -324,10 +383,12 @@ def _link_below(root: str, path: str) -> bool:
         current = f"{current}/{part}"
         try:
             if stat.S_ISLNK(os.lstat(current).st_mode):
-                return True
-        except OSError:  # missing (or unreadable): nothing further down exists to follow
-            return False
-    return False
+                return True, None
+        except FileNotFoundError:  # nothing further down exists to follow
+            return False, current
+        except OSError:  # unreadable: nothing further down can be looked at
+            return False, None
+    return False, None
 
 
 def _check_part(field: str, value: object) -> None:

@@ -68,14 +68,14 @@ def write_artifact(
     chosen = _resolve(materializer) if materializer is not None else materializer_for(obj)
     declared_kind = ArtifactKind.parse(kind) if kind is not None else None
     view = hashing.HashingStore(store, uri)  # refuses a uri outside the store
-    if view.exists(uri):
+    if not view.create_directory(uri):  # something is there already
         if not overwrite:
             raise MaterializerError(
                 f"an artifact already exists at {uri}; artifacts are immutable. Fix: use a "
                 "new run name, or pass overwrite=True to replace it"
             )
         view.delete(uri)
-    view.makedirs(uri)
+        view.makedirs(uri)
     try:
         chosen.save(obj, uri, view)
         view.close_all()

@@ -19,7 +19,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.errors import UnknownNameError
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.values import from_value, to_value
+from zen_mlmd.mlmd.values import from_value, to_value, write_value
 
 EXECUTION_STATE_NAMES = {value: name for name, value in pb.Execution.State.items()}
 ARTIFACT_STATE_NAMES = {value: name for name, value in pb.Artifact.State.items()}
@@ -346,7 +346,15 @@ def set_properties(target, values: Mapping[str, Any], *, prefix: str = "", keep_
     for key, value in values.items():
         if value is None and not keep_none:
             continue
-        target[prefix + key].CopyFrom(to_value(value, name=prefix + key))
+        key = prefix + key
+        if key in target:  # replaced as a whole, whatever it held
+            target[key].CopyFrom(to_value(value, name=key))
+            continue
+        try:
+            write_value(target[key], value, name=key)
+        except BaseException:
+            del target[key]  # the map as it was: no half-written entry
+            raise
 
 
 def group_events(events: Sequence[pb.Event], convention: Convention, kinds: set[int]) -> dict[str, tuple[int, ...]]:

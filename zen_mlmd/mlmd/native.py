@@ -191,8 +191,16 @@ class NativeConvention(WritableConvention):
         # the output name and index are in the artifact name and the OUTPUT event
         extra = {k: v for k, v in output.properties.items() if k not in OUTPUT_FACTS}
         facts = struct_pb2.ListValue()
-        facts.extend([output.materializer or None, output.data_type or None, output.content_hash or None,
-                      output.size_bytes, producer_execution_id])
+        for fact in (output.materializer, output.data_type, output.content_hash):
+            if fact:
+                facts.values.add().string_value = fact
+            else:
+                facts.values.add().null_value = 0
+        for fact in (output.size_bytes, producer_execution_id):
+            if fact is None:
+                facts.values.add().null_value = 0
+            else:
+                facts.values.add().number_value = fact
         artifact.custom_properties[OUTPUT_FACTS_PROPERTY].proto_value.Pack(facts)
         set_properties(artifact.custom_properties, extra)
         return artifact

@@ -58,18 +58,30 @@ def to_value(value: Any, name: str = "value") -> metadata_store_pb2.Value:
             dicts with non-string keys); `name` is used as the field name.
     """
     out = metadata_store_pb2.Value()
-    if isinstance(value, bool):
+    write_value(out, value, name)
+    return out
+
+
+def write_value(out: metadata_store_pb2.Value, value: Any, name: str = "value") -> None:
+    """`to_value`, written into `out` (an empty Value, e.g. a new map entry) in place.
+
+    Raises:
+        ConfigError: as `to_value`; `out` is then left unchanged.
+    """
+    kind = type(value)
+    if kind is str and plain_string_fits(value):  # the common cases first, by exact type
+        out.string_value = value
+    elif kind is bool or isinstance(value, bool):
         out.bool_value = value
     elif isinstance(value, int) and _INT32[0] <= value <= _INT32[1]:
         out.int_value = value
     elif isinstance(value, float) and sql_exact(value):
         out.double_value = value
-    elif isinstance(value, str) and plain_string_fits(value):
+    elif kind is not str and isinstance(value, str) and plain_string_fits(value):
         out.string_value = value
     else:
         struct = _struct_from_dict(value, name) if isinstance(value, Mapping) else _tagged_struct(value, name)
         out.CopyFrom(struct_to_value(struct))
-    return out
 
 
 def plain_string_fits(text: str) -> bool:

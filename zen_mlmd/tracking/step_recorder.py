@@ -8,6 +8,8 @@ from __future__ import annotations
 import traceback
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from zen_mlmd.artifacts.kinds import ArtifactKind
+from zen_mlmd.artifacts.writing import write_artifact
 from zen_mlmd.errors import ConfigError, PublishWrittenError
 from zen_mlmd.mlmd import records
 from zen_mlmd.mlmd.handles import StepHandle
@@ -83,9 +85,6 @@ class StepRecorder:
     def save_output(self, output_name: str, value: Any, kind=None, materializer=None,
                     index: int = 0) -> records.OutputArtifact:
         """Write `value` through its materializer; it is published with the step."""
-        from zen_mlmd.artifacts import write_artifact
-        from zen_mlmd.artifacts.kinds import ArtifactKind
-
         store = self._require_artifact_store()
         written = write_artifact(value, self.output_uri(output_name, index), store, materializer)
         kind_name = ArtifactKind.parse(kind).value if kind is not None else written.kind.value
