@@ -122,7 +122,7 @@ def test_an_empty_sqlite_file_is_not_given_a_schema_by_a_read(tmp_path):
 
 
 def test_reads_work_on_a_recorded_store_and_refuse_writes(tmp_path):
-    from zen_mlmd.mlmd.convention import get_convention
+    from zen_mlmd.mlmd.convention_registry import get_convention
 
     native = get_convention("native")
     registry = StackRegistry()

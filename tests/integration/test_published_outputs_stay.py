@@ -27,7 +27,7 @@ from backends import GrpcServer, connection_config, sqlite_spec
 from zen_mlmd import pipeline, step
 from zen_mlmd.artifacts import ArtifactStore
 from zen_mlmd.errors import StoreUnavailableError
-from zen_mlmd.mlmd.convention import get_convention
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.pipelines.step_runner import StepCall, StepRunner
 from zen_mlmd.tracking.recorder import Recorder

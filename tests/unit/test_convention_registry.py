@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from zen_mlmd.mlmd import convention as registry
+from zen_mlmd.mlmd import convention_registry as registry
 from zen_mlmd.mlmd.native import NativeConvention
 from zen_mlmd.plugins import FlavorPluginWarning, PluginConflictError, load_flavor_plugins
 

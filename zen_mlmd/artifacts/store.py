@@ -16,23 +16,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
-import stat
 import threading
 from typing import IO, Any, Mapping, Optional
 
+from zen_mlmd.artifacts.uri_rules import LOCAL_PROTOCOLS, check_part, split_protocol, walk_below, within
 from zen_mlmd.errors import ArtifactTrustError, ConfigError
-
-_PROTOCOL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*)://")
-_LOCAL_PROTOCOLS = ("file", "local")
-_CONTROL = re.compile(r"[\x00-\x1f]")
-
-
-def _split_protocol(url: str) -> tuple[Optional[str], str]:
-    match = _PROTOCOL.match(url)
-    if not match:
-        return None, url
-    return match.group(1), url[match.end():]
 
 
 class ArtifactStore:
@@ -61,8 +49,8 @@ class ArtifactStore:
                 "use a directory such as ./artifacts or a URL such as s3://bucket/prefix",
             )
         root = os.fspath(root).strip()
-        protocol, rest = _split_protocol(root)
-        if protocol is None or protocol in _LOCAL_PROTOCOLS:
+        protocol, rest = split_protocol(root)
+        if protocol is None or protocol in LOCAL_PROTOCOLS:
             self._protocol = "file"
             self._root = os.path.abspath(os.path.expanduser(rest if protocol else root))
         else:
@@ -136,7 +124,7 @@ class ArtifactStore:
         """
         parts = {"pipeline": pipeline, "run": run, "step": step, "output": output}
         for field, value in parts.items():
-            _check_part(field, value)
+            check_part(field, value)
         return "/".join([self._root, pipeline, run, step, output])
 
     def exists(self, uri: str) -> bool:
@@ -290,9 +278,9 @@ class ArtifactStore:
         """`_path`, and for a local store the first directory on the way that does not
         exist (the path itself when only it is missing), else None (all exist, or not known)."""
         uri = os.fspath(uri)
-        protocol, rest = _split_protocol(uri)
+        protocol, rest = split_protocol(uri)
         if self.is_local:
-            if protocol not in (None, *_LOCAL_PROTOCOLS):
+            if protocol not in (None, *LOCAL_PROTOCOLS):
                 raise self._foreign(uri)
         elif protocol != self._protocol:
             raise self._foreign(uri)
@@ -313,27 +301,27 @@ class ArtifactStore:
 
     def _outside(self, uri: str) -> tuple[Optional[str], Optional[str]]:
         """`outside_reason`, and the first missing directory the local walk found (see `_checked`)."""
-        protocol, rest = _split_protocol(uri)
+        protocol, rest = split_protocol(uri)
         if self.is_local:
-            if protocol not in (None, *_LOCAL_PROTOCOLS):
+            if protocol not in (None, *LOCAL_PROTOCOLS):
                 return f"it is a {protocol}:// URL, not a path in the local store at {self._root}", None
             path = os.path.abspath(rest)
-            if not _within(path, self._root):
+            if not within(path, self._root):
                 return f"it is outside the artifact store at {self._root}", None
-            link, missing = _walk_below(self._root, path)
+            link, missing = walk_below(self._root, path)
             if not link:
                 return None, missing
             real = os.path.realpath(path)
             if self._real_root is None:  # the root's own links are the user's choice: resolved once
                 self._real_root = os.path.realpath(self._root)
-            if not _within(real, self._real_root):
+            if not within(real, self._real_root):
                 return (f"it leads through a symbolic link to {real}, outside the artifact "
                         f"store at {self._root}"), None
             return None, None
         if protocol != self._protocol:
             return f"it is not a {self._protocol}:// URL of the store at {self._root}", None
         root_rest = self._root[len(self._protocol) + 3:]
-        if not _within(posixpath.normpath(rest), posixpath.normpath(root_rest)):
+        if not within(posixpath.normpath(rest), posixpath.normpath(root_rest)):
             return f"it is outside the artifact store at {self._root}", None
         return None, None
 
@@ -363,46 +351,3 @@ class ArtifactStore:
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self._root!r}{', trusted=True' if self.trusted else ''})"
-
-
-def _within(path: str, root: str) -> bool:
-    root = root.rstrip("/") or "/"
-    return path == root or path.startswith(root if root.endswith("/") else root + "/")
-
-
-def _walk_below(root: str, path: str) -> tuple[bool, Optional[str]]:
-    """Whether a directory or file on the way from `root` down to `path` is a symbolic
-    link, and the first of them that does not exist (None if all do).
-
-    `path` is normalised and lies under `root`. Only the parts below the root
-    are looked at (a few `lstat`s, cheaper than resolving the whole path on
-    every write); the walk stops where the path does not exist yet.
-    """
-    current = root.rstrip("/")
-    for part in path[len(current) + 1:].split("/") if path != current else ():
-        current = f"{current}/{part}"
-        try:
-            if stat.S_ISLNK(os.lstat(current).st_mode):
-                return True, None
-        except FileNotFoundError:  # nothing further down exists to follow
-            return False, current
-        except OSError:  # unreadable: nothing further down can be looked at
-            return False, None
-    return False, None
-
-
-def _check_part(field: str, value: object) -> None:
-    problem = ""
-    if not isinstance(value, str) or not value:
-        problem = "must be a non-empty string"
-    elif "/" in value or "\\" in value:
-        problem = "must not contain '/' or '\\'"
-    elif ".." in value or value == ".":
-        problem = "must not be '.' or contain '..'"
-    elif _CONTROL.search(value):
-        problem = "must not contain control characters"
-    if problem:
-        raise ConfigError(
-            field, value, problem,
-            "use a plain name such as 'train' or 'run-2024-01-01'",
-        )

@@ -79,7 +79,7 @@ def run_types(store: MetadataStore) -> RunTypes:
     run of the pipeline, so a `pipeline` context keeps nothing alive (it goes
     once it holds nothing).
     """
-    from zen_mlmd.mlmd.convention import all_conventions
+    from zen_mlmd.mlmd.convention_registry import all_conventions
 
     by_property: dict[str, list[int]] = {}
     for type_name, name in dict.fromkeys(c.run_record_executions for c in all_conventions()
@@ -93,7 +93,7 @@ def run_types(store: MetadataStore) -> RunTypes:
 
 def _run_context_types(store: MetadataStore) -> dict[str, int]:
     """The store's run context types (see `run_types`), name -> id."""
-    from zen_mlmd.mlmd.convention import all_conventions
+    from zen_mlmd.mlmd.convention_registry import all_conventions
 
     conventions = all_conventions()
     groupings = {c.pipeline_context_type for c in conventions

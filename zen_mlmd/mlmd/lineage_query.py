@@ -16,7 +16,8 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.errors import ConfigError, StoreError
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import INPUT_EVENTS, OUTPUT_EVENTS, get_convention
+from zen_mlmd.mlmd.convention import INPUT_EVENTS, OUTPUT_EVENTS
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.mlmd.store_errors import is_not_found
 

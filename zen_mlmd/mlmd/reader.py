@@ -15,7 +15,8 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from ml_metadata.proto import metadata_store_service_pb2 as spb
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import Convention, all_conventions, get_convention
+from zen_mlmd.mlmd.convention import Convention
+from zen_mlmd.mlmd.convention_registry import all_conventions, get_convention
 from zen_mlmd.mlmd.convention import quote as _quote
 from zen_mlmd.mlmd.run_activity import read_run_activity
 from zen_mlmd.mlmd.run_data import read_run_data

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES, get_convention
+from zen_mlmd.mlmd.convention import EXECUTION_STATE_NAMES
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.mlmd.record_names import execution_run_name
 from zen_mlmd.mlmd.run_data import contexts_of_executions
 

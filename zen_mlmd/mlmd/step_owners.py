@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import Convention, get_convention
+from zen_mlmd.mlmd.convention import Convention
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.mlmd.record_names import execution_run_name, is_native_step
 from zen_mlmd.mlmd.run_data import contexts_of_executions
 

@@ -26,7 +26,6 @@ Handles (`zen_mlmd.mlmd.handles`) keep the protos; callers outside
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any, Mapping, Sequence
 
@@ -39,6 +38,7 @@ from zen_mlmd.mlmd.handles import RunHandle, StepHandle
 from zen_mlmd.mlmd.native import NativeConvention
 from zen_mlmd.mlmd.context_ids import ContextIds
 from zen_mlmd.mlmd.store import MetadataStore
+from zen_mlmd.mlmd.step_inputs import input_items, names_pending, resolved
 from zen_mlmd.mlmd.store_errors import is_already_exists
 
 
@@ -170,7 +170,7 @@ class RunWriter:
     # -- steps ---------------------------------------------------------------------
     def start_step(self, run: RunHandle, step: records.StepStart) -> StepHandle:
         """ONE put_execution: RUNNING, INPUT events, contexts."""
-        step = self._resolved(run, step)
+        step = resolved(step, run.published)
         execution = self._execution(run, step, records.RUNNING)
         execution.id = self._put(run, step.name, execution, self._input_events(step))
         return StepHandle(run, step, execution)
@@ -201,12 +201,12 @@ class RunWriter:
         c, run = self.convention, handle.run
         done, artifacts, refs, edges = self._completed(handle, outputs)
         position = {ref: i for i, ref in enumerate(refs)}
-        step = self._resolved(run, next_step, pending=position)
-        if _names_pending(step) and c.start_records_input_ids(step.inputs):
+        step = resolved(next_step, run.published, pending=position)
+        if names_pending(step) and c.start_records_input_ids(step.inputs):
             # its execution keeps the input ids themselves: they must exist first, two writes
             return self.publish_step(handle, outputs), self.start_step(run, step)
         started = self._execution(run, step, records.RUNNING)
-        for name, index, item in _input_items(step):
+        for name, index, item in input_items(step):
             if isinstance(item, records.OutputRef):
                 edges.append((1, position[item], c.event(pb.Event.INPUT, name, index)))
             else:
@@ -263,7 +263,7 @@ class RunWriter:
 
     def cancel_step(self, run: RunHandle, step: records.StepStart, reason: str) -> int:
         """ONE put_execution: a step that will not run (an upstream step failed)."""
-        step = self._resolved(run, step)
+        step = resolved(step, run.published)
         execution = self.convention.ended_execution(
             self._execution(run, step, records.CANCELED), records.CANCELED, error_message=reason,
         )
@@ -275,7 +275,7 @@ class RunWriter:
     ) -> int:
         """ONE put_execution: CACHED, INPUT events, OUTPUT events to the reused artifacts."""
         c = self.convention
-        step = self._resolved(run, step)
+        step = resolved(step, run.published)
         execution = c.ended_execution(
             self._execution(run, step, records.CACHED), records.CACHED,
             original_execution_id=original_execution_id,
@@ -345,57 +345,19 @@ class RunWriter:
             type_id = self._type_ids[(kind, name)] = self.store.type_id(kind, type_proto)
         return type_id
 
-    def _resolved(self, run: RunHandle, step: records.StepStart, pending=()) -> records.StepStart:
-        """`step` with its `OutputRef` inputs replaced by artifact ids, where known.
-
-        Raises:
-            ConfigError: an input names an output that is not published (and
-                is not in `pending`, the outputs written in the same call).
-        """
-        if not _names_pending(step):
-            return step
-        inputs = {}
-        for name, ids in step.inputs.items():
-            resolved = []
-            for item in ids:
-                if isinstance(item, records.OutputRef) and item not in pending:
-                    if item not in run.published:
-                        raise ConfigError(
-                            f"inputs.{name}", f"{item.output_name}[{item.index}] of execution "
-                            f"{item.execution_id}", "that output is not published yet",
-                            "publish the producing step before starting its consumers")
-                    item = run.published[item]
-                resolved.append(item)
-            inputs[name] = tuple(resolved)
-        return dataclasses.replace(step, inputs=inputs)
-
     def _input_events(self, step: records.StepStart) -> list:
         # MLMD keeps one event per (artifact, execution, type), whatever its
         # path: an artifact passed to two inputs gets one event (the first);
         # the convention records the full mapping on the execution then.
         c = self.convention
         return [(None, c.event(pb.Event.INPUT, name, index, artifact_id))
-                for name, index, artifact_id in _input_items(step)]
+                for name, index, artifact_id in input_items(step)]
 
 
 def _by_name(context: pb.Context) -> pb.Context:
     """A context to link to by type and name, without id: MLMD then only looks it up
     (given an id, it would compare, and maybe rewrite, every property of the context)."""
     return pb.Context(type_id=context.type_id, name=context.name)
-
-
-def _input_items(step: records.StepStart):
-    """(input name, index, artifact id or ref) of each input artifact, each artifact once."""
-    seen = set()
-    for name, items in step.inputs.items():
-        for index, item in enumerate(items):
-            if item not in seen:
-                seen.add(item)
-                yield name, index, item
-
-
-def _names_pending(step: records.StepStart) -> bool:
-    return any(isinstance(i, records.OutputRef) for ids in step.inputs.values() for i in ids)
 
 
 def _published(run: RunHandle, refs: Sequence[records.OutputRef], artifact_ids) -> dict[str, tuple[int, ...]]:

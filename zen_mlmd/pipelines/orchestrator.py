@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass, field
 
 from zen_mlmd.errors import PublishFailedError, StepFailedError, StoreUnavailableError
-from zen_mlmd.mlmd.convention import get_convention
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.pipelines.pipeline import Invocation, PipelineGraph
 from zen_mlmd.pipelines.step_runner import StepCall, StepInput, StepOutput, StepRunner
 from zen_mlmd.tracking import heartbeat

@@ -95,7 +95,7 @@ class LocalOrchestratorConfig(FlavorConfig):
     @classmethod
     def _writable_convention(cls, value: str) -> str:
         # Imported here: conventions build MLMD protos, so they load ml-metadata.
-        from zen_mlmd.mlmd.convention import all_conventions
+        from zen_mlmd.mlmd.convention_registry import all_conventions
 
         writable = sorted(c.name for c in all_conventions() if c.supports_writing)
         if value not in writable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from zen_mlmd.errors import UnknownNameError
-from zen_mlmd.mlmd.convention import writer_of  # noqa: F401 - who wrote a run, for views
+from zen_mlmd.mlmd.convention_registry import writer_of  # noqa: F401 - who wrote a run, for views
 from zen_mlmd.post_execution.runs import Pipeline, Run, RunList, _some_run_names
 from zen_mlmd.post_execution.session import ReadSession, open_session
 from zen_mlmd.post_execution.views import Artifact, RecordIndex

@@ -154,7 +154,7 @@ class Artifact:
         """
         from zen_mlmd.artifacts import ArtifactStore
         from zen_mlmd.artifacts.trust import RecordedArtifact, read_recorded
-        from zen_mlmd.mlmd.convention import writer_of
+        from zen_mlmd.mlmd.convention_registry import writer_of
 
         stores = self._index.session.artifact_stores()
         if artifact_store is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import writer_of
+from zen_mlmd.mlmd.convention_registry import writer_of
 from zen_mlmd.mlmd.history import step_history
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.mlmd.store import MetadataStore

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from zen_mlmd.artifacts import ArtifactStore
-from zen_mlmd.mlmd.convention import get_convention
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.tracking.recorder import Recorder
 

@@ -15,7 +15,7 @@ from ml_metadata.metadata_store import metadata_store as mlmd
 from kfp_v2_client import sqlite_config
 from zen_mlmd.artifacts import ArtifactStore
 from zen_mlmd.lifecycle import delete_runs
-from zen_mlmd.mlmd.convention import get_convention
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.tracking.recorder import Recorder

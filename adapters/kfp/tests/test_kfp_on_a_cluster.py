@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from zen_mlmd.artifacts import ArtifactStore
-from zen_mlmd.mlmd.convention import get_convention
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.tracking.recorder import Recorder
 from zen_mlmd_kfp import recording
@@ -92,7 +92,7 @@ def test_the_kfp_ui_still_shows_the_run(cluster_run):
 
 def test_a_run_claimed_by_two_conventions_is_listed_once(cluster_run, monkeypatch):
     """Another installed convention reading `system.PipelineRun` too: the run is still listed once."""
-    from zen_mlmd.mlmd import convention as registry
+    from zen_mlmd.mlmd import convention_registry as registry
     from zen_mlmd_kfp.convention import KfpConvention
 
     class AlsoKfp(KfpConvention):

@@ -13,7 +13,7 @@ import secrets
 
 from backends import connection_config
 from zen_mlmd.artifacts import ArtifactStore
-from zen_mlmd.mlmd.convention import get_convention
+from zen_mlmd.mlmd.convention_registry import get_convention
 from zen_mlmd.mlmd.reader import StoreReader
 from zen_mlmd.mlmd.store import MetadataStore
 from zen_mlmd.tracking.recorder import Recorder

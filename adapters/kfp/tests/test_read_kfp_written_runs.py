@@ -20,7 +20,7 @@ RUN_1_STEPS = ["importer", "make-data", "for-loop-2[0]/train", "for-loop-2[1]/tr
 
 
 def test_the_kfp_convention_is_registered_by_entry_point():
-    from zen_mlmd.mlmd.convention import get_convention
+    from zen_mlmd.mlmd.convention_registry import get_convention
 
     convention = get_convention("kfp")
     assert isinstance(convention, KfpConvention)

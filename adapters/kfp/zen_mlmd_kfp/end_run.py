@@ -51,7 +51,7 @@ def end_run(spec_json: str, run_name: str, kfp_job: str, kfp_run_id: str = "") -
 
 
 def _end(spec: EndRunSpec, store, artifact_store, run_name: str, kfp_job: str, kfp_run_id: str) -> str:
-    from zen_mlmd.mlmd.convention import get_convention
+    from zen_mlmd.mlmd.convention_registry import get_convention
     from zen_mlmd.tracking.heartbeat import heartbeat_owner
     from zen_mlmd.tracking.owner import current_owner
     from zen_mlmd.tracking.recorder import Recorder

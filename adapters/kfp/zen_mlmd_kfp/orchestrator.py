@@ -178,7 +178,7 @@ class KubeflowOrchestrator:
         """
         from kfp import components, local
 
-        from zen_mlmd.mlmd.convention import get_convention
+        from zen_mlmd.mlmd.convention_registry import get_convention
         from zen_mlmd.tracking.heartbeat import heartbeat_owner
         from zen_mlmd.tracking.owner import current_owner
         from zen_mlmd.tracking.recorder import Recorder

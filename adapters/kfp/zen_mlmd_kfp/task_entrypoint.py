@@ -83,7 +83,7 @@ def run_task(task_json: str, run_name: str, kfp_job: str, inputs: Mapping[str, A
 
 def _run_task(spec: TaskSpec, step, store, artifact_store, run_name: str, kfp_job: str, kfp_run_id: str,
               upstream: Mapping[str, Any], outputs: Mapping[str, Any]) -> tuple[dict]:
-    from zen_mlmd.mlmd.convention import get_convention
+    from zen_mlmd.mlmd.convention_registry import get_convention
 
     convention = get_convention(spec.convention)
     run, joined = _join_run(spec, store, artifact_store, convention, run_name, kfp_job, kfp_run_id)

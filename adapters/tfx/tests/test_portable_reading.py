@@ -6,7 +6,7 @@ from ml_metadata.metadata_store import metadata_store as mlmd
 from tfx_shapes import PortableTfxWriter, sqlite_config
 
 from zen_mlmd.mlmd import records
-from zen_mlmd.mlmd.convention import get_convention
+from zen_mlmd.mlmd.convention_registry import get_convention
 
 
 def _steps_by_name(data: records.RunData) -> dict[str, records.StepRecord]:
