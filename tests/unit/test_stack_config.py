@@ -20,7 +20,7 @@ from zen_mlmd.errors import (
     UnknownNameError,
 )
 from zen_mlmd.stack import StackRegistry, config_dir, get_active_stack
-from zen_mlmd.stack.components import validate_name
+from zen_mlmd.stack.validation import validate_name
 
 SECRET = "s3cr3t-Literal-pw"
 ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -27,13 +27,14 @@ kubectl is started in its own session, so a Ctrl+C in the terminal reaches
 Python only: a run that is being interrupted can still record its failed
 step through the forward before `stop()` ends it.
 
-What kubectl's output or a failed health check means, and what to do about
-it, is worked out in `zen_mlmd.stack.port_forward_diagnosis`.
+kubectl's output is read, and its ``Forwarding from`` line spotted, in
+`zen_mlmd.stack.port_forward_output`; what that output or a failed health
+check means, and what to do about it, is worked out in
+`zen_mlmd.stack.port_forward_diagnosis`.
 """
 from __future__ import annotations
 
 import atexit
-import collections
 import os
 import re
 import shutil
@@ -45,8 +46,8 @@ from typing import TYPE_CHECKING
 
 from zen_mlmd.errors import ConfigError, PreflightError
 from zen_mlmd.stack import child_process
-from zen_mlmd.stack.port_forward_diagnosis import channel_credentials  # noqa: F401 (re-exported)
 from zen_mlmd.stack.port_forward_diagnosis import health_problem, kubectl_said, start_problem
+from zen_mlmd.stack.port_forward_output import KubectlOutput
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import grpc
@@ -60,10 +61,8 @@ DEFAULT_STOP_GRACE = 5.0
 LISTEN_ADDRESS = "127.0.0.1"
 KUBECTL_INSTALL_URL = "https://kubernetes.io/docs/tasks/tools/"
 
-_FORWARDING = re.compile(r"^Forwarding from (?P<address>\S+):(?P<port>\d+) -> (?P<remote>\d+)")
 #: DNS-1123 label: the form of namespace and service names.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_KEPT_LINES = 40
 #: Seconds given to the pipe readers after a failed call, so that kubectl's own
 #: error line (written as the failure happens) makes it into the message.
 _SETTLE = 0.2
@@ -131,15 +130,9 @@ class PortForward:
         self.kubectl = kubectl
         self.timeout = float(timeout)
         self._requested_port = local_port
-        self._local_port: int | None = None
         self._process: subprocess.Popen | None = None
         self._lock = threading.RLock()
-        self._ready = threading.Event()
-        #: set when kubectl reports forwarding, closes its stdout or exits
-        self._progress = threading.Event()
-        self._stdout: collections.deque[str] = collections.deque(maxlen=_KEPT_LINES)
-        self._stderr: collections.deque[str] = collections.deque(maxlen=_KEPT_LINES)
-        self._readers: list[threading.Thread] = []
+        self._output = KubectlOutput()
 
     # -- what is run -----------------------------------------------------------------
     def command(self) -> list[str]:
@@ -156,7 +149,8 @@ class PortForward:
     @property
     def local_port(self) -> int:
         """The local port: the one kubectl bound once started, else the one requested (0: any)."""
-        return self._local_port if self._local_port is not None else self._requested_port
+        bound = self._output.local_port
+        return bound if bound is not None else self._requested_port
 
     @property
     def address(self) -> str:
@@ -167,7 +161,7 @@ class PortForward:
     def running(self) -> bool:
         """True while kubectl runs and has reported that it forwards."""
         process = self._process
-        return process is not None and self._ready.is_set() and process.poll() is None
+        return process is not None and self._output.ready.is_set() and process.poll() is None
 
     @property
     def pid(self) -> int | None:
@@ -177,7 +171,7 @@ class PortForward:
 
     def stderr_tail(self) -> str:
         """The last lines kubectl wrote to stderr."""
-        return "\n".join(self._stderr)
+        return self._output.stderr_tail()
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> "PortForward":
@@ -200,7 +194,7 @@ class PortForward:
                     f"install kubectl ({KUBECTL_INSTALL_URL}) and put it on PATH, or set host and "
                     "port to reach the metadata service directly")
             argv = [executable, *self.command()[1:]]
-            self._reset()
+            self._output.reset()
             try:
                 self._process = child_process.popen(
                     argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -212,7 +206,7 @@ class PortForward:
                     "check that it is an executable kubectl binary") from None
             atexit.register(self.stop)
             try:
-                self._start_readers()
+                self._output.read(self._process)
                 self._wait_until_forwarding()
             except BaseException:
                 self.stop()
@@ -234,14 +228,7 @@ class PortForward:
                         process.kill()
                         process.wait()
             finally:
-                for reader in self._readers:
-                    reader.join(1.0)  # the pipes reach EOF when kubectl exits
-                if not any(reader.is_alive() for reader in self._readers):
-                    for stream in (process.stdout, process.stderr):
-                        if stream is not None:
-                            stream.close()
-                self._readers = []
-                self._ready.clear()
+                self._output.close(process)
                 atexit.unregister(self.stop)
 
     def __enter__(self) -> "PortForward":
@@ -297,61 +284,18 @@ class PortForward:
             code = exc.code()
             details = exc.details() or ""
             problem, fix = health_problem(self, code, details, timeout)
-            raise PortForwardError(problem + kubectl_said(self._stderr), fix,
+            raise PortForwardError(problem + kubectl_said(self._output.stderr), fix,
                                    self.stderr_tail()) from None
         finally:
             channel.close()
 
     # -- internals ----------------------------------------------------------------------------
-    def _reset(self) -> None:
-        self._local_port = None
-        self._ready.clear()
-        self._progress.clear()
-        self._stdout.clear()
-        self._stderr.clear()
-
-    def _start_readers(self) -> None:
-        """Drain both pipes for kubectl's whole life (a full pipe would block it)."""
-        process = self._process
-        readers = [
-            threading.Thread(target=self._read_stdout, args=(process.stdout,),
-                             name=f"kubectl-stdout-{process.pid}", daemon=True),
-            threading.Thread(target=self._read_stderr, args=(process.stderr,),
-                             name=f"kubectl-stderr-{process.pid}", daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
-        self._readers = readers
-
-    def _read_stdout(self, stream) -> None:
-        try:
-            for raw in stream:
-                line = raw.decode(errors="replace").rstrip()
-                self._stdout.append(line)
-                match = _FORWARDING.match(line)
-                if match and not self._ready.is_set():
-                    self._local_port = int(match.group("port"))
-                    self._ready.set()
-                    self._progress.set()
-        except (OSError, ValueError):  # the pipe was closed by stop()
-            pass
-        finally:
-            self._progress.set()
-
-    def _read_stderr(self, stream) -> None:
-        try:
-            for raw in stream:
-                self._stderr.append(raw.decode(errors="replace").rstrip())
-        except (OSError, ValueError):
-            pass
-
     def _wait_until_forwarding(self) -> None:
         process = self._process
-        threading.Thread(target=self._wake_on_exit, args=(process,), daemon=True,
-                         name=f"kubectl-wait-{process.pid}").start()
+        self._output.wake_on_exit(process)
         deadline = time.monotonic() + self.timeout
-        self._progress.wait(self.timeout)
-        if self._ready.is_set() and process.poll() is None:
+        self._output.progress.wait(self.timeout)
+        if self._output.ready.is_set() and process.poll() is None:
             return
         try:  # its stdout closed: it is exiting (bounded, as a grandchild may hold the pipe)
             process.wait(max(deadline - time.monotonic(), _SETTLE))
@@ -361,34 +305,28 @@ class PortForward:
             self.stop()
             raise PortForwardError(
                 f"kubectl did not report forwarding {self.target} within {self.timeout:g} s"
-                + kubectl_said(self._stderr),
+                + kubectl_said(self._output.stderr),
                 "check that the cluster answers (`kubectl --context "
                 f"{self.context} -n {self.namespace} get svc {self.service}`), or raise the timeout",
                 self.stderr_tail())
         status = process.wait()
-        for reader in self._readers:
-            reader.join(1.0)  # collect everything kubectl wrote before it exited
+        self._output.join()  # collect everything kubectl wrote before it exited
         stderr = self.stderr_tail()
         problem, fix = start_problem(self, stderr)
-        said = kubectl_said(self._stderr) or f" (kubectl exited with status {status} and no message)"
+        said = kubectl_said(self._output.stderr) or f" (kubectl exited with status {status} and no message)"
         raise PortForwardError(problem + said, fix, stderr)
-
-    def _wake_on_exit(self, process: subprocess.Popen) -> None:
-        process.wait()
-        self._progress.set()  # kubectl exited (a grandchild might still hold its stdout open)
 
     def _require_running(self) -> None:
         process = self._process
-        if process is None or not self._ready.is_set():
+        if process is None or not self._output.ready.is_set():
             raise PortForwardError(f"the port-forward to {self.target} is not started",
                                    "call start() first (or use it as a context manager)")
         status = process.poll()
         if status is not None:
-            for reader in self._readers:
-                reader.join(1.0)
+            self._output.join()
             raise PortForwardError(
                 f"the port-forward to {self.target} stopped: kubectl exited with status {status}"
-                + kubectl_said(self._stderr),
+                + kubectl_said(self._output.stderr),
                 "open the store again to start a new port-forward; if it keeps stopping, check "
                 f"the service's pods (`kubectl --context {self.context} -n {self.namespace} "
                 f"get endpoints {self.service}`)",

@@ -20,10 +20,6 @@ from zen_mlmd.stack.components import (
     ArtifactStoreComponent,
     MetadataStoreComponent,
     OrchestratorComponent,
-    normalize_artifact_path,
-    validate_name,
-    validated_orchestrator_options,
-    validated_store_options,
 )
 from zen_mlmd.stack.registry_file import (
     DEFAULT_NAME,
@@ -37,6 +33,8 @@ from zen_mlmd.stack.registry_file import (
     require_free,
     stacks_using,
 )
+from zen_mlmd.stack.validation import (
+    normalize_artifact_path, validate_name, validated_orchestrator_options, validated_store_options)
 
 
 class SharedStoreWarning(UserWarning):
