@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from typing import IO, Any, Iterable, Tuple
 
 from zen_mlmd.artifacts.store import ArtifactStore
@@ -144,15 +143,7 @@ class HashingStore(ArtifactStore):
         """Writes a whole file, hashing `data` at once (no wrapper around the file)."""
         path = self._path(uri)
         relative = self._relative_path(uri, path)  # refuses a file outside the artifact directory
-        if self.is_local:  # the OS directly: this is every built-in materializer's one write
-            try:
-                f = open(path, "wb")
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                f = open(path, "wb")
-        else:
-            f = ArtifactStore.open(self, uri, "wb")
-        with f:
+        with self._open_path(path, "wb") as f:  # the path is checked: not a second time
             f.write(data)
         self.writers[relative] = _WholeFile(hashlib.sha256(data), memoryview(data).nbytes)
         self.rehash.discard(relative)

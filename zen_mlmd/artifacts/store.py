@@ -139,7 +139,10 @@ class ArtifactStore:
 
         Parent directories are created when writing.
         """
-        path = self._path(uri)
+        return self._open_path(self._path(uri), mode, **kwargs)
+
+    def _open_path(self, path: str, mode: str = "rb", **kwargs: Any) -> IO:
+        """`open` of a checked path (see `_path`)."""
         if "b" not in mode:
             kwargs.setdefault("encoding", "utf-8")
         writing = any(flag in mode for flag in "wax")

@@ -71,7 +71,7 @@ def write_value(out: metadata_store_pb2.Value, value: Any, name: str = "value") 
     kind = type(value)
     if kind is str and plain_string_fits(value):  # the common cases first, by exact type
         out.string_value = value
-    elif kind is bool or isinstance(value, bool):
+    elif isinstance(value, bool):
         out.bool_value = value
     elif isinstance(value, int) and _INT32[0] <= value <= _INT32[1]:
         out.int_value = value
