@@ -293,6 +293,10 @@ def test_a_materializer_sees_only_the_verified_bytes_and_cannot_write(tmp_path):
     for target in (f"{written.uri}/data.txt", f"{store.root}/elsewhere/x"):
         with pytest.raises(MaterializerError, match="read-only"):
             view.write_bytes(target, b"written while loading")
+    for target in (f"{written.uri}/sub", f"{store.root}/elsewhere"):
+        with pytest.raises(MaterializerError, match="read-only"):
+            view.create_directory(target)
+    assert not Path(written.uri, "sub").exists()
     assert Path(written.uri, "data.txt").read_text() == "swapped after the check"
     assert not Path(store.root, "elsewhere").exists()
     with pytest.raises(ArtifactTrustError):

@@ -111,6 +111,30 @@ def test_json_text_is_the_same_with_or_without_the_plain_fast_path(obj):
     assert json_values.dumps(obj) == json.dumps(json_values.encode(obj), ensure_ascii=False, allow_nan=True)
 
 
+def _nested(levels, leaf, wrap=list):
+    value = leaf
+    for _ in range(levels):
+        value = wrap([value]) if wrap is not dict else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("wrap, levels", [(list, 500), (dict, 500), (tuple, 250)])
+def test_json_takes_values_nested_500_levels_deep_and_reads_them_back(wrap, levels):
+    """The limit is exact: a leaf 500 JSON levels down, not 501 (a tuple's tag takes
+    a level of its own), and what is written reads back at Python's default recursion limit."""
+    import sys
+
+    assert sys.getrecursionlimit() == 1000
+    deepest = _nested(levels, 7, wrap)
+    assert json_values.is_json_native(deepest)
+    assert json_values.loads(json_values.dumps(deepest)) == deepest
+    assert json_values.is_json_native(_nested(levels, [], wrap))  # an empty list down there holds nothing
+    too_deep = _nested(levels + 1, 7, wrap)
+    assert not json_values.is_json_native(too_deep)
+    with pytest.raises(TypeError, match="500 levels"):
+        json_values.dumps(too_deep)
+
+
 def test_json_refuses_non_native_values():
     # NumPy scalars that would not read back as themselves: an alias type of
     # int64, extended precision, complex, dates

@@ -58,24 +58,31 @@ def is_json_native(obj: object, _depth: int = 0) -> bool:
 
     That is None, bool, int, float, str, NumPy bool, integer and float16/32/64
     scalars, and lists, tuples and dicts with str keys made of those, nested
-    less than 500 levels deep.
+    at most 500 levels deep in the JSON text (a tuple, or a dict with a key
+    starting with ``$``, takes two: its tag and its items).
     """
     if _depth > 500:
         return False
     kind = type(obj)
     if kind in _SCALARS:
         return True
+    child = _depth + 1  # the JSON depth of its items: a tag is one level more
     if kind is list or kind is tuple:
         items = obj
+        child += kind is tuple
     elif kind is dict:
         for key in obj:
             if type(key) is not str:
                 return False
+            if key.startswith("$"):
+                child = _depth + 2
         items = obj.values()
     else:
         return _numpy_dtype(obj) is not None
+    if child > 500 and items:
+        return False
     for item in items:  # scalars checked here: no call per leaf
-        if type(item) not in _SCALARS and not is_json_native(item, _depth + 1):
+        if type(item) not in _SCALARS and not is_json_native(item, child):
             return False
     return True
 
@@ -98,6 +105,8 @@ def _plain(obj: object, _depth: int = 0) -> bool:
         items = obj.values()
     else:
         return kind in _SCALARS
+    if _depth >= 500 and items:  # its items would be 501 levels deep
+        return False
     for item in items:  # scalars checked here: no call per leaf
         if type(item) not in _SCALARS and not _plain(item, _depth + 1):
             return False
@@ -107,6 +116,9 @@ def _plain(obj: object, _depth: int = 0) -> bool:
 def encode(obj: Any, _depth: int = 0) -> Any:
     """The JSON-ready form of a JSON-native object (see the module docstring).
 
+    Loops rather than comprehensions: one Python frame per level, so that
+    500 levels stay within Python's default recursion limit (so in `decode`).
+
     Raises:
         TypeError: `obj` is not JSON-native (see `is_json_native`).
     """
@@ -115,18 +127,23 @@ def encode(obj: Any, _depth: int = 0) -> Any:
     kind = type(obj)
     if kind in _SCALARS:
         return obj
-    if kind is list:
-        return [item if type(item) in _SCALARS else encode(item, _depth + 1) for item in obj]
-    if kind is tuple:
-        return {_TUPLE: [item if type(item) in _SCALARS else encode(item, _depth + 1) for item in obj]}
-    if kind is dict:
-        if any(type(key) is not str for key in obj):
+    if kind is list or kind is tuple or kind is dict:
+        if kind is dict and any(type(key) is not str for key in obj):
             raise TypeError("a dict key is not a str")
-        encoded = {key: value if type(value) in _SCALARS else encode(value, _depth + 1)
-                   for key, value in obj.items()}
-        if any(key.startswith("$") for key in obj):
-            return {_DICT: encoded}
-        return encoded
+        tagged = kind is tuple or (kind is dict and any(key.startswith("$") for key in obj))
+        child = _depth + 1 + tagged  # the JSON depth of its items
+        if child > 500 and obj:
+            raise TypeError("nested more than 500 levels deep")
+    if kind is list or kind is tuple:
+        items = []
+        for item in obj:
+            items.append(item if type(item) in _SCALARS else encode(item, child))
+        return {_TUPLE: items} if kind is tuple else items
+    if kind is dict:
+        encoded = {}
+        for key, value in obj.items():
+            encoded[key] = value if type(value) in _SCALARS else encode(value, child)
+        return {_DICT: encoded} if tagged else encoded
     dtype = _numpy_dtype(obj)
     if dtype is not None:
         return {_NUMPY: [dtype, obj.item()]}
@@ -134,22 +151,31 @@ def encode(obj: Any, _depth: int = 0) -> Any:
 
 
 def decode(data: Any) -> Any:
-    """The inverse of `encode`."""
+    """The inverse of `encode` (one Python frame per level, as `encode`)."""
     if isinstance(data, list):
-        return [decode(item) for item in data]
+        items = []
+        for item in data:
+            items.append(decode(item))
+        return items
     if isinstance(data, dict):
         if len(data) == 1 and _TUPLE in data:
-            return tuple(decode(item) for item in data[_TUPLE])
+            items = []
+            for item in data[_TUPLE]:
+                items.append(decode(item))
+            return tuple(items)
         if len(data) == 1 and _DICT in data:
-            return {key: decode(value) for key, value in data[_DICT].items()}
-        if len(data) == 1 and _NUMPY in data:
+            data = data[_DICT]
+        elif len(data) == 1 and _NUMPY in data:
             import numpy
 
             dtype, value = data[_NUMPY]
             if dtype not in _NUMPY_SCALARS:
                 raise ValueError(f"{dtype!r} is not a NumPy scalar type this format writes")
             return numpy.dtype(dtype).type(value)
-        return {key: decode(value) for key, value in data.items()}
+        decoded = {}
+        for key, value in data.items():
+            decoded[key] = decode(value)
+        return decoded
     return data
 
 

@@ -177,6 +177,10 @@ class VerifiedArtifact(ArtifactStore):
         raise MaterializerError("loading is read-only: a materializer cannot create directories. "
                                 "Fix: create nothing in the materializer's load(); only read")
 
+    def create_directory(self, uri: str) -> bool:
+        self.makedirs(uri)  # refused alike
+        return False
+
     def delete(self, uri: str) -> None:
         raise MaterializerError("loading is read-only: a materializer cannot delete files. "
                                 "Fix: delete nothing in the materializer's load(); only read")
