@@ -219,3 +219,18 @@ def test_a_directory_made_by_another_writer_meanwhile_is_not_taken_as_made_here(
     view = HashingStore(store, uri)  # its walk found `pipe` missing
     os.makedirs(tmp_path / "root" / "pipe" / "run" / "step" / "out")  # the other writer
     assert view.create_directory(uri) is False
+
+
+def test_writing_where_a_symlink_is_planted_at_the_artifact_itself_is_refused(tmp_path):
+    """A link in the artifact's own place (not a parent) is caught by the same walk."""
+    from zen_mlmd.artifacts import write_artifact
+    from zen_mlmd.errors import ArtifactTrustError
+
+    store = ArtifactStore(str(tmp_path / "root"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "root" / "pipe" / "run" / "step").mkdir(parents=True)
+    os.symlink(outside, tmp_path / "root" / "pipe" / "run" / "step" / "out")
+    with pytest.raises(ArtifactTrustError, match="symbolic link"):
+        write_artifact({"a": 1}, store.uri_for("pipe", "run", "step", "out"), store)
+    assert list(outside.iterdir()) == []
